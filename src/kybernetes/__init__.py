@@ -1,0 +1,1 @@
+"""kybernetes: Kubernetes, rebuilt in Python."""

@@ -1,0 +1,1 @@
+"""Pure API machinery: the resource registry, schemas, defaults, validation, selectors, errors."""

@@ -1,0 +1,201 @@
+"""Kubernetes `Status` errors.
+
+Every failure the API server reports is one of these: an exception carrying the HTTP code,
+upstream's `reason`, a message and optional `details` (with `causes` naming each field).
+The constructors mirror `k8s.io/apimachinery/pkg/api/errors` so that messages read as
+upstream's do, e.g. `pods "web" not found`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One invalid field, as upstream's `field.Error`: a path, a cause type and a detail."""
+
+    field: str
+    type: str
+    detail: str
+    value: Any = None
+
+    @staticmethod
+    def required(path: str, detail: str = "") -> FieldError:
+        return FieldError(path, "FieldValueRequired", detail)
+
+    @staticmethod
+    def invalid(path: str, value: Any, detail: str) -> FieldError:
+        return FieldError(path, "FieldValueInvalid", detail, value)
+
+    @staticmethod
+    def not_supported(path: str, value: Any, supported: list[str]) -> FieldError:
+        quoted = ", ".join(f'"{s}"' for s in supported)
+        return FieldError(path, "FieldValueNotSupported", f"supported values: {quoted}", value)
+
+    @staticmethod
+    def duplicate(path: str, value: Any) -> FieldError:
+        return FieldError(path, "FieldValueDuplicate", "", value)
+
+    @staticmethod
+    def forbidden(path: str, detail: str) -> FieldError:
+        return FieldError(path, "FieldValueForbidden", detail)
+
+    @staticmethod
+    def too_long(path: str, value: Any, limit: int) -> FieldError:
+        return FieldError(path, "FieldValueTooLong", f"must have at most {limit} bytes", value)
+
+    def message(self) -> str:
+        """Upstream's `field.Error.Error()` text."""
+        head = {
+            "FieldValueRequired": "Required value",
+            "FieldValueInvalid": "Invalid value",
+            "FieldValueNotSupported": "Unsupported value",
+            "FieldValueDuplicate": "Duplicate value",
+            "FieldValueForbidden": "Forbidden",
+            "FieldValueTooLong": "Too long",
+            "FieldValueTypeInvalid": "Invalid value",
+        }.get(self.type, "Invalid value")
+        if self.type in ("FieldValueRequired", "FieldValueForbidden"):
+            text = f"{self.field}: {head}"
+        else:
+            text = f"{self.field}: {head}: {_render_value(self.value)}"
+        return f"{text}: {self.detail}" if self.detail else text
+
+    def cause(self) -> dict[str, Any]:
+        return {"reason": self.type, "message": self.message().split(": ", 1)[1], "field": self.field}
+
+
+def _render_value(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return "{...}" if isinstance(value, dict) else "[...]"
+    return str(value)
+
+
+@dataclass
+class StatusError(Exception):
+    """An API error rendered as a `Status` object."""
+
+    code: int
+    reason: str
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def status(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+def _qualified(group: str, resource: str) -> str:
+    return f"{resource}.{group}" if group else resource
+
+
+def _details(group: str, resource: str, name: str) -> dict[str, Any]:
+    details: dict[str, Any] = {"kind": resource}
+    if name:
+        details["name"] = name
+    if group:
+        details["group"] = group
+    return details
+
+
+def not_found(group: str, resource: str, name: str) -> StatusError:
+    return StatusError(
+        404, "NotFound", f'{_qualified(group, resource)} "{name}" not found',
+        _details(group, resource, name),
+    )
+
+
+def already_exists(group: str, resource: str, name: str) -> StatusError:
+    return StatusError(
+        409, "AlreadyExists", f'{_qualified(group, resource)} "{name}" already exists',
+        _details(group, resource, name),
+    )
+
+
+def conflict(group: str, resource: str, name: str, why: str) -> StatusError:
+    return StatusError(
+        409, "Conflict",
+        f'Operation cannot be fulfilled on {_qualified(group, resource)} "{name}": {why}',
+        _details(group, resource, name),
+    )
+
+
+def stale_conflict(group: str, resource: str, name: str) -> StatusError:
+    return conflict(
+        group, resource, name,
+        "the object has been modified; please apply your changes to the latest version and try again",
+    )
+
+
+def invalid(group: str, kind: str, name: str, errors: list[FieldError]) -> StatusError:
+    joined = ", ".join(e.message() for e in errors)
+    text = f"[{joined}]" if len(errors) > 1 else joined
+    details: dict[str, Any] = {"name": name, "kind": kind, "causes": [e.cause() for e in errors]}
+    if group:
+        details["group"] = group
+    qualified_kind = f"{kind}.{group}" if group else kind
+    return StatusError(422, "Invalid", f'{qualified_kind} "{name}" is invalid: {text}', details)
+
+
+def bad_request(message: str) -> StatusError:
+    return StatusError(400, "BadRequest", message)
+
+
+def method_not_allowed(message: str) -> StatusError:
+    return StatusError(405, "MethodNotAllowed", message)
+
+
+def forbidden(group: str, resource: str, name: str, why: str) -> StatusError:
+    return StatusError(
+        403, "Forbidden", f'{_qualified(group, resource)} "{name}" is forbidden: {why}',
+        _details(group, resource, name),
+    )
+
+
+def gone(message: str) -> StatusError:
+    return StatusError(410, "Expired", message)
+
+
+def too_large(message: str) -> StatusError:
+    return StatusError(413, "RequestEntityTooLarge", message)
+
+
+def unsupported_media_type(content_type: str) -> StatusError:
+    return StatusError(
+        415, "UnsupportedMediaType",
+        "the body of the request was in an unknown format - accepted media types include: "
+        f'application/json, application/yaml; got "{content_type}"',
+    )
+
+
+def not_acceptable(message: str) -> StatusError:
+    return StatusError(406, "NotAcceptable", message)
+
+
+def unavailable(message: str) -> StatusError:
+    return StatusError(503, "ServiceUnavailable", message)
+
+
+def internal(message: str) -> StatusError:
+    return StatusError(500, "InternalError", message)
