@@ -1,1 +1,3 @@
 """kybernetes: Kubernetes, rebuilt in Python."""
+
+__version__ = "0.1.0"

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 
 @dataclass(frozen=True)
 class FieldError:
@@ -48,34 +50,46 @@ class FieldError:
 
     def message(self) -> str:
         """Upstream's `field.Error.Error()` text."""
-        head = {
-            "FieldValueRequired": "Required value",
-            "FieldValueInvalid": "Invalid value",
-            "FieldValueNotSupported": "Unsupported value",
-            "FieldValueDuplicate": "Duplicate value",
-            "FieldValueForbidden": "Forbidden",
-            "FieldValueTooLong": "Too long",
-            "FieldValueTypeInvalid": "Invalid value",
-        }.get(self.type, "Invalid value")
-        if self.type in ("FieldValueRequired", "FieldValueForbidden"):
+        head = _TYPE_TEXT.get(self.type, "Invalid value")
+        if self.type in _VALUE_NOT_SHOWN or self.value == OMITTED_VALUE:
             text = f"{self.field}: {head}"
         else:
             text = f"{self.field}: {head}: {_render_value(self.value)}"
         return f"{text}: {self.detail}" if self.detail else text
 
     def cause(self) -> dict[str, Any]:
-        return {"reason": self.type, "message": self.message().split(": ", 1)[1], "field": self.field}
+        text = self.message().split(": ", 1)[1]
+        return {"reason": self.type, "message": text, "field": self.field}
+
+
+# Upstream prints this in place of values too large or sensitive to show.
+OMITTED_VALUE = "<value omitted>"
+
+_TYPE_TEXT = {
+    "FieldValueNotFound": "Not found",
+    "FieldValueRequired": "Required value",
+    "FieldValueDuplicate": "Duplicate value",
+    "FieldValueInvalid": "Invalid value",
+    "FieldValueNotSupported": "Unsupported value",
+    "FieldValueForbidden": "Forbidden",
+    "FieldValueTooLong": "Too long",
+    "FieldValueTooMany": "Too many",
+    "InternalError": "Internal error",
+    "FieldValueTypeInvalid": "Invalid value",
+}
+_VALUE_NOT_SHOWN = {"FieldValueRequired", "FieldValueForbidden", "FieldValueTooLong",
+                    "InternalError"}
 
 
 def _render_value(value: Any) -> str:
     if isinstance(value, str):
-        return f'"{value}"'
+        return orjson.dumps(value).decode()
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
-        return "{...}" if isinstance(value, dict) else "[...]"
+        return orjson.dumps(value).decode()
     return str(value)
 
 
@@ -144,7 +158,8 @@ def conflict(group: str, resource: str, name: str, why: str) -> StatusError:
 def stale_conflict(group: str, resource: str, name: str) -> StatusError:
     return conflict(
         group, resource, name,
-        "the object has been modified; please apply your changes to the latest version and try again",
+        "the object has been modified; please apply your changes to the latest version and "
+        "try again",
     )
 
 

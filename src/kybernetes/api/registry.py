@@ -74,6 +74,7 @@ def _status(kind: str) -> Subresource:
     return Subresource("status", kind, ("get", "patch", "update"))
 
 
+_PROXY_VERBS = ("create", "delete", "get", "patch", "update")
 _SCALE = Subresource("scale", "Scale", ("get", "patch", "update"), "autoscaling", "v1")
 _ALL = ("all",)
 
@@ -96,7 +97,7 @@ def _pod_subresources() -> tuple[Subresource, ...]:
         Subresource("exec", "PodExecOptions", connect),
         Subresource("attach", "PodAttachOptions", connect),
         Subresource("portforward", "PodPortForwardOptions", connect),
-        Subresource("proxy", "PodProxyOptions", ALL_VERBS[:1] + ("delete", "get", "patch", "update")),
+        Subresource("proxy", "PodProxyOptions", _PROXY_VERBS),
         Subresource("ephemeralcontainers", "Pod", ("get", "patch", "update")),
     )
 
@@ -109,15 +110,14 @@ BUILTIN_RESOURCES: tuple[ResourceInfo, ...] = (
     _r("", "v1", "Pod", "pods", short=("po",), categories=_ALL, status=True,
        extra=_pod_subresources()),
     _r("", "v1", "Service", "services", short=("svc",), categories=_ALL, status=True,
-       extra=(Subresource("proxy", "ServiceProxyOptions", ("create", "delete", "get", "patch", "update")),),
-       verbs=("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")),
+       extra=(Subresource("proxy", "ServiceProxyOptions", _PROXY_VERBS),)),
     _r("", "v1", "Endpoints", "endpoints", short=("ep",)),
     _r("", "v1", "ConfigMap", "configmaps", short=("cm",)),
     _r("", "v1", "Secret", "secrets"),
     _r("", "v1", "ServiceAccount", "serviceaccounts", short=("sa",),
        extra=(Subresource("token", "TokenRequest", ("create",), "authentication.k8s.io", "v1"),)),
     _r("", "v1", "Node", "nodes", namespaced=False, short=("no",), status=True,
-       extra=(Subresource("proxy", "NodeProxyOptions", ("create", "delete", "get", "patch", "update")),)),
+       extra=(Subresource("proxy", "NodeProxyOptions", _PROXY_VERBS),)),
     _r("", "v1", "Event", "events", short=("ev",)),
     _r("", "v1", "PersistentVolume", "persistentvolumes", namespaced=False, short=("pv",),
        status=True),

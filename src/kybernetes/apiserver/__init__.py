@@ -1,0 +1,1 @@
+"""The kube-apiserver: REST over the registry, watch cache, discovery, OpenAPI, TLS."""

@@ -1,0 +1,149 @@
+"""The API server's ASGI application: routes a request to discovery, OpenAPI, health,
+metrics or the resource handlers, and turns every failure into a `Status`.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from collections import Counter
+from typing import Any
+
+from kybernetes import __version__
+from kybernetes.api import errors
+from kybernetes.api.registry import Registry
+from kybernetes.apiserver import discovery, openapi
+from kybernetes.apiserver.http import (
+    Receive,
+    Request,
+    Response,
+    Scope,
+    Send,
+    Streaming,
+    json_response,
+    status_response,
+)
+from kybernetes.apiserver.resources import ResourceHandlers
+from kybernetes.apiserver.routing import parse_resource_path
+from kybernetes.apiserver.store import ObjectStore
+from kybernetes.storage.interface import StorageError
+
+log = logging.getLogger(__name__)
+
+_NOT_FOUND = errors.StatusError(404, "NotFound", "the server could not find the requested resource")
+
+
+def version_info() -> dict[str, str]:
+    return {
+        "major": "1", "minor": "35", "gitVersion": f"v1.35.0+kyb{__version__}",
+        "gitCommit": "", "gitTreeState": "clean", "buildDate": "2026-11-23T00:00:00Z",
+        "goVersion": f"python{platform.python_version()}", "compiler": "cpython",
+        "platform": f"linux/{platform.machine()}",
+    }
+
+
+class ApiServerApp:
+    def __init__(self, registry: Registry, store: ObjectStore, *, server_address: str) -> None:
+        self.registry = registry
+        self.store = store
+        self.server_address = server_address
+        self.resources = ResourceHandlers(registry, store)
+        self.requests: Counter[tuple[str, int]] = Counter()
+        self.started = time.time()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        try:
+            result = await self.route(request)
+        except errors.StatusError as err:
+            result = status_response(err)
+        except StorageError as err:
+            log.warning("storage failure on %s %s: %s", request.method, request.path, err)
+            result = status_response(errors.unavailable(f"storage is unavailable: {err}"))
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            result = status_response(errors.internal("an internal error occurred"))
+        self.requests[(request.method, result.status)] += 1
+        if isinstance(result, Streaming):
+            await result.send(send, receive)
+        else:
+            await result.send(send)
+
+    async def route(self, request: Request) -> Response | Streaming:
+        path = request.path.rstrip("/") or "/"
+        resource_path = parse_resource_path(path)
+        if resource_path is not None and resource_path.resource:
+            return await self.resources.handle(request, resource_path)
+        if request.method not in ("GET", "HEAD"):
+            raise errors.method_not_allowed(
+                "the server does not allow this method on the requested resource")
+        document = self._document(path)
+        if document is None:
+            raise _NOT_FOUND
+        return document
+
+    def _document(self, path: str) -> Response | None:
+        if path in ("/healthz", "/livez", "/readyz"):
+            return self._health()
+        if path == "/version":
+            return json_response(version_info())
+        if path == "/metrics":
+            return Response(200, self._metrics().encode(), "text/plain; version=0.0.4")
+        if path == "/api":
+            return json_response(discovery.api_versions(self.server_address))
+        if path == "/apis":
+            return json_response(discovery.api_group_list(self.registry))
+        if path == "/openapi/v2":
+            return Response(200, openapi.openapi_v2_json(self.registry))
+        if path == "/openapi/v3":
+            return json_response(openapi.openapi_v3_index(self.registry))
+        if path.startswith("/openapi/v3/"):
+            found = openapi.openapi_v3_path_json(self.registry, path.removeprefix("/openapi/v3/"))
+            if found is None:
+                return None
+            document, digest = found
+            return Response(200, document, headers=[("etag", f'"{digest}"')])
+        body: dict[str, Any] | None = None
+        parts = path.strip("/").split("/")
+        if parts[0] == "api" and len(parts) == 2:
+            body = discovery.api_resource_list(self.registry, "", parts[1])
+        elif parts[0] == "apis" and len(parts) == 2:
+            body = discovery.api_group(self.registry, parts[1])
+        elif parts[0] == "apis" and len(parts) == 3:
+            body = discovery.api_resource_list(self.registry, parts[1], parts[2])
+        return None if body is None else json_response(body)
+
+    def _health(self) -> Response:
+        if not self.store.cache.ready.is_set():
+            return Response(503, b"[-]watch-cache not ready\nhealthz check failed",
+                            "text/plain; charset=utf-8")
+        return Response(200, b"ok", "text/plain; charset=utf-8")
+
+    def _metrics(self) -> str:
+        lines = ["# HELP apiserver_request_total Counter of apiserver requests.",
+                 "# TYPE apiserver_request_total counter"]
+        for (verb, code), count in sorted(self.requests.items()):
+            lines.append(f'apiserver_request_total{{verb="{verb}",code="{code}"}} {count}')
+        lines += ["# HELP kybernetes_storage_revision Current revision of the watch cache.",
+                  "# TYPE kybernetes_storage_revision gauge",
+                  f"kybernetes_storage_revision {self.store.cache.revision}",
+                  "# HELP process_start_time_seconds Start time of the process.",
+                  "# TYPE process_start_time_seconds gauge",
+                  f"process_start_time_seconds {self.started}"]
+        return "\n".join(lines) + "\n"
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

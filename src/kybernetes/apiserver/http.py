@@ -1,0 +1,134 @@
+"""A minimal request/response layer over raw ASGI.
+
+The API server needs little from a web framework (routing is by Kubernetes path rules, bodies
+are JSON, watches stream), and raw ASGI keeps the hot path short. `Request` reads the body
+with a size limit; `Response` sends a complete body; `Streaming` sends chunks until the
+client goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+from kybernetes.api import errors
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+# Upstream's limit on a request body (3 MiB).
+MAX_BODY_BYTES = 3 * 1024 * 1024
+
+JSON = "application/json"
+
+
+class Request:
+    def __init__(self, scope: Scope, receive: Receive) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        raw_query = scope.get("query_string", b"").decode("latin-1")
+        self.query: dict[str, str] = {k: v[-1] for k, v in
+                                      parse_qs(raw_query, keep_blank_values=True).items()}
+        self.headers: dict[str, str] = {}
+        for key, value in scope.get("headers", []):
+            name = key.decode("latin-1").lower()
+            text = value.decode("latin-1")
+            self.headers[name] = f"{self.headers[name]},{text}" if name in self.headers else text
+
+    def header(self, name: str, default: str = "") -> str:
+        return self.headers.get(name, default)
+
+    async def body(self) -> bytes:
+        declared = self.header("content-length")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise errors.too_large(f"Request entity too large: limit is {MAX_BODY_BYTES}")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise errors.bad_request("client disconnected")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise errors.too_large(f"Request entity too large: limit is {MAX_BODY_BYTES}")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = JSON
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    async def send(self, send: Send) -> None:
+        headers = [(b"content-type", self.content_type.encode()),
+                   (b"content-length", str(len(self.body)).encode()),
+                   (b"cache-control", b"no-cache, private")]
+        headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers]
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def json_response(obj: Any, status: int = 200, headers: list[tuple[str, str]] | None = None
+                  ) -> Response:
+    return Response(status, orjson.dumps(obj), JSON, headers or [])
+
+
+def status_response(err: errors.StatusError) -> Response:
+    return json_response(err.status(), err.code)
+
+
+@dataclass
+class Streaming:
+    """A chunked response fed by an async iterator; ends when the client disconnects."""
+
+    chunks: AsyncIterator[bytes]
+    content_type: str = JSON
+    status: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    async def send(self, send: Send, receive: Receive) -> None:
+        headers = [(b"content-type", self.content_type.encode()),
+                   (b"cache-control", b"no-cache, private")]
+        headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers]
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        pump = asyncio.create_task(self._pump(send))
+        gone = asyncio.create_task(_wait_disconnect(receive))
+        try:
+            await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (pump, gone):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            aclose = getattr(self.chunks, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
+        with contextlib.suppress(Exception):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _pump(self, send: Send) -> None:
+        async for chunk in self.chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return

@@ -1,0 +1,180 @@
+"""LIST: filtering, pagination with `continue` tokens, and the list body.
+
+The first page comes from the watch cache at its current revision; later pages come from
+storage at the revision the token carries, so that every page is a view of the same revision
+(as upstream does against etcd). A token whose revision was compacted gets 410 Gone.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from kybernetes.api import errors
+from kybernetes.api.registry import ResourceInfo
+from kybernetes.api.selectors import (
+    FieldSelector,
+    LabelSelector,
+    field_set,
+    parse_field_selector,
+    parse_label_selector,
+    validate_field_selector,
+)
+from kybernetes.apiserver.watchcache import CachedObject, WatchCache, decode
+from kybernetes.storage.interface import CompactedError, Storage
+
+# Pages fetched from storage per round while a filtered continued list fills its limit.
+_STORAGE_PAGE = 500
+
+
+@dataclass(frozen=True)
+class Filter:
+    labels: LabelSelector
+    fields: FieldSelector
+    resource: str
+
+    @staticmethod
+    def from_query(info: ResourceInfo, query: dict[str, str]) -> Filter:
+        labels = parse_label_selector(query.get("labelSelector", ""))
+        fields = validate_field_selector(info.plural, parse_field_selector(
+            query.get("fieldSelector", "")), group=info.group)
+        return Filter(labels, fields, info.plural)
+
+    @property
+    def everything(self) -> bool:
+        return self.labels.empty and self.fields.empty
+
+    def matches(self, obj: dict[str, Any]) -> bool:
+        if not self.labels.empty and not self.labels.matches(
+                obj.get("metadata", {}).get("labels") or {}):
+            return False
+        return self.fields.empty or self.fields.matches(field_set(self.resource, obj))
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[CachedObject]
+    revision: int
+    continue_token: str
+    remaining: int | None
+
+
+def encode_continue(revision: int, start: str) -> str:
+    token = orjson.dumps({"v": "meta.k8s.io/v1", "rv": revision, "start": start})
+    return base64.urlsafe_b64encode(token).decode().rstrip("=")
+
+
+def decode_continue(token: str) -> tuple[int, str]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        data = orjson.loads(base64.urlsafe_b64decode(padded))
+        revision, start = int(data["rv"]), str(data["start"])
+    except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        raise errors.bad_request("continue key is not valid: incorrect encoded start "
+                                 "resourceVersion (version meta.k8s.io/v1)") from None
+    if data.get("v") != "meta.k8s.io/v1" or revision <= 0:
+        raise errors.bad_request("continue key is not valid: incorrect encoded start "
+                                 "resourceVersion (version meta.k8s.io/v1)")
+    return revision, start
+
+
+def _take(source: Iterator[CachedObject], keep: Callable[[CachedObject], bool], limit: int
+          ) -> tuple[list[CachedObject], CachedObject | None, bool]:
+    """Up to `limit` kept objects; the last object looked at; whether more may follow."""
+    items: list[CachedObject] = []
+    last: CachedObject | None = None
+    for obj in source:
+        last = obj
+        if keep(obj):
+            items.append(obj)
+            if limit and len(items) == limit:
+                return items, last, True
+    return items, last, False
+
+
+async def list_page(info: ResourceInfo, namespace: str, query: dict[str, str],
+                    selection: Filter, cache: WatchCache, storage: Storage) -> Page:
+    prefix = info.namespace_prefix(namespace)
+    try:
+        limit = max(0, int(query.get("limit") or 0))
+    except ValueError:
+        raise errors.bad_request(f"invalid limit: {query.get('limit')!r}") from None
+    token = query.get("continue", "")
+
+    def keep(o: CachedObject) -> bool:
+        return selection.everything or selection.matches(o.obj)
+
+    if token:
+        revision, start = decode_continue(token)
+        source = _storage_scan(storage, prefix, revision, prefix + start)
+        items: list[CachedObject] = []
+        last: CachedObject | None = None
+        more = False
+        async for batch in source:
+            got, seen, full = _take(iter(batch), keep, limit - len(items) if limit else 0)
+            items += got
+            last = seen or last
+            if full:
+                more = True
+                break
+    else:
+        rv = query.get("resourceVersion", "")
+        await cache.wait_fresh(rv_number(rv) if rv not in ("", "0") else 0)
+        revision = cache.revision
+        items, last, more = _take(cache.scan(prefix), keep, limit)
+        if more and last is not None:
+            more = next(cache.scan(prefix, last.key), None) is not None
+    if not more or last is None:
+        return Page(items, revision, "", None)
+    remaining = cache.count_after(prefix, last.key) if selection.everything and not token \
+        else None
+    return Page(items, revision, encode_continue(revision, last.key[len(prefix):] + "\x00"),
+                remaining)
+
+
+async def _storage_scan(storage: Storage, prefix: str, revision: int, start: str
+                        ) -> Any:
+    while True:
+        try:
+            result = await storage.list(prefix, revision=revision, limit=_STORAGE_PAGE,
+                                        start_key=start)
+        except CompactedError:
+            raise errors.StatusError(
+                410, "Expired",
+                "The provided continue parameter is too old to display a consistent list "
+                "result. You can start a new list without the continue parameter, or use the "
+                "continue token in this response to retrieve the remainder of the results. "
+                "Continuing with the provided token results in an inconsistent list - objects "
+                "that were created, modified, or deleted between the time the first chunk was "
+                "returned and now may show up in the list.") from None
+        batch = [decode(kv, kv.mod_revision) for kv in result.items]
+        if batch:
+            yield batch
+        if not result.remaining or not result.items:
+            return
+        start = result.items[-1].key + "\x00"
+
+
+def rv_number(rv: str) -> int:
+    try:
+        value = int(rv)
+    except ValueError:
+        raise errors.bad_request(f"invalid resource version: {rv!r}") from None
+    if value < 0:
+        raise errors.bad_request(f"invalid resource version: {rv!r}")
+    return value
+
+
+def list_body(info: ResourceInfo, page: Page) -> bytes:
+    meta: dict[str, Any] = {"resourceVersion": str(page.revision)}
+    if page.continue_token:
+        meta["continue"] = page.continue_token
+    if page.remaining is not None:
+        meta["remainingItemCount"] = page.remaining
+    head = orjson.dumps({"kind": info.list_kind, "apiVersion": info.group_version,
+                         "metadata": meta})
+    return head[:-1] + b',"items":[' + b",".join(o.raw for o in page.items) + b"]}"

@@ -1,0 +1,436 @@
+"""REST handlers for registered resources: the verbs, their query parameters, their bodies.
+
+`ResourceHandlers.handle` takes a parsed resource path and turns one HTTP request into a call
+on the generic store: get, list, watch, create, update, patch, delete, deletecollection, and
+the `status` and `scale` subresources. Bodies are decoded, checked against the kind's schema
+(`fieldValidation`), and answers are rendered as the client asked (object, Table, metadata).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from kybernetes.api import errors, schema
+from kybernetes.api.registry import Registry, ResourceInfo
+from kybernetes.api.selectors import label_selector_from_dict
+from kybernetes.api.tables import build_table
+from kybernetes.api.validation.schemacheck import check_schema
+from kybernetes.apiserver import patch as patches
+from kybernetes.apiserver.http import Request, Response, Streaming, json_response
+from kybernetes.apiserver.listing import Filter, list_body, list_page
+from kybernetes.apiserver.negotiation import (
+    Wanted,
+    decode_body,
+    encode_yaml,
+    negotiate,
+)
+from kybernetes.apiserver.routing import ResourcePath
+from kybernetes.apiserver.store import DeleteOptions, ObjectStore
+from kybernetes.apiserver.watch import watch_stream
+from kybernetes.apiserver.watchcache import CachedObject
+
+Result = Response | Streaming
+
+
+def _flag(query: dict[str, str], name: str) -> bool:
+    return query.get(name, "").lower() in ("true", "1")
+
+
+def _dry_run(query: dict[str, str]) -> bool:
+    value = query.get("dryRun", "")
+    if value and value != "All":
+        raise errors.bad_request(f'unsupported dryRun value "{value}": must be "All"')
+    return value == "All"
+
+
+def _metadata_only(obj: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+            "metadata": obj.get("metadata", {})}
+
+
+class ResourceHandlers:
+    def __init__(self, registry: Registry, store: ObjectStore) -> None:
+        self.registry = registry
+        self.store = store
+
+    # -- dispatch ----------------------------------------------------------------------
+
+    async def handle(self, request: Request, path: ResourcePath) -> Result:
+        info = self.registry.get(path.group, path.version, path.resource)
+        if info is None:
+            raise errors.StatusError(404, "NotFound",
+                                     "the server could not find the requested resource")
+        if info.namespaced and not path.namespace and path.name:
+            raise errors.StatusError(404, "NotFound",
+                                     "the server could not find the requested resource")
+        if path.subresource:
+            return await self._subresource(request, info, path)
+        method = request.method
+        wanted = negotiate(request.header("accept"))
+        if method == "GET":
+            if path.name:
+                found = await self.store.get(info, path.namespace, path.name)
+                return self._render_one(info, found.obj, wanted, request.query)
+            if path.legacy_watch or _flag(request.query, "watch"):
+                return self._watch(request, info, path.namespace, wanted)
+            return await self._list(request, info, path.namespace, wanted)
+        if method == "POST" and not path.name:
+            return await self._create(request, info, path.namespace, wanted)
+        if method == "PUT" and path.name:
+            return await self._update(request, info, path, wanted)
+        if method == "PATCH" and path.name:
+            return await self._patch(request, info, path, wanted)
+        if method == "DELETE":
+            if path.name:
+                return await self._delete(request, info, path, wanted)
+            return await self._delete_collection(request, info, path.namespace, wanted)
+        raise errors.method_not_allowed(
+            "the server does not allow this method on the requested resource")
+
+    # -- rendering ---------------------------------------------------------------------
+
+    def _render_one(self, info: ResourceInfo, obj: dict[str, Any], wanted: Wanted,
+                    query: dict[str, str], status: int = 200) -> Response:
+        if wanted.shape == "table":
+            body = build_table(info.plural, [obj], include_object=query.get(
+                "includeObject", "Metadata"))
+            body["metadata"] = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
+            return json_response(body, status)
+        if wanted.shape == "metadata":
+            return json_response(_metadata_only(obj), status)
+        if wanted.yaml:
+            return Response(status, encode_yaml(obj), "application/yaml")
+        return json_response(obj, status)
+
+    def _renderer(self, info: ResourceInfo, wanted: Wanted, query: dict[str, str]
+                  ) -> Callable[[CachedObject], bytes]:
+        if wanted.shape == "table":
+            include = query.get("includeObject", "Metadata")
+
+            def table(o: CachedObject) -> bytes:
+                body = build_table(info.plural, [o.obj], include_object=include)
+                body["metadata"] = {"resourceVersion": str(o.revision)}
+                return orjson.dumps(body)
+            return table
+        if wanted.shape == "metadata":
+            return lambda o: orjson.dumps(_metadata_only(o.obj))
+        return lambda o: o.raw
+
+    # -- reads -------------------------------------------------------------------------
+
+    async def _list(self, request: Request, info: ResourceInfo, namespace: str,
+                    wanted: Wanted) -> Response:
+        selection = Filter.from_query(info, request.query)
+        page = await list_page(info, namespace, request.query, selection, self.store.cache,
+                               self.store.storage)
+        if wanted.shape == "object" and not wanted.yaml:
+            return Response(200, list_body(info, page))
+        meta: dict[str, Any] = {"resourceVersion": str(page.revision)}
+        if page.continue_token:
+            meta["continue"] = page.continue_token
+        if page.remaining is not None:
+            meta["remainingItemCount"] = page.remaining
+        objects = [o.obj for o in page.items]
+        if wanted.shape == "table":
+            table = build_table(info.plural, objects,
+                                include_object=request.query.get("includeObject", "Metadata"))
+            table["metadata"] = meta
+            return json_response(table)
+        if wanted.shape == "metadata":
+            return json_response({"kind": "PartialObjectMetadataList",
+                                  "apiVersion": "meta.k8s.io/v1", "metadata": meta,
+                                  "items": [_metadata_only(o) for o in objects]})
+        body = {"kind": info.list_kind, "apiVersion": info.group_version, "metadata": meta,
+                "items": objects}
+        return Response(200, encode_yaml(body), "application/yaml")
+
+    def _watch(self, request: Request, info: ResourceInfo, namespace: str,
+               wanted: Wanted) -> Streaming:
+        selection = Filter.from_query(info, request.query)
+        chunks = watch_stream(info, namespace, request.query, selection, self.store.cache,
+                              self._renderer(info, wanted, request.query))
+        return Streaming(chunks)
+
+    # -- writes ------------------------------------------------------------------------
+
+    async def _decode_object(self, request: Request, info: ResourceInfo,
+                             headers: list[tuple[str, str]]) -> dict[str, Any]:
+        obj = decode_body(await request.body(), request.header("content-type"))
+        if not isinstance(obj, dict):
+            raise errors.bad_request(
+                f"Object '{info.kind}' is invalid: the body must be a JSON object")
+        self._check_type(info, obj)
+        self._check_fields(info, obj, request.query, headers)
+        return obj
+
+    @staticmethod
+    def _check_type(info: ResourceInfo, obj: dict[str, Any]) -> None:
+        api_version = obj.get("apiVersion")
+        kind = obj.get("kind")
+        if api_version and api_version != info.group_version:
+            raise errors.bad_request(
+                f"the API version in the data ({api_version}) does not match the expected "
+                f"API version ({info.group_version})")
+        if kind and kind != info.kind:
+            raise errors.bad_request(
+                f"the kind in the data ({kind}) does not match the expected kind ({info.kind})")
+        obj["apiVersion"] = info.group_version
+        obj["kind"] = info.kind
+
+    @staticmethod
+    def _check_fields(info: ResourceInfo, obj: dict[str, Any], query: dict[str, str],
+                      headers: list[tuple[str, str]]) -> None:
+        """fieldValidation: Strict rejects unknown fields, Warn reports them, Ignore drops
+        them. Wrongly typed fields are a decode error whatever the mode."""
+        definition = schema.definition_for_kind(info.group, info.version, info.kind)
+        if definition is None:
+            return
+        mode = query.get("fieldValidation", "Warn") or "Warn"
+        if mode not in ("Strict", "Warn", "Ignore"):
+            raise errors.bad_request(
+                f'fieldValidation parameter unsupported: "{mode}": must be one of '
+                '"Ignore", "Warn" or "Strict"')
+        unknown, type_errors = check_schema(obj, schema.definitions()[definition])
+        if type_errors:
+            raise errors.bad_request(
+                f"{info.kind} in version \"{info.version}\" cannot be handled as a "
+                f"{info.kind}: {type_errors[0].detail}")
+        if not unknown:
+            return
+        if mode == "Strict":
+            listed = ", ".join(f'unknown field "{u.lstrip(".")}"' for u in unknown)
+            raise errors.bad_request(f"strict decoding error: {listed}")
+        if mode == "Warn":
+            headers.extend(("warning", f'299 - "unknown field \\"{u.lstrip(".")}\\""')
+                           for u in unknown)
+        _prune(obj, unknown)
+
+    async def _create(self, request: Request, info: ResourceInfo, namespace: str,
+                      wanted: Wanted) -> Response:
+        headers: list[tuple[str, str]] = []
+        obj = await self._decode_object(request, info, headers)
+        created = await self.store.create(info, namespace, obj, dry_run=_dry_run(request.query))
+        response = self._render_one(info, created, wanted, request.query, 201)
+        response.headers += headers
+        return response
+
+    async def _update(self, request: Request, info: ResourceInfo, path: ResourcePath,
+                      wanted: Wanted) -> Response:
+        headers: list[tuple[str, str]] = []
+        obj = await self._decode_object(request, info, headers)
+        updated = await self.store.update(info, path.namespace, path.name, obj,
+                                          dry_run=_dry_run(request.query))
+        response = self._render_one(info, updated, wanted, request.query)
+        response.headers += headers
+        return response
+
+    async def _patch(self, request: Request, info: ResourceInfo, path: ResourcePath,
+                     wanted: Wanted, subresource: str = "") -> Response:
+        kind = patches.patch_type(request.header("content-type"))
+        document = decode_body(await request.body(), request.header("content-type"))
+        headers: list[tuple[str, str]] = []
+
+        def mutate(current: dict[str, Any]) -> dict[str, Any]:
+            patched = patches.apply_patch(info, kind, current, document)
+            self._check_type(info, patched)
+            self._check_fields(info, patched, request.query, headers)
+            return patched
+
+        updated = await self.store.modify(info, path.namespace, path.name, mutate,
+                                          subresource=subresource,
+                                          dry_run=_dry_run(request.query))
+        response = self._render_one(info, updated, wanted, request.query)
+        response.headers += headers
+        return response
+
+    async def _delete_options(self, request: Request) -> DeleteOptions:
+        query = request.query
+        body_bytes = await request.body() if request.header("content-length") not in ("", "0") \
+            else b""
+        body: dict[str, Any] = {}
+        if body_bytes.strip():
+            decoded = decode_body(body_bytes, request.header("content-type") or
+                                  "application/json")
+            if not isinstance(decoded, dict):
+                raise errors.bad_request("DeleteOptions must be a JSON object")
+            body = decoded
+        policy = body.get("propagationPolicy") or query.get("propagationPolicy")
+        orphan = body.get("orphanDependents", query.get("orphanDependents"))
+        if policy is None and orphan is not None:
+            policy = "Orphan" if str(orphan).lower() == "true" else "Background"
+        if policy not in (None, "Foreground", "Background", "Orphan"):
+            raise errors.invalid("meta.k8s.io", "DeleteOptions", "", [
+                errors.FieldError.not_supported("propagationPolicy", policy,
+                                                ["Foreground", "Background", "Orphan"])])
+        grace = body.get("gracePeriodSeconds", query.get("gracePeriodSeconds"))
+        preconditions = body.get("preconditions") or {}
+        dry_run = body.get("dryRun") == ["All"] or _dry_run(query)
+        try:
+            grace_seconds = None if grace is None else int(grace)
+        except (TypeError, ValueError):
+            raise errors.bad_request(f"invalid gracePeriodSeconds: {grace!r}") from None
+        return DeleteOptions(policy, grace_seconds, preconditions.get("uid"),
+                             preconditions.get("resourceVersion"), dry_run)
+
+    async def _delete(self, request: Request, info: ResourceInfo, path: ResourcePath,
+                      wanted: Wanted) -> Response:
+        options = await self._delete_options(request)
+        obj, gone = await self.store.delete(info, path.namespace, path.name, options)
+        if gone and info.plural not in ("pods", "namespaces"):
+            details: dict[str, Any] = {"name": path.name, "kind": info.plural,
+                                       "uid": obj["metadata"].get("uid", "")}
+            if info.group:
+                details["group"] = info.group
+            return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                                  "status": "Success", "details": details})
+        return self._render_one(info, obj, wanted, request.query)
+
+    async def _delete_collection(self, request: Request, info: ResourceInfo, namespace: str,
+                                 wanted: Wanted) -> Response:
+        if "deletecollection" not in info.verbs:
+            raise errors.method_not_allowed(
+                "the server does not allow this method on the requested resource")
+        options = await self._delete_options(request)
+        selection = Filter.from_query(info, request.query)
+        query = {k: v for k, v in request.query.items() if k not in ("limit", "continue")}
+        page = await list_page(info, namespace, query, selection, self.store.cache,
+                               self.store.storage)
+        deleted: list[dict[str, Any]] = []
+        for item in page.items:
+            meta = item.obj["metadata"]
+            try:
+                obj, _ = await self.store.delete(info, meta.get("namespace", ""), meta["name"],
+                                                 options)
+            except errors.StatusError as err:
+                if err.code == 404:
+                    continue
+                raise
+            deleted.append(obj)
+        return json_response({"kind": info.list_kind, "apiVersion": info.group_version,
+                              "metadata": {"resourceVersion": str(page.revision)},
+                              "items": deleted})
+
+    # -- subresources ------------------------------------------------------------------
+
+    async def _subresource(self, request: Request, info: ResourceInfo, path: ResourcePath
+                           ) -> Result:
+        sub = info.subresource(path.subresource)
+        if sub is None:
+            raise errors.StatusError(404, "NotFound",
+                                     "the server could not find the requested resource")
+        wanted = negotiate(request.header("accept"))
+        if sub.name == "status":
+            return await self._status(request, info, path, wanted)
+        if sub.name == "scale":
+            return await self._scale(request, info, path)
+        raise errors.method_not_allowed(
+            f"{info.plural}/{sub.name} is not served by this API server yet")
+
+    async def _status(self, request: Request, info: ResourceInfo, path: ResourcePath,
+                      wanted: Wanted) -> Response:
+        if request.method == "GET":
+            found = await self.store.get(info, path.namespace, path.name)
+            return self._render_one(info, found.obj, wanted, request.query)
+        if request.method == "PUT":
+            headers: list[tuple[str, str]] = []
+            obj = await self._decode_object(request, info, headers)
+            updated = await self.store.update(info, path.namespace, path.name, obj,
+                                              subresource="status",
+                                              dry_run=_dry_run(request.query))
+            return self._render_one(info, updated, wanted, request.query)
+        if request.method == "PATCH":
+            return await self._patch(request, info, path, wanted, subresource="status")
+        raise errors.method_not_allowed("the server does not allow this method on status")
+
+    async def _scale(self, request: Request, info: ResourceInfo, path: ResourcePath
+                     ) -> Response:
+        if request.method == "GET":
+            found = await self.store.get(info, path.namespace, path.name)
+            return json_response(_scale_of(found.obj))
+        if request.method not in ("PUT", "PATCH"):
+            raise errors.method_not_allowed("the server does not allow this method on scale")
+        document = decode_body(await request.body(), request.header("content-type"))
+        kind = patches.patch_type(request.header("content-type")) \
+            if request.method == "PATCH" else ""
+        scale_info = self.registry.get("autoscaling", "v1", "scale") or _SCALE_INFO
+
+        def mutate(current: dict[str, Any]) -> dict[str, Any]:
+            scale = _scale_of(current)
+            if kind:
+                wanted_scale = patches.apply_patch(scale_info, kind, scale, document)
+            else:
+                if not isinstance(document, dict):
+                    raise errors.bad_request("the body must be a Scale object")
+                wanted_scale = document
+                rv = (document.get("metadata") or {}).get("resourceVersion")
+                if rv and rv != current["metadata"]["resourceVersion"]:
+                    raise errors.stale_conflict(info.group, info.plural, path.name)
+            replicas = (wanted_scale.get("spec") or {}).get("replicas", 0)
+            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+                raise errors.invalid("autoscaling", "Scale", path.name, [
+                    errors.FieldError.invalid("spec.replicas", replicas,
+                                              "must be greater than or equal to 0")])
+            updated = copy.deepcopy(current)
+            updated.setdefault("spec", {})["replicas"] = replicas
+            return updated
+
+        updated = await self.store.modify(info, path.namespace, path.name, mutate,
+                                          dry_run=_dry_run(request.query))
+        return json_response(_scale_of(updated))
+
+
+_SCALE_INFO = ResourceInfo("autoscaling", "v1", "Scale", "scale", "scale", True)
+
+
+def _scale_of(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj["metadata"]
+    spec = obj.get("spec", {})
+    status = obj.get("status", {})
+    selector = spec.get("selector")
+    if isinstance(selector, dict):
+        selector_text = str(label_selector_from_dict(selector))
+    else:
+        selector_text = ",".join(f"{k}={v}" for k, v in (selector or {}).items())
+    return {
+        "kind": "Scale", "apiVersion": "autoscaling/v1",
+        "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                          "creationTimestamp") if k in meta},
+        "spec": {"replicas": spec.get("replicas", 0)},
+        "status": {"replicas": status.get("replicas", 0), "selector": selector_text},
+    }
+
+
+def _prune(obj: dict[str, Any], unknown: list[str]) -> None:
+    """Drop unknown fields, given as `.a.b[2].c` paths."""
+    for path in unknown:
+        parts = _split_path(path)
+        node: Any = obj
+        for part in parts[:-1]:
+            node = node[part] if isinstance(node, dict) and isinstance(part, str) else \
+                node[part] if isinstance(node, list) and isinstance(part, int) else None
+            if node is None:
+                break
+        if isinstance(node, dict) and isinstance(parts[-1], str):
+            node.pop(parts[-1], None)
+
+
+def _split_path(path: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for piece in path.lstrip(".").split("."):
+        name, _, rest = piece.partition("[")
+        if name:
+            parts.append(name)
+        while rest:
+            index, _, rest = rest.partition("]")
+            parts.append(int(index))
+            rest = rest.lstrip("[")
+    return parts
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

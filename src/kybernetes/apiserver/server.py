@@ -1,0 +1,150 @@
+"""Running the API server: storage, watch cache, bootstrap objects, compaction, HTTPS.
+
+`ApiServer` owns the lifecycle: open storage, fill the watch cache, make sure the system
+namespaces exist, then serve HTTPS with uvicorn (client certificates optional, so bearer
+tokens work too) until stopped. History older than one compaction interval is compacted,
+as kube-apiserver asks etcd every five minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import uvicorn
+
+from kybernetes.api import errors
+from kybernetes.api.registry import Registry, builtin_registry
+from kybernetes.apiserver import pki
+from kybernetes.apiserver.allocators import KUBERNETES_SERVICE_IP, ServiceAllocator
+from kybernetes.apiserver.app import ApiServerApp
+from kybernetes.apiserver.store import ObjectStore
+from kybernetes.apiserver.watchcache import WatchCache
+from kybernetes.storage import open_storage
+from kybernetes.storage.interface import Storage
+
+log = logging.getLogger(__name__)
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+@dataclass
+class ApiServerConfig:
+    data_dir: Path
+    storage_url: str = ""
+    bind_address: str = "0.0.0.0"
+    port: int = 6443
+    advertise_address: str = "127.0.0.1"
+    tls_san: list[str] = field(default_factory=list)
+    compaction_interval: float = 300.0
+
+    @property
+    def storage(self) -> str:
+        return self.storage_url or f"sqlite://{self.data_dir / 'state.db'}"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.data_dir / "kubeconfig.yaml"
+
+
+class ApiServer:
+    def __init__(self, config: ApiServerConfig, registry: Registry | None = None) -> None:
+        self.config = config
+        self.registry = registry or builtin_registry()
+        self.storage: Storage = open_storage(config.storage)
+        self.cache = WatchCache(self.storage)
+        self.store = ObjectStore(self.registry, self.storage, self.cache)
+        services = self.registry.get("", "v1", "services")
+        assert services is not None
+        allocator = ServiceAllocator(
+            lambda: (o.obj for o in self.cache.scan(services.key_prefix)))
+        self.store.create_hooks["services"] = allocator.allocate
+        self.app = ApiServerApp(self.registry, self.store,
+                                server_address=f"{config.advertise_address}:{config.port}")
+        self.pki: pki.Pki | None = None
+        self._uvicorn: uvicorn.Server | None = None
+
+    async def prepare(self) -> None:
+        """Everything before serving: PKI, kubeconfig, storage, cache, bootstrap."""
+        cfg = self.config
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        ips = [a for a in [cfg.advertise_address, *cfg.tls_san] if _is_ip(a)]
+        names = [a for a in cfg.tls_san if not _is_ip(a)]
+        self.pki = await asyncio.to_thread(pki.ensure_pki, cfg.data_dir, hostnames=names,
+                                           ips=ips)
+        pki.write_kubeconfig(cfg.kubeconfig, server=f"https://{_host(cfg.advertise_address)}"
+                             f":{cfg.port}", pki=self.pki)
+        await self.storage.start()
+        await self.cache.start()
+        await self._bootstrap()
+
+    async def _bootstrap(self) -> None:
+        info = self.registry.get("", "v1", "namespaces")
+        assert info is not None
+        for name in SYSTEM_NAMESPACES:
+            with contextlib.suppress(errors.StatusError):
+                await self.store.create(info, "", {"apiVersion": "v1", "kind": "Namespace",
+                                                   "metadata": {"name": name}})
+        services = self.registry.get("", "v1", "services")
+        assert services is not None
+        with contextlib.suppress(errors.StatusError):
+            await self.store.create(services, "default", {
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "kubernetes", "labels": {
+                    "component": "apiserver", "provider": "kubernetes"}},
+                "spec": {"clusterIP": KUBERNETES_SERVICE_IP, "ports": [
+                    {"name": "https", "port": 443, "protocol": "TCP",
+                     "targetPort": self.config.port}]}})
+
+    async def serve(self) -> None:
+        await self.prepare()
+        assert self.pki is not None
+        config = uvicorn.Config(
+            self.app, host=self.config.bind_address, port=self.config.port,
+            ssl_certfile=str(self.pki.serving_cert), ssl_keyfile=str(self.pki.serving_key),
+            ssl_ca_certs=str(self.pki.ca_cert), ssl_cert_reqs=ssl.CERT_OPTIONAL,
+            loop="none", http="httptools", ws="websockets-sansio", lifespan="off",
+            log_level="warning", timeout_keep_alive=120, backlog=4096,
+        )
+        self._uvicorn = uvicorn.Server(config)
+        compactor = asyncio.create_task(self._compact_forever(), name="compactor")
+        try:
+            await self._uvicorn.serve()
+        finally:
+            compactor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await compactor
+            await self.cache.stop()
+            await self.storage.close()
+
+    def stop(self) -> None:
+        if self._uvicorn is not None:
+            self._uvicorn.should_exit = True
+
+    async def _compact_forever(self) -> None:
+        previous = await self.storage.current_revision()
+        while True:
+            await asyncio.sleep(self.config.compaction_interval)
+            current = await self.storage.current_revision()
+            try:
+                await self.storage.compact(previous)
+            except Exception:
+                log.exception("compaction to %d failed", previous)
+            previous = current
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _host(address: str) -> str:
+    return f"[{address}]" if ":" in address else address

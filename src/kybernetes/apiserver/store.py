@@ -1,0 +1,329 @@
+"""The generic REST store: CRUD for any registered resource over `Storage`.
+
+This is upstream's `registry/generic/registry.Store`: it fills system metadata on create
+(uid, creationTimestamp, generation, generateName), enforces optimistic concurrency on
+update, turns deletes of objects with finalizers (or pods on a node, with a grace period)
+into setting `deletionTimestamp`, and deletes them for real once the last finalizer goes.
+Reads are served from the watch cache. Resource-specific rules come from `strategy`.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from kybernetes.api import errors
+from kybernetes.api.registry import Registry, ResourceInfo
+from kybernetes.apiserver import strategy
+from kybernetes.apiserver.watchcache import CachedObject, WatchCache
+from kybernetes.storage.interface import (
+    ConflictError,
+    KeyExistsError,
+    KeyNotFoundError,
+    KeyValue,
+    Storage,
+)
+
+# Upstream limits one object to what etcd accepts in a request (1.5 MiB).
+MAX_OBJECT_BYTES = 1_572_864
+_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+# Patches and other read-modify-write cycles retry this often on a conflict.
+_MAX_RETRIES = 8
+
+
+def now_rfc3339(delta: timedelta = timedelta()) -> str:
+    return (datetime.now(UTC) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _encode(obj: dict[str, Any]) -> bytes:
+    meta = obj.get("metadata", {})
+    if "resourceVersion" in meta:
+        obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "resourceVersion"}}
+    return orjson.dumps(obj)
+
+
+def _with_revision(kv: KeyValue) -> dict[str, Any]:
+    obj: dict[str, Any] = orjson.loads(kv.value)
+    obj["metadata"]["resourceVersion"] = str(kv.mod_revision)
+    return obj
+
+
+@dataclass
+class DeleteOptions:
+    propagation_policy: str | None = None
+    grace_period_seconds: int | None = None
+    precondition_uid: str | None = None
+    precondition_resource_version: str | None = None
+    dry_run: bool = False
+
+
+class ObjectStore:
+    """CRUD over all resources of a registry, on one storage and its watch cache."""
+
+    def __init__(self, registry: Registry, storage: Storage, cache: WatchCache) -> None:
+        self.registry = registry
+        self.storage = storage
+        self.cache = cache
+        # Hooks run on create after defaulting, e.g. the ClusterIP allocator.
+        self.create_hooks: dict[str, Callable[[dict[str, Any]], None]] = {}
+
+    # -- reads -------------------------------------------------------------------------
+
+    async def get(self, info: ResourceInfo, namespace: str, name: str) -> CachedObject:
+        await self.cache.wait_fresh()
+        found = self.cache.get(info.key(namespace, name))
+        if found is None:
+            raise errors.not_found(info.group, info.plural, name)
+        return found
+
+    async def _read_current(self, info: ResourceInfo, namespace: str, name: str) -> KeyValue:
+        kv = await self.storage.get(info.key(namespace, name))
+        if kv is None:
+            raise errors.not_found(info.group, info.plural, name)
+        return kv
+
+    # -- create ------------------------------------------------------------------------
+
+    async def create(self, info: ResourceInfo, namespace: str, obj: dict[str, Any], *,
+                     dry_run: bool = False) -> dict[str, Any]:
+        meta = obj.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise errors.bad_request("metadata: must be an object")
+        if info.namespaced:
+            given = meta.get("namespace")
+            if given and given != namespace:
+                raise errors.bad_request(
+                    "the namespace of the provided object does not match the namespace sent "
+                    "on the request")
+            meta["namespace"] = namespace
+            await self._check_namespace_open(namespace)
+        else:
+            meta.pop("namespace", None)
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + "".join(
+                secrets.choice(_NAME_ALPHABET) for _ in range(5))
+        meta.pop("resourceVersion", None)
+        for name in ("deletionTimestamp", "deletionGracePeriodSeconds"):
+            meta.pop(name, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now_rfc3339()
+        strategy.prepare_for_create(info, obj)
+        failures = strategy.validate_create(info, obj)
+        if failures:
+            raise errors.invalid(info.group, info.kind, str(meta.get("name", "")), failures)
+        hook = self.create_hooks.get(info.plural)
+        if hook is not None:
+            hook(obj)
+        value = _encode(obj)
+        self._check_size(value)
+        name = meta["name"]
+        if dry_run:
+            if await self.storage.get(info.key(namespace, name)) is not None:
+                raise errors.already_exists(info.group, info.plural, name)
+            return obj
+        try:
+            kv = await self.storage.create(info.key(namespace, name), value)
+        except KeyExistsError:
+            raise errors.already_exists(info.group, info.plural, name) from None
+        meta["resourceVersion"] = str(kv.mod_revision)
+        return obj
+
+    async def _check_namespace_open(self, namespace: str) -> None:
+        ns_info = self.registry.get("", "v1", "namespaces")
+        assert ns_info is not None
+        found = await self.storage.get(ns_info.key("", namespace))
+        if found is None:
+            raise errors.not_found("", "namespaces", namespace)
+        ns = orjson.loads(found.value)
+        if ns.get("metadata", {}).get("deletionTimestamp") or \
+                ns.get("status", {}).get("phase") == "Terminating":
+            raise errors.StatusError(
+                403, "Forbidden",
+                f"unable to create new content in namespace {namespace} because it is being "
+                "terminated", {"name": namespace, "kind": "namespaces"})
+
+    @staticmethod
+    def _check_size(value: bytes) -> None:
+        if len(value) > MAX_OBJECT_BYTES:
+            raise errors.too_large("etcdserver: request is too large")
+
+    # -- update ------------------------------------------------------------------------
+
+    async def update(self, info: ResourceInfo, namespace: str, name: str,
+                     obj: dict[str, Any], *, subresource: str = "",
+                     dry_run: bool = False) -> dict[str, Any]:
+        """PUT: replace the object, guarded on the resourceVersion the client sent."""
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict):
+            raise errors.bad_request("metadata: must be an object")
+        if meta.get("name") and meta["name"] != name:
+            raise errors.bad_request(
+                f"the name of the object ({meta['name']}) does not match the name on the URL "
+                f"({name})")
+        if info.namespaced and meta.get("namespace") and meta["namespace"] != namespace:
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on "
+                "the request")
+        wanted_rv = meta.get("resourceVersion")
+        current = await self._read_current(info, namespace, name)
+        if not wanted_rv:
+            raise errors.invalid(info.group, info.kind, name, [errors.FieldError.invalid(
+                "metadata.resourceVersion", 0,
+                "must be specified for an update")])
+        if wanted_rv != str(current.mod_revision):
+            raise errors.stale_conflict(info.group, info.plural, name)
+        try:
+            return await self._write_update(info, namespace, name, current, lambda _old: obj,
+                                            subresource=subresource, dry_run=dry_run)
+        except ConflictError:
+            raise errors.stale_conflict(info.group, info.plural, name) from None
+
+    async def modify(self, info: ResourceInfo, namespace: str, name: str,
+                     mutate: Callable[[dict[str, Any]], dict[str, Any]], *,
+                     subresource: str = "", dry_run: bool = False) -> dict[str, Any]:
+        """Read-modify-write (patches, scale): retried on conflicts unless the mutation
+        itself pins a resourceVersion that went stale."""
+        for _ in range(_MAX_RETRIES):
+            current = await self._read_current(info, namespace, name)
+            try:
+                return await self._write_update(info, namespace, name, current, mutate,
+                                                subresource=subresource, dry_run=dry_run)
+            except ConflictError:
+                continue
+        raise errors.stale_conflict(info.group, info.plural, name)
+
+    async def _write_update(self, info: ResourceInfo, namespace: str, name: str,
+                            current: KeyValue, mutate: Callable[[dict[str, Any]], dict[str, Any]],
+                            *, subresource: str, dry_run: bool) -> dict[str, Any]:
+        old = _with_revision(current)
+        new = mutate(copy.deepcopy(old))
+        if not isinstance(new, dict) or not isinstance(new.get("metadata"), dict):
+            raise errors.bad_request("the patched object must have metadata")
+        pinned = new["metadata"].get("resourceVersion")
+        if pinned and pinned != old["metadata"]["resourceVersion"]:
+            raise errors.stale_conflict(info.group, info.plural, name)
+        new["metadata"]["name"] = name
+        if info.namespaced:
+            new["metadata"]["namespace"] = namespace
+        if subresource == "status":
+            new = strategy.prepare_for_status_update(new, old)
+        else:
+            strategy.prepare_for_update(info, new, old)
+        new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+        failures = strategy.validate_update(info, new, old)
+        if failures:
+            raise errors.invalid(info.group, info.kind, name, failures)
+        if new == old:
+            return old
+        if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+            if dry_run:
+                return new
+            return await self._delete_now(info, namespace, name, current.mod_revision)
+        value = _encode(new)
+        self._check_size(value)
+        if dry_run:
+            return new
+        try:
+            kv = await self.storage.update(info.key(namespace, name), value,
+                                           expected_revision=current.mod_revision)
+        except KeyNotFoundError:
+            raise errors.not_found(info.group, info.plural, name) from None
+        new["metadata"]["resourceVersion"] = str(kv.mod_revision)
+        return new
+
+    # -- delete ------------------------------------------------------------------------
+
+    async def delete(self, info: ResourceInfo, namespace: str, name: str,
+                     options: DeleteOptions) -> tuple[dict[str, Any], bool]:
+        """Returns the object and whether it is gone (False: deletion is pending)."""
+        for _ in range(_MAX_RETRIES):
+            current = await self._read_current(info, namespace, name)
+            obj = _with_revision(current)
+            meta = obj["metadata"]
+            if options.precondition_uid and options.precondition_uid != meta.get("uid"):
+                raise errors.conflict(
+                    info.group, info.plural, name,
+                    f"Precondition failed: UID in precondition: {options.precondition_uid}, "
+                    f"UID in object meta: {meta.get('uid')}")
+            if options.precondition_resource_version and \
+                    options.precondition_resource_version != meta["resourceVersion"]:
+                raise errors.conflict(
+                    info.group, info.plural, name,
+                    "Precondition failed: ResourceVersion in precondition: "
+                    f"{options.precondition_resource_version}, ResourceVersion in object meta: "
+                    f"{meta['resourceVersion']}")
+            pending = self._pending_deletion(info, obj, options)
+            if pending is None:
+                if options.dry_run:
+                    return obj, True
+                try:
+                    return await self._delete_now(info, namespace, name,
+                                                  current.mod_revision), True
+                except ConflictError:
+                    continue
+            if pending == obj or options.dry_run:
+                return pending, False
+            try:
+                kv = await self.storage.update(info.key(namespace, name), _encode(pending),
+                                               expected_revision=current.mod_revision)
+            except ConflictError:
+                continue
+            pending["metadata"]["resourceVersion"] = str(kv.mod_revision)
+            return pending, False
+        raise errors.stale_conflict(info.group, info.plural, name)
+
+    def _pending_deletion(self, info: ResourceInfo, obj: dict[str, Any],
+                          options: DeleteOptions) -> dict[str, Any] | None:
+        """The object marked for deletion, or None when it can go now."""
+        meta = obj["metadata"]
+        finalizers = list(meta.get("finalizers") or [])
+        policy = options.propagation_policy
+        if policy == "Foreground" and "foregroundDeletion" not in finalizers:
+            finalizers.append("foregroundDeletion")
+        elif policy == "Orphan" and "orphan" not in finalizers:
+            finalizers.append("orphan")
+        grace = self._grace_period(info, obj, options)
+        spec_finalizers = info.plural == "namespaces" and obj.get("spec", {}).get("finalizers")
+        if not finalizers and not grace and not spec_finalizers:
+            return None
+        marked = copy.deepcopy(obj)
+        mmeta = marked["metadata"]
+        if finalizers:
+            mmeta["finalizers"] = finalizers
+        if not mmeta.get("deletionTimestamp"):
+            mmeta["deletionTimestamp"] = now_rfc3339(timedelta(seconds=grace))
+            mmeta["deletionGracePeriodSeconds"] = grace
+        elif grace < (mmeta.get("deletionGracePeriodSeconds") or 0):
+            # A shorter grace period may replace a longer one, never the reverse.
+            mmeta["deletionTimestamp"] = now_rfc3339(timedelta(seconds=grace))
+            mmeta["deletionGracePeriodSeconds"] = grace
+        if info.plural == "namespaces":
+            marked.setdefault("status", {})["phase"] = "Terminating"
+        return marked
+
+    @staticmethod
+    def _grace_period(info: ResourceInfo, obj: dict[str, Any], options: DeleteOptions) -> int:
+        """Pods on a node get a grace period for the kubelet to stop them; others none."""
+        if info.plural != "pods" or not obj.get("spec", {}).get("nodeName"):
+            return 0
+        if obj.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+            return 0
+        if options.grace_period_seconds is not None:
+            return max(0, options.grace_period_seconds)
+        return int(obj["spec"].get("terminationGracePeriodSeconds", 30))
+
+    async def _delete_now(self, info: ResourceInfo, namespace: str, name: str,
+                          expected_revision: int) -> dict[str, Any]:
+        try:
+            kv = await self.storage.delete(info.key(namespace, name),
+                                           expected_revision=expected_revision)
+        except KeyNotFoundError:
+            raise errors.not_found(info.group, info.plural, name) from None
+        return _with_revision(kv)

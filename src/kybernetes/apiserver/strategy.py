@@ -1,0 +1,118 @@
+"""Per-resource behaviour of the generic store, as upstream's REST strategies.
+
+A strategy decides what a create or an update may change: for kinds with a `status`
+subresource, the main endpoint ignores status and the `/status` endpoint ignores everything
+but status; `metadata.generation` counts spec changes; some kinds set initial status (a Pod
+starts Pending, a Namespace Active). Defaulting and validation are delegated to `api/`.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from kybernetes.api import defaults, validation
+from kybernetes.api.errors import FieldError
+from kybernetes.api.registry import ResourceInfo
+
+# Fields of metadata a client can never set or change through an update.
+_SYSTEM_METADATA = ("uid", "creationTimestamp", "deletionTimestamp",
+                    "deletionGracePeriodSeconds", "generation")
+
+# Top-level fields other than metadata and status that hold no desired state.
+_NOT_SPEC = {"apiVersion", "kind", "metadata", "status"}
+
+
+def _spec_view(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in _NOT_SPEC}
+
+
+def prepare_for_create(info: ResourceInfo, obj: dict[str, Any]) -> None:
+    meta = obj["metadata"]
+    meta["generation"] = 1
+    if info.has_status and info.plural not in _STATUS_SET_ON_CREATE:
+        initial = _INITIAL_STATUS.get(info.plural)
+        obj["status"] = initial(obj) if initial else {}
+    defaults.apply_defaults(info.plural, obj)
+    defaults.prepare_for_create(info.plural, obj)
+
+
+def prepare_for_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, Any]) -> None:
+    """Main-endpoint update: keep system metadata and (if it has a subresource) status."""
+    _keep_system_metadata(new, old)
+    if info.has_status:
+        if "status" in old:
+            new["status"] = copy.deepcopy(old["status"])
+        else:
+            new.pop("status", None)
+    defaults.apply_defaults(info.plural, new)
+    generation = old["metadata"].get("generation", 1)
+    if _spec_view(new) != _spec_view(old):
+        generation += 1
+    new["metadata"]["generation"] = generation
+
+
+def prepare_for_status_update(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """`/status` update: only status (and, as upstream, labels/annotations are kept old)."""
+    merged = copy.deepcopy(old)
+    if "status" in new:
+        merged["status"] = new["status"]
+    else:
+        merged.pop("status", None)
+    return merged
+
+
+def _keep_system_metadata(new: dict[str, Any], old: dict[str, Any]) -> None:
+    meta = new.setdefault("metadata", {})
+    for name in _SYSTEM_METADATA:
+        if name in old["metadata"]:
+            meta[name] = old["metadata"][name]
+        else:
+            meta.pop(name, None)
+
+
+def validate_create(info: ResourceInfo, obj: dict[str, Any]) -> list[FieldError]:
+    return validation.validate_create(info.plural, obj)
+
+
+def validate_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, Any]
+                    ) -> list[FieldError]:
+    return validation.validate_update(info.plural, new, old)
+
+
+def _pod_status(obj: dict[str, Any]) -> dict[str, Any]:
+    return {"phase": "Pending", "qosClass": _qos_class(obj.get("spec", {}))}
+
+
+def _qos_class(spec: dict[str, Any]) -> str:
+    """Upstream's GetPodQOS: Guaranteed when every container's requests equal its limits
+    for cpu and memory, BestEffort when none sets any, Burstable otherwise."""
+    containers = list(spec.get("containers", [])) + list(spec.get("initContainers", []))
+    requests: list[dict[str, Any]] = []
+    limits: list[dict[str, Any]] = []
+    for container in containers:
+        resources = container.get("resources") or {}
+        requests.append({k: v for k, v in (resources.get("requests") or {}).items()
+                         if k in ("cpu", "memory")})
+        limits.append({k: v for k, v in (resources.get("limits") or {}).items()
+                       if k in ("cpu", "memory")})
+    if not any(requests) and not any(limits):
+        return "BestEffort"
+    guaranteed = all(
+        set(lim) == {"cpu", "memory"} and all(req.get(k, lim[k]) == lim[k] for k in lim)
+        for req, lim in zip(requests, limits, strict=True)
+    )
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+# Kinds whose creator reports status itself (the kubelet registering its Node).
+_STATUS_SET_ON_CREATE = {"nodes"}
+
+# Status a new object starts with, where upstream sets more than an empty status.
+_INITIAL_STATUS: dict[str, Any] = {
+    "pods": _pod_status,
+    "namespaces": lambda _obj: {"phase": "Active"},
+    "persistentvolumeclaims": lambda _obj: {"phase": "Pending"},
+    "persistentvolumes": lambda _obj: {"phase": "Pending"},
+    "services": lambda _obj: {"loadBalancer": {}},
+}

@@ -1,0 +1,129 @@
+"""WATCH: a stream of newline-delimited `{"type": ..., "object": ...}` events.
+
+Starting points follow upstream: no resourceVersion (or "0") sends the current objects as
+ADDED first; `sendInitialEvents=true` (client-go's WatchList) does the same and then a
+BOOKMARK annotated `k8s.io/initial-events-end`; an explicit resourceVersion resumes after it,
+or fails with a 410 `ERROR` event when it is older than the cache window. With selectors, an
+object that stops matching is sent as DELETED and one that starts matching as ADDED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+
+from kybernetes.api import errors
+from kybernetes.api.registry import ResourceInfo
+from kybernetes.apiserver.listing import Filter, rv_number
+from kybernetes.apiserver.watchcache import CachedObject, CacheEvent, TooOldError, WatchCache
+
+# Upstream bookmarks roughly once a minute; clients only need them before their timeout.
+BOOKMARK_INTERVAL = 30.0
+# Upstream's --min-request-timeout: watches last 30-60 minutes unless the client asks less.
+DEFAULT_TIMEOUT = 1800
+
+Render = Callable[[CachedObject], bytes]
+
+
+def _frame(kind: str, body: bytes) -> bytes:
+    return b'{"type":"' + kind.encode() + b'","object":' + body + b"}\n"
+
+
+def _bookmark(info: ResourceInfo, revision: int, initial_end: bool = False) -> bytes:
+    meta: dict[str, Any] = {"resourceVersion": str(revision)}
+    if initial_end:
+        meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+    return _frame("BOOKMARK", orjson.dumps(
+        {"kind": info.kind, "apiVersion": info.group_version, "metadata": meta}))
+
+
+def error_frame(err: errors.StatusError) -> bytes:
+    return _frame("ERROR", orjson.dumps(err.status()))
+
+
+def validate_watch_query(query: dict[str, str]) -> None:
+    if query.get("sendInitialEvents") in ("true", "1"):
+        if query.get("resourceVersionMatch") != "NotOlderThan":
+            raise errors.invalid("meta.k8s.io", "ListOptions", "", [errors.FieldError.forbidden(
+                "resourceVersionMatch",
+                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan")])
+        if query.get("allowWatchBookmarks") not in ("true", "1"):
+            raise errors.invalid("meta.k8s.io", "ListOptions", "", [errors.FieldError.forbidden(
+                "allowWatchBookmarks", "sendInitialEvents requires setting allowWatchBookmarks "
+                "to true")])
+
+
+async def watch_stream(info: ResourceInfo, namespace: str, query: dict[str, str],
+                       selection: Filter, cache: WatchCache, render: Render
+                       ) -> AsyncIterator[bytes]:
+    validate_watch_query(query)
+    rv = query.get("resourceVersion", "")
+    initial = query.get("sendInitialEvents") in ("true", "1") or (rv in ("", "0") and \
+        query.get("sendInitialEvents") not in ("false", "0"))
+    announce_end = query.get("sendInitialEvents") in ("true", "1")
+    bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
+    try:
+        timeout = float(query.get("timeoutSeconds") or DEFAULT_TIMEOUT * (1 + random.random()))
+    except ValueError:
+        raise errors.bad_request(f"invalid timeoutSeconds: {query['timeoutSeconds']!r}") from None
+    prefix = info.namespace_prefix(namespace)
+    if initial and rv != "0":
+        # A consistent snapshot: as fresh as storage now, or as the revision asked for.
+        await cache.wait_fresh(rv_number(rv) if rv else 0)
+    start = 0 if initial else rv_number(rv)
+
+    def snapshot() -> list[CachedObject]:
+        return [o for o in cache.scan(prefix) if selection.everything or selection.matches(o.obj)]
+
+    events = cache.watch(prefix, start, snapshot if initial else None)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        iterator = aiter(events)
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            wait = min(remaining, BOOKMARK_INTERVAL) if bookmarks else remaining
+            try:
+                item = await asyncio.wait_for(anext(iterator), wait)
+            except TimeoutError:
+                if bookmarks and deadline - loop.time() > 0:
+                    yield _bookmark(info, cache.revision)
+                continue
+            except StopAsyncIteration:
+                return
+            if isinstance(item, int):
+                if announce_end:
+                    yield _bookmark(info, item, initial_end=True)
+                continue
+            frame = _filter_event(item, selection, render)
+            if frame is not None:
+                yield frame
+    except TooOldError as err:
+        yield error_frame(errors.gone(
+            f"too old resource version: {err.requested} ({err.oldest})"))
+    finally:
+        with contextlib.suppress(Exception):
+            await events.aclose()
+
+
+def _filter_event(event: CacheEvent, selection: Filter, render: Render) -> bytes | None:
+    if selection.everything:
+        return _frame(event.type, render(event.current))
+    now = selection.matches(event.current.obj) if event.type != "DELETED" else False
+    before = event.previous is not None and selection.matches(event.previous.obj)
+    if event.type == "DELETED":
+        return _frame("DELETED", render(event.current)) if before else None
+    if now and before:
+        return _frame("MODIFIED", render(event.current))
+    if now:
+        return _frame("ADDED", render(event.current))
+    if before:
+        return _frame("DELETED", render(event.current))
+    return None

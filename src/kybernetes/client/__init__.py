@@ -1,0 +1,1 @@
+"""The async Kubernetes client, informers, work queues and leader election."""
