@@ -138,10 +138,16 @@ class ObjectStore:
     async def _check_namespace_open(self, namespace: str) -> None:
         ns_info = self.registry.get("", "v1", "namespaces")
         assert ns_info is not None
-        found = await self.storage.get(ns_info.key("", namespace))
-        if found is None:
-            raise errors.not_found("", "namespaces", namespace)
-        ns = orjson.loads(found.value)
+        key = ns_info.key("", namespace)
+        cached = self.cache.get(key)
+        if cached is not None:
+            ns = cached.obj
+        else:
+            # The cache may not have seen a namespace created an instant ago.
+            found = await self.storage.get(key)
+            if found is None:
+                raise errors.not_found("", "namespaces", namespace)
+            ns = orjson.loads(found.value)
         if ns.get("metadata", {}).get("deletionTimestamp") or \
                 ns.get("status", {}).get("phase") == "Terminating":
             raise errors.StatusError(

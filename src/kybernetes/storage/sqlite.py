@@ -23,8 +23,8 @@ import queue
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +71,7 @@ class _Write:
     key: str
     value: bytes
     expected_revision: int
-    future: Future[KeyValue] = field(default_factory=Future)
+    future: asyncio.Future[KeyValue]
 
 
 class _Watcher:
@@ -213,20 +213,22 @@ class SQLiteStorage:
 
     # -- writes ------------------------------------------------------------------------
 
-    async def _submit(self, write: _Write) -> KeyValue:
+    async def _submit(self, op: str, key: str, value: bytes, expected_revision: int
+                      ) -> KeyValue:
         if self._writer is None:
             raise StorageError("storage is closed")
-        self._writes.put(write)
-        return await asyncio.wrap_future(write.future)
+        future: asyncio.Future[KeyValue] = asyncio.get_running_loop().create_future()
+        self._writes.put(_Write(op, key, value, expected_revision, future))
+        return await future
 
     async def create(self, key: str, value: bytes) -> KeyValue:
-        return await self._submit(_Write("create", key, value, 0))
+        return await self._submit("create", key, value, 0)
 
     async def update(self, key: str, value: bytes, *, expected_revision: int) -> KeyValue:
-        return await self._submit(_Write("update", key, value, expected_revision))
+        return await self._submit("update", key, value, expected_revision)
 
     async def delete(self, key: str, *, expected_revision: int = 0) -> KeyValue:
-        return await self._submit(_Write("delete", key, b"", expected_revision))
+        return await self._submit("delete", key, b"", expected_revision)
 
     def _write_loop(self, conn: sqlite3.Connection) -> None:
         running = True
@@ -270,17 +272,25 @@ class SQLiteStorage:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             failure = StorageError(f"sqlite: {err}")
-            for write in batch:
-                write.future.set_exception(failure)
-            return
-        self._revision = revision
+            outcomes = [(write, failure) for write in batch]
+            events = []
+        else:
+            self._revision = revision
+        # One hand-off to the event loop per transaction, not one per write.
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._finish, outcomes, events)
+
+    def _finish(self, outcomes: builtins.list[tuple[_Write, KeyValue | BaseException]],
+                events: builtins.list[Event]) -> None:
         for write, outcome in outcomes:
+            if write.future.done():
+                continue
             if isinstance(outcome, BaseException):
                 write.future.set_exception(outcome)
             else:
                 write.future.set_result(outcome)
-        if events and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._publish, events)
+        if events:
+            self._publish(events)
 
     def _apply(self, conn: sqlite3.Connection, write: _Write, revision: int) -> Event:
         row = conn.execute(

@@ -1,0 +1,57 @@
+"""A lean HTTP/1.1 keep-alive load generator for the benchmarks.
+
+httpx costs more CPU per request than the server it measures, and both share the machine,
+so the benchmarks drive the API server with this instead: one TLS connection per worker,
+requests written as bytes, responses read by Content-Length (or chunked for lists).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+
+
+class Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 host: str) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.host = host
+
+    @classmethod
+    async def open(cls, host: str, port: int, context: ssl.SSLContext) -> Connection:
+        reader, writer = await asyncio.open_connection(host, port, ssl=context,
+                                                       limit=64 * 1024 * 1024)
+        return cls(reader, writer, host)
+
+    async def request(self, method: str, path: str, body: bytes = b"",
+                      headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}",
+                 f"Content-Length: {len(body)}"]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        status_line = await self.reader.readline()
+        status = int(status_line.split()[1])
+        length = -1
+        chunked = False
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+            elif name.lower() == "transfer-encoding" and "chunked" in value:
+                chunked = True
+        if not chunked:
+            return status, await self.reader.readexactly(length) if length > 0 else b""
+        parts: list[bytes] = []
+        while True:
+            size = int((await self.reader.readline()).strip(), 16)
+            data = await self.reader.readexactly(size + 2)
+            if size == 0:
+                return status, b"".join(parts)
+            parts.append(data[:-2])
+
+    def close(self) -> None:
+        self.writer.close()
