@@ -83,6 +83,9 @@ class ApiServerApp:
         if request.method not in ("GET", "HEAD"):
             raise errors.method_not_allowed(
                 "the server does not allow this method on the requested resource")
+        if path in ("/api", "/apis") and discovery.wants_aggregated(request.header("accept")):
+            body = discovery.aggregated(self.registry, legacy=path == "/api")
+            return json_response(body, content_type=discovery.AGGREGATED_MEDIA)
         document = self._document(path)
         if document is None:
             raise _NOT_FOUND

@@ -73,3 +73,56 @@ def _resource(info: ResourceInfo) -> dict[str, Any]:
 def _storage_version_hash(info: ResourceInfo) -> str:
     digest = hashlib.sha256(f"{info.group}/{info.version}/{info.kind}".encode()).digest()
     return base64.b64encode(digest[:8]).decode()
+
+
+AGGREGATED_MEDIA = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+
+
+def wants_aggregated(accept: str) -> bool:
+    """Whether the client's Accept list asks for aggregated discovery (v2) before plain."""
+    for media in accept.split(","):
+        params = {p.split("=", 1)[0].strip(): p.split("=", 1)[1].strip()
+                  for p in media.split(";")[1:] if "=" in p}
+        if params.get("as") == "APIGroupDiscoveryList" and params.get("v") == "v2" \
+                and params.get("g") == "apidiscovery.k8s.io":
+            return True
+        if media.split(";")[0].strip() in ("application/json", "*/*"):
+            return False
+    return False
+
+
+def aggregated(registry: Registry, *, legacy: bool) -> dict[str, Any]:
+    """APIGroupDiscoveryList for `/api` (legacy: the core group) or `/apis` (the rest)."""
+    items = []
+    for group, versions in registry.group_versions().items():
+        if (group == "") != legacy:
+            continue
+        items.append({
+            "metadata": {"name": group} if group else {},
+            "versions": [{"version": v, "freshness": "Current", "resources": [
+                _aggregated_resource(info) for info in sorted(
+                    registry.in_group_version(group, v), key=lambda i: i.plural)]}
+                for v in versions],
+        })
+    return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2",
+            "metadata": {}, "items": items}
+
+
+def _aggregated_resource(info: ResourceInfo) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "resource": info.plural,
+        "responseKind": {"group": info.group, "version": info.version, "kind": info.kind},
+        "scope": "Namespaced" if info.namespaced else "Cluster",
+        "singularResource": info.singular, "verbs": list(info.verbs),
+    }
+    if info.short_names:
+        entry["shortNames"] = list(info.short_names)
+    if info.categories:
+        entry["categories"] = list(info.categories)
+    if info.subresources:
+        entry["subresources"] = [{
+            "subresource": sub.name,
+            "responseKind": {"group": sub.group or info.group,
+                             "version": sub.version or info.version, "kind": sub.kind},
+            "verbs": list(sub.verbs)} for sub in info.subresources]
+    return entry

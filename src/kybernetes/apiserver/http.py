@@ -83,9 +83,9 @@ class Response:
         await send({"type": "http.response.body", "body": self.body})
 
 
-def json_response(obj: Any, status: int = 200, headers: list[tuple[str, str]] | None = None
-                  ) -> Response:
-    return Response(status, orjson.dumps(obj), JSON, headers or [])
+def json_response(obj: Any, status: int = 200, headers: list[tuple[str, str]] | None = None,
+                  content_type: str = JSON) -> Response:
+    return Response(status, orjson.dumps(obj), content_type, headers or [])
 
 
 def status_response(err: errors.StatusError) -> Response:
