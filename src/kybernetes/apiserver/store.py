@@ -165,7 +165,7 @@ class ObjectStore:
     async def update(self, info: ResourceInfo, namespace: str, name: str,
                      obj: dict[str, Any], *, subresource: str = "",
                      dry_run: bool = False) -> dict[str, Any]:
-        """PUT: replace the object, guarded on the resourceVersion the client sent."""
+        """PUT: replace the object, guarded on the resourceVersion the client sent (if any)."""
         meta = obj.get("metadata")
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata: must be an object")
@@ -179,12 +179,10 @@ class ObjectStore:
                 "the request")
         wanted_rv = meta.get("resourceVersion")
         current = await self._read_current(info, namespace, name)
-        if not wanted_rv:
-            raise errors.invalid(info.group, info.kind, name, [errors.FieldError.invalid(
-                "metadata.resourceVersion", 0,
-                "must be specified for an update")])
-        if wanted_rv != str(current.mod_revision):
+        # Without a resourceVersion the update is unconditional, as upstream allows.
+        if wanted_rv and wanted_rv != str(current.mod_revision):
             raise errors.stale_conflict(info.group, info.plural, name)
+        meta["resourceVersion"] = str(current.mod_revision)
         try:
             return await self._write_update(info, namespace, name, current, lambda _old: obj,
                                             subresource=subresource, dry_run=dry_run)
