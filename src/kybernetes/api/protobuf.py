@@ -15,6 +15,7 @@ import datetime as dt
 import functools
 import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -64,6 +65,7 @@ class _Field:
 class _Message:
     fields: list[_Field]
     by_number: dict[int, _Field]
+    json_form: Callable[[dict[str, Any]], Any] | None = None
 
 
 def is_protobuf(content_type: str) -> bool:
@@ -123,7 +125,7 @@ def _decode_unknown(body: bytes, depth: int) -> dict[str, Any]:
     if name is None or name not in _table():
         raise errors.unsupported_media_type(MEDIA_TYPE)
     data = raw or b""
-    decoded = _decode_message(_message(name), data, 0, len(data), depth)
+    decoded: dict[str, Any] = _decode_message(_message(name), data, 0, len(data), depth)
     return {"kind": kind, "apiVersion": api_version, **decoded}
 
 
@@ -294,8 +296,8 @@ def _append(elem: Spec, items: list[Any], buf: bytes, pos: int, end: int, wire: 
 def _map_entry(spec: Spec, target: dict[str, Any], buf: bytes, pos: int, end: int,
                depth: int) -> None:
     key_spec, value_spec = spec[1]
-    key: Any = _zero(key_spec)
-    value: Any = _zero(value_spec) if value_spec[0] != BYTES else ""
+    key: Any = _ABSENT
+    value: Any = _ABSENT
     while pos < end:
         tag, pos = _varint(buf, pos, end)
         number, wire = tag >> 3, tag & 7
@@ -314,6 +316,10 @@ def _map_entry(spec: Spec, target: dict[str, Any], buf: bytes, pos: int, end: in
                 value = decoded
         else:
             pos = _skip(buf, pos, end, wire)
+    if key is _ABSENT:
+        key = _zero(key_spec)
+    if value is _ABSENT:
+        value = _zero(value_spec) if value_spec[0] != BYTES else ""
     if isinstance(key, bool):
         key = "true" if key else "false"
     target[key if isinstance(key, str) else str(key)] = value
@@ -422,8 +428,7 @@ def _zero(spec: Spec) -> Any:
 # -- messages ----------------------------------------------------------------------------
 
 
-def _decode_message(msg: _Message, buf: bytes, pos: int, end: int,
-                    depth: int) -> dict[str, Any]:
+def _decode_message(msg: _Message, buf: bytes, pos: int, end: int, depth: int) -> Any:
     found: dict[int, Any] = {}
     by_number = msg.by_number
     while pos < end:
@@ -453,11 +458,13 @@ def _decode_message(msg: _Message, buf: bytes, pos: int, end: int,
                 if entries is None:
                     entries = found[number] = {}
                 _map_entry(spec, entries, buf, start, pos, depth)
-            elif code == MESSAGE and number in found:
-                # A repeated occurrence merges into the first, as proto's Unmarshal does.
-                found[number] += buf[start:pos]
             elif code == MESSAGE:
-                found[number] = buf[start:pos]
+                # Repeated occurrences merge, as proto's Unmarshal does: decode them joined.
+                segments = found.get(number)
+                if segments is None:
+                    found[number] = [buf[start:pos]]
+                else:
+                    segments.append(buf[start:pos])
             else:
                 found[number] = _value(spec, buf, start, pos, depth)
     out: dict[str, Any] = {}
@@ -479,7 +486,8 @@ def _decode_message(msg: _Message, buf: bytes, pos: int, end: int,
                 continue
             value = _zero(spec)
         elif code == MESSAGE:
-            value = _decode_message(_message(spec[1]), value, 0, len(value), depth)
+            data = value[0] if len(value) == 1 else b"".join(value)
+            value = _decode_message(_message(spec[1]), data, 0, len(data), depth)
         if not field.name:  # an inlined embedded struct
             if isinstance(value, dict):
                 out.update(value)
@@ -491,7 +499,7 @@ def _decode_message(msg: _Message, buf: bytes, pos: int, end: int,
             if flags & F_OMITZERO and _is_zero(spec, value):
                 continue
         out[field.name] = value
-    return out
+    return msg.json_form(out) if msg.json_form else out
 
 
 def _is_zero(spec: Spec, value: Any) -> bool:
@@ -521,8 +529,18 @@ def _message(name: str) -> _Message:
     if msg is None:
         fields = [_Field(row[0], row[1], row[3], _spec(row[4])) for row in _table()[name]]
         msg = _MESSAGES[name] = _Message(
-            fields, {f.number: f for f in fields if f.number})
+            fields, {f.number: f for f in fields if f.number},
+            JSON_FORMS.get(name.rpartition(".")[2]))
     return msg
+
+
+# Structs whose MarshalJSON upstream writes by hand (apiextensions' JSONSchemaProps unions),
+# by Go type name; the generic decode of their fields (Go names) is rendered here.
+JSON_FORMS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "JSONSchemaPropsOrArray": lambda d: d["JSONSchemas"] or d["Schema"],
+    "JSONSchemaPropsOrBool": lambda d: d["Schema"] if d["Schema"] is not None else d["Allows"],
+    "JSONSchemaPropsOrStringArray": lambda d: d["Property"] or d["Schema"],
+}
 
 
 def _spec(kind: Any) -> Spec:

@@ -14,6 +14,7 @@ import orjson
 import yaml
 
 from kybernetes.api import errors
+from kybernetes.api.protobuf import decode_kubernetes_protobuf, is_protobuf
 
 try:
     _YAMLLoader: Any = yaml.CSafeLoader
@@ -62,10 +63,12 @@ def negotiate(accept: str) -> Wanted:
 
 
 def decode_body(body: bytes, content_type: str) -> Any:
-    """Decode a request body as JSON or YAML, by its declared type."""
+    """Decode a request body as JSON, YAML or Kubernetes protobuf, by its declared type."""
     kind, _ = _params(content_type or "application/json")
     if not body.strip():
         raise errors.bad_request("the request body is empty")
+    if is_protobuf(kind):
+        return decode_kubernetes_protobuf(body)
     if kind in ("application/yaml", "application/apply-patch+yaml", "text/yaml"):
         return decode_yaml(body)
     if kind not in ("application/json", "application/json-patch+json",
