@@ -176,3 +176,131 @@ async def test_sqlite_state_survives_restart(tmp_path: Path) -> None:
         assert again.mod_revision > revision > created.mod_revision
     finally:
         await second.close()
+
+
+async def test_unconditional_update_needs_an_existing_key(storage: Storage) -> None:
+    created = await storage.create("/k/a", b"1")
+    updated = await storage.update("/k/a", b"2", expected_revision=0)
+    assert (updated.value, updated.create_revision) == (b"2", created.create_revision)
+    assert updated.mod_revision > created.mod_revision
+    with pytest.raises(KeyNotFoundError):
+        await storage.update("/k/missing", b"1", expected_revision=0)
+
+
+async def test_revisions_are_unique_and_ordered_under_concurrent_writes(
+        storage: Storage) -> None:
+    """Every write gets its own revision; a watch sees them once each, in that order."""
+    start = await storage.current_revision()
+    created = await asyncio.gather(*(storage.create(f"/o/{i:03d}", b"v") for i in range(60)))
+    revisions = sorted(kv.mod_revision for kv in created)
+    assert len(set(revisions)) == 60 and revisions[0] > start
+    assert await storage.current_revision() == revisions[-1]
+    updated = await asyncio.gather(*(storage.update(kv.key, b"w", expected_revision=kv.mod_revision)
+                                     for kv in created))
+    assert min(kv.mod_revision for kv in updated) > revisions[-1]
+    events = await _collect(storage, "/o/", start, 120)
+    seen = [e.kv.mod_revision for e in events]
+    assert seen == sorted(set(seen)) == sorted(revisions + [kv.mod_revision for kv in updated])
+    assert [e.created for e in events] == [True] * 60 + [False] * 60
+
+
+async def test_list_pages_stay_consistent_while_writes_happen(storage: Storage) -> None:
+    """Pages read at the first page's revision form that snapshot, whatever is written
+    between them (upstream's continue tokens)."""
+    for i in range(40):
+        await storage.create(f"/p/{i:03d}", f"v{i}".encode())
+    snapshot = {kv.key: kv.value for kv in (await storage.list("/p/")).items}
+    first = await storage.list("/p/", limit=7)
+    assert first.remaining == 33
+    pages = [first]
+    step = 0
+    while pages[-1].remaining:
+        # Change the keyspace under the reader: update, delete and add keys.
+        await storage.update(f"/p/{step:03d}", b"changed", expected_revision=0)
+        await storage.delete(f"/p/{39 - step:03d}")
+        await storage.create(f"/p/{step:03d}x", b"new")
+        step += 1
+        pages.append(await storage.list("/p/", limit=7, revision=first.revision,
+                                        start_key=pages[-1].items[-1].key + "\x00"))
+    assert all(page.revision == first.revision for page in pages)
+    listed = [(kv.key, kv.value) for page in pages for kv in page.items]
+    assert listed == sorted(snapshot.items())
+    # `remaining` may be an estimate (upstream's remainingItemCount), but says whether more.
+    assert all(page.remaining > 0 for page in pages[:-1]) and pages[-1].remaining == 0
+    assert len(pages) == 6
+    assert await storage.count("/p/") == 40
+
+
+async def test_watch_sees_only_its_prefix_and_only_later_revisions(storage: Storage) -> None:
+    await storage.create("/w/old", b"0")
+    start = await storage.current_revision()
+    collector = asyncio.create_task(_collect(storage, "/w/", start, 2))
+    await asyncio.sleep(0.05)
+    await storage.create("/wx/a", b"outside")
+    await storage.create("/w", b"outside too")
+    await storage.create("/w/a", b"1")
+    await storage.delete("/w/old")
+    events = await collector
+    assert [(e.type, e.kv.key, e.kv.value) for e in events] == [
+        ("PUT", "/w/a", b"1"), ("DELETE", "/w/old", b"0")]
+
+
+async def test_recreated_key_is_a_creation_again(storage: Storage) -> None:
+    start = await storage.current_revision()
+    first = await storage.create("/r/a", b"1")
+    await storage.delete("/r/a")
+    again = await storage.create("/r/a", b"2")
+    assert again.create_revision == again.mod_revision > first.create_revision
+    events = await _collect(storage, "/r/", start, 3)
+    assert [(e.type, e.created) for e in events] == [("PUT", True), ("DELETE", False),
+                                                     ("PUT", True)]
+    assert events[1].kv.create_revision == first.create_revision
+
+
+async def test_watch_resumed_repeatedly_while_writes_happen(storage: Storage) -> None:
+    """A client that drops its watch and resumes from the last revision it saw, again and
+    again while another client writes, sees every write exactly once, in order."""
+    start = await storage.current_revision()
+    total = 120
+    written: list[int] = []
+
+    async def writer() -> None:
+        for i in range(total):
+            kv = await storage.create(f"/rw/{i:03d}", b"v")
+            written.append(kv.mod_revision)
+            if i % 10 == 0:
+                await asyncio.sleep(0.005)
+
+    task = asyncio.create_task(writer())
+    seen: list[Event] = []
+    last = start
+
+    async def follow() -> None:
+        nonlocal last
+        while len(seen) < total:
+            taken = 0
+            async for batch in storage.watch("/rw/", last):
+                seen.extend(batch)
+                last = batch[-1].kv.mod_revision
+                taken += len(batch)
+                if taken >= 7 or len(seen) >= total:
+                    break  # drop the watch: a reconnect
+    await asyncio.wait_for(follow(), 20)
+    await task
+    assert [e.kv.mod_revision for e in seen] == written
+    assert [e.kv.key for e in seen] == [f"/rw/{i:03d}" for i in range(total)]
+
+
+async def test_watch_and_list_after_compaction_from_later_revisions(storage: Storage) -> None:
+    a = await storage.create("/c/a", b"1")
+    await storage.update("/c/a", b"2", expected_revision=a.mod_revision)
+    compacted_at = await storage.current_revision()
+    await storage.compact(compacted_at)
+    assert await storage.compacted_revision() >= compacted_at
+    later = await storage.create("/c/b", b"1")
+    listed = await storage.list("/c/", revision=later.mod_revision)
+    assert [kv.key for kv in listed.items] == ["/c/a", "/c/b"]
+    events = await _collect(storage, "/c/", compacted_at, 1)
+    assert [(e.kv.key, e.kv.mod_revision) for e in events] == [("/c/b", later.mod_revision)]
+    await storage.compact(compacted_at - 1)  # an older compaction is a no-op
+    assert (await storage.get("/c/b")) == later

@@ -4,6 +4,7 @@ metrics or the resource handlers, and turns every failure into a `Status`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import platform
 import time
@@ -86,13 +87,15 @@ class ApiServerApp:
         if path in ("/api", "/apis") and discovery.wants_aggregated(request.header("accept")):
             body = discovery.aggregated(self.registry, legacy=path == "/api")
             return json_response(body, content_type=discovery.AGGREGATED_MEDIA)
+        if path == "/readyz":
+            return await self._ready()
         document = self._document(path)
         if document is None:
             raise _NOT_FOUND
         return document
 
     def _document(self, path: str) -> Response | None:
-        if path in ("/healthz", "/livez", "/readyz"):
+        if path in ("/healthz", "/livez"):
             return self._health()
         if path == "/version":
             return json_response(version_info())
@@ -125,6 +128,17 @@ class ApiServerApp:
     def _health(self) -> Response:
         if not self.store.cache.ready.is_set():
             return Response(503, b"[-]watch-cache not ready\nhealthz check failed",
+                            "text/plain; charset=utf-8")
+        return Response(200, b"ok", "text/plain; charset=utf-8")
+
+    async def _ready(self) -> Response:
+        """Ready when the watch cache is filled and storage answers."""
+        if not self.store.cache.ready.is_set():
+            return self._health()
+        try:
+            await asyncio.wait_for(self.store.storage.current_revision(), 2)
+        except (StorageError, TimeoutError) as err:
+            return Response(503, f"[-]storage failed: {err}\nreadyz check failed".encode(),
                             "text/plain; charset=utf-8")
         return Response(200, b"ok", "text/plain; charset=utf-8")
 

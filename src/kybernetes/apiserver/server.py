@@ -110,6 +110,8 @@ class ApiServer:
             ssl_ca_certs=str(self.pki.ca_cert), ssl_cert_reqs=ssl.CERT_OPTIONAL,
             loop="none", http="httptools", ws="websockets-sansio", lifespan="off",
             log_level="warning", timeout_keep_alive=120, backlog=4096,
+            # Watches stream until their timeout; do not let them hold up a shutdown.
+            timeout_graceful_shutdown=2,
         )
         self._uvicorn = uvicorn.Server(config)
         compactor = asyncio.create_task(self._compact_forever(), name="compactor")

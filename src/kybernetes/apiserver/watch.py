@@ -83,21 +83,33 @@ async def watch_stream(info: ResourceInfo, namespace: str, query: dict[str, str]
     events = cache.watch(prefix, start, snapshot if initial else None)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    # One pending `anext` survives bookmark timeouts: cancelling it would end the generator
+    # and drop an event already taken off its queue.
+    pending: asyncio.Task[CacheEvent | int] | None = None
     try:
-        iterator = aiter(events)
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
+            if pending is None:
+                pending = asyncio.ensure_future(anext(events))
             wait = min(remaining, BOOKMARK_INTERVAL) if bookmarks else remaining
-            try:
-                item = await asyncio.wait_for(anext(iterator), wait)
-            except TimeoutError:
+            done, _ = await asyncio.wait({pending}, timeout=wait)
+            if not done:
+                # An event queued in this same instant must go out before a bookmark that
+                # claims the cache's revision.
+                await asyncio.sleep(0)
+                if pending.done():
+                    continue
                 if bookmarks and deadline - loop.time() > 0:
                     yield _bookmark(info, cache.revision)
                 continue
+            try:
+                item = pending.result()
             except StopAsyncIteration:
                 return
+            finally:
+                pending = None
             if isinstance(item, int):
                 if announce_end:
                     yield _bookmark(info, item, initial_end=True)
@@ -109,6 +121,10 @@ async def watch_stream(info: ResourceInfo, namespace: str, query: dict[str, str]
         yield error_frame(errors.gone(
             f"too old resource version: {err.requested} ({err.oldest})"))
     finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
         with contextlib.suppress(Exception):
             await events.aclose()
 
