@@ -17,7 +17,6 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -470,28 +469,13 @@ def _deployment_sample() -> dict[str, Any]:
 SAMPLES["deployment"] = _deployment_sample()
 
 
-def test_encoded_sample_round_trips_and_is_fast() -> None:
+def test_encoded_sample_round_trips() -> None:
     sample = SAMPLES["deployment"]
-    body = encode_object(sample)
-    decoded = decode_kubernetes_protobuf(body)
+    decoded = decode_kubernetes_protobuf(encode_object(sample))
     assert decoded["spec"]["template"]["spec"]["containers"][0]["env"] == \
         sample["spec"]["template"]["spec"]["containers"][0]["env"]
     assert decoded["metadata"] == sample["metadata"]
     assert decoded["spec"]["strategy"] == sample["spec"]["strategy"]
-    # A typical kubectl-created Deployment (the captured bytes' size) and the rich sample.
-    small = encode_object({"kind": "Deployment", "apiVersion": "apps/v1",
-                           "metadata": {"name": "web", "labels": {"app": "web"}},
-                           "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
-                                    "template": {"metadata": {"labels": {"app": "web"}},
-                                                 "spec": {"containers": [
-                                                     {"name": "nginx", "image": "nginx"}]}}}})
-    decode_kubernetes_protobuf(small)
-    for payload, budget in ((small, 0.0005), (body, 0.002)):
-        runs = 200
-        start = time.perf_counter()
-        for _ in range(runs):
-            decode_kubernetes_protobuf(payload)
-        assert (time.perf_counter() - start) / runs < budget
 
 
 def test_fuzz_truncations_and_flips_only_raise_bad_request() -> None:

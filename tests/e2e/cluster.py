@@ -6,18 +6,24 @@ own data dir and kubeconfig) and drive it with kubectl 1.35 and plain HTTPS requ
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
+import queue
+import re
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -66,8 +72,9 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"kyb server exited: {self.log_tail()}")
             try:
-                if self.client().get("/readyz").status_code == 200:
-                    return
+                with self.client() as client:
+                    if client.get("/readyz").status_code == 200:
+                        return
             except (httpx.HTTPError, OSError, ssl.SSLError):
                 pass
             time.sleep(0.2)
@@ -83,6 +90,29 @@ class Server:
                 self.process.wait()
         self.process = None
 
+    def kill(self) -> None:
+        """`kill -9`: no shutdown, no flush; whatever was acknowledged must be on disk."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def request_counts(self) -> dict[tuple[str, int], int]:
+        """`apiserver_request_total` from /metrics: {(verb, code): count}."""
+        with self.client() as client:
+            text = client.get("/metrics").text
+        counts: dict[tuple[str, int], int] = {}
+        for match in _REQUEST_TOTAL.finditer(text):
+            counts[(match["verb"], int(match["code"]))] = int(float(match["count"]))
+        return counts
+
+    def server_errors(self) -> dict[tuple[str, int], int]:
+        """The requests this server answered with a 5xx (it never should)."""
+        counts = self.request_counts()
+        if not counts:
+            raise AssertionError("/metrics has no apiserver_request_total samples")
+        return {key: n for key, n in counts.items() if key[1] >= 500}
+
     def log_tail(self, lines: int = 40) -> str:
         path = self.data_dir / "server.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) \
@@ -91,6 +121,11 @@ class Server:
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, verify=ssl_client_context(Pki.at(self.data_dir)),
                             timeout=30)
+
+
+_REQUEST_TOTAL = re.compile(
+    r'^apiserver_request_total\{(?=[^}]*verb="(?P<verb>[^"]*)")(?=[^}]*code="(?P<code>\d+)")'
+    r'[^}]*\}\s+(?P<count>[0-9.e+]+)$', re.MULTILINE)
 
 
 @dataclass
@@ -115,3 +150,103 @@ class Kubectl:
 
     def json(self, *args: str) -> Any:
         return json.loads(self(*args, "-o", "json"))
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        """A long-running kubectl (e.g. `get -w`), its stdout a text pipe."""
+        return subprocess.Popen(
+            [self.binary, "--kubeconfig", str(self.kubeconfig), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+class LineReader:
+    """Reads a stream's lines on a thread, so a test can wait for a line with a deadline
+    instead of blocking forever on a process that never prints it."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.seen: list[str] = []
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._lines.put(line.rstrip("\n"))
+        self._lines.put(None)
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 30) -> str:
+        """The next line matching `predicate`; every line read is kept in `seen`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no matching line within {timeout}s; read {self.seen}")
+            try:
+                line = self._lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise AssertionError(f"the stream ended; read {self.seen}")
+            self.seen.append(line)
+            if predicate(line):
+                return line
+
+
+@contextlib.contextmanager
+def open_watch(client: httpx.Client, path: str, params: dict[str, str],
+               timeout_seconds: int = 15) -> Iterator[Iterator[dict[str, Any]]]:
+    """A watch's events, as they arrive. The server ends the watch after `timeout_seconds`,
+    so a test waiting for an event that never comes fails instead of hanging."""
+    query = {**params, "watch": "1", "timeoutSeconds": str(timeout_seconds)}
+    with client.stream("GET", path, params=query) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("application/json")
+        yield (json.loads(line) for line in response.iter_lines() if line.strip())
+
+
+def read_until(events: Iterator[dict[str, Any]], until: Callable[[dict[str, Any]], bool]
+               ) -> list[dict[str, Any]]:
+    """Events up to and including the first for which `until` is true."""
+    got: list[dict[str, Any]] = []
+    for event in events:
+        got.append(event)
+        if until(event):
+            return got
+    raise AssertionError(f"the watch ended before the awaited event; got {got}")
+
+
+def watch_events(client: httpx.Client, path: str, params: dict[str, str],
+                 until: Callable[[dict[str, Any]], bool], timeout_seconds: int = 15
+                 ) -> list[dict[str, Any]]:
+    """Open a watch and read its events up to and including the first `until` accepts."""
+    with open_watch(client, path, params, timeout_seconds) as events:
+        return read_until(events, until)
+
+
+def assert_status(response: httpx.Response, code: int, reason: str) -> dict[str, Any]:
+    """The response is a Kubernetes `Status` failure with this code and reason."""
+    assert response.status_code == code, (response.status_code, response.text[:2000])
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    status: dict[str, Any] = response.json()
+    assert status["kind"] == "Status", status
+    assert status["apiVersion"] == "v1", status
+    assert status["status"] == "Failure", status
+    assert status["code"] == code, status
+    assert status["reason"] == reason, status
+    assert status.get("message"), status
+    return status
+
+
+def make_namespace(api: httpx.Client, name: str) -> str:
+    """Create a namespace over HTTPS (JSON), for tests that need one of their own."""
+    response = api.post("/api/v1/namespaces", json={
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    assert response.status_code == 201, response.text
+    return name
+
+
+def namespace_name(test_name: str) -> str:
+    """A valid, unique namespace name (an RFC 1123 label) for a test."""
+    base = re.sub(r"[^a-z0-9]+", "-", test_name.removeprefix("test_").lower()).strip("-")
+    if len(base) <= 63:
+        return base
+    digest = hashlib.sha1(test_name.encode()).hexdigest()[:8]
+    return f"{base[:54].rstrip('-')}-{digest}"

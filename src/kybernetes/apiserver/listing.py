@@ -113,27 +113,34 @@ async def list_page(info: ResourceInfo, namespace: str, query: dict[str, str],
         source = _storage_scan(storage, prefix, revision, prefix + start)
         items: list[CachedObject] = []
         last: CachedObject | None = None
-        more = False
+        full = False
         async for batch in source:
             got, seen, full = _take(iter(batch), keep, limit - len(items) if limit else 0)
             items += got
             last = seen or last
             if full:
-                more = True
                 break
-    else:
-        rv = query.get("resourceVersion", "")
-        await cache.wait_fresh(rv_number(rv) if rv not in ("", "0") else 0)
-        revision = cache.revision
-        items, last, more = _take(cache.scan(prefix), keep, limit)
-        if more and last is not None:
-            more = next(cache.scan(prefix, last.key), None) is not None
+        remaining: int | None = None
+        if full and last is not None:
+            # Continue only when keys follow, and count them as upstream's store does.
+            after = await storage.list(prefix, revision=revision, limit=1,
+                                       start_key=last.key + "\x00")
+            full = bool(after.items)
+            remaining = len(after.items) + after.remaining
+        if not full or last is None:
+            return Page(items, revision, "", None)
+        return Page(items, revision, encode_continue(revision, last.key[len(prefix):] + "\x00"),
+                    remaining if selection.everything else None)
+    rv = query.get("resourceVersion", "")
+    await cache.wait_fresh(rv_number(rv) if rv not in ("", "0") else 0)
+    revision = cache.revision
+    items, last, more = _take(cache.scan(prefix), keep, limit)
+    if more and last is not None:
+        more = next(cache.scan(prefix, last.key), None) is not None
     if not more or last is None:
         return Page(items, revision, "", None)
-    remaining = cache.count_after(prefix, last.key) if selection.everything and not token \
-        else None
     return Page(items, revision, encode_continue(revision, last.key[len(prefix):] + "\x00"),
-                remaining)
+                cache.count_after(prefix, last.key) if selection.everything else None)
 
 
 async def _storage_scan(storage: Storage, prefix: str, revision: int, start: str

@@ -22,13 +22,17 @@ APPLY_PATCH = "application/apply-patch+yaml"
 PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH)
 
 
+def is_apply(content_type: str) -> bool:
+    return content_type.split(";")[0].strip().lower() == APPLY_PATCH
+
+
 def patch_type(content_type: str) -> str:
     media = content_type.split(";")[0].strip().lower()
     if media not in PATCH_TYPES:
         raise errors.StatusError(
             415, "UnsupportedMediaType",
             f"the body of the request was in an unknown format - accepted media types "
-            f"include: {', '.join(PATCH_TYPES)}")
+            f"include: {', '.join((*PATCH_TYPES, APPLY_PATCH))}")
     return media
 
 

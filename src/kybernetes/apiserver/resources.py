@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from kybernetes.api import errors, schema
+from kybernetes.api.managedfields import server_side_apply
 from kybernetes.api.registry import Registry, ResourceInfo
 from kybernetes.api.selectors import label_selector_from_dict
 from kybernetes.api.tables import build_table
@@ -30,8 +31,14 @@ from kybernetes.apiserver.negotiation import (
     negotiate,
 )
 from kybernetes.apiserver.routing import ResourcePath
-from kybernetes.apiserver.store import DeleteOptions, ObjectStore
-from kybernetes.apiserver.watch import watch_stream
+from kybernetes.apiserver.store import (
+    DEFAULT_MANAGER,
+    DeleteOptions,
+    ObjectStore,
+    kind_schema,
+    now_rfc3339,
+)
+from kybernetes.apiserver.watch import validate_watch_query, watch_stream
 from kybernetes.apiserver.watchcache import CachedObject
 
 Result = Response | Streaming
@@ -46,6 +53,18 @@ def _dry_run(query: dict[str, str]) -> bool:
     if value and value != "All":
         raise errors.bad_request(f'unsupported dryRun value "{value}": must be "All"')
     return value == "All"
+
+
+def _manager(request: Request) -> str:
+    """The field manager: `fieldManager`, else the user agent's program name, as upstream."""
+    named = request.query.get("fieldManager", "")
+    if len(named) > 128:
+        raise errors.invalid("meta.k8s.io", "PatchOptions", "", [errors.FieldError.too_long(
+            "fieldManager", named, 128)])
+    if named:
+        return named
+    agent = request.header("user-agent")
+    return agent.split("/", 1)[0][:128] if agent else DEFAULT_MANAGER
 
 
 def _metadata_only(obj: dict[str, Any]) -> dict[str, Any]:
@@ -152,6 +171,7 @@ class ResourceHandlers:
     def _watch(self, request: Request, info: ResourceInfo, namespace: str,
                wanted: Wanted) -> Streaming:
         selection = Filter.from_query(info, request.query)
+        validate_watch_query(request.query)
         chunks = watch_stream(info, namespace, request.query, selection, self.store.cache,
                               self._renderer(info, wanted, request.query))
         return Streaming(chunks)
@@ -204,7 +224,9 @@ class ResourceHandlers:
             return
         if mode == "Strict":
             listed = ", ".join(f'unknown field "{u.lstrip(".")}"' for u in unknown)
-            raise errors.bad_request(f"strict decoding error: {listed}")
+            raise errors.bad_request(
+                f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: '
+                f"strict decoding error: {listed}")
         if mode == "Warn":
             headers.extend(("warning", f'299 - "unknown field \\"{u.lstrip(".")}\\""')
                            for u in unknown)
@@ -214,7 +236,8 @@ class ResourceHandlers:
                       wanted: Wanted) -> Response:
         headers: list[tuple[str, str]] = []
         obj = await self._decode_object(request, info, headers)
-        created = await self.store.create(info, namespace, obj, dry_run=_dry_run(request.query))
+        created = await self.store.create(info, namespace, obj, dry_run=_dry_run(request.query),
+                                          manager=_manager(request))
         response = self._render_one(info, created, wanted, request.query, 201)
         response.headers += headers
         return response
@@ -224,13 +247,16 @@ class ResourceHandlers:
         headers: list[tuple[str, str]] = []
         obj = await self._decode_object(request, info, headers)
         updated = await self.store.update(info, path.namespace, path.name, obj,
-                                          dry_run=_dry_run(request.query))
+                                          dry_run=_dry_run(request.query),
+                                          manager=_manager(request))
         response = self._render_one(info, updated, wanted, request.query)
         response.headers += headers
         return response
 
     async def _patch(self, request: Request, info: ResourceInfo, path: ResourcePath,
                      wanted: Wanted, subresource: str = "") -> Response:
+        if patches.is_apply(request.header("content-type")):
+            return await self._apply(request, info, path, wanted, subresource)
         kind = patches.patch_type(request.header("content-type"))
         document = decode_body(await request.body(), request.header("content-type"))
         headers: list[tuple[str, str]] = []
@@ -243,8 +269,52 @@ class ResourceHandlers:
 
         updated = await self.store.modify(info, path.namespace, path.name, mutate,
                                           subresource=subresource,
-                                          dry_run=_dry_run(request.query))
+                                          dry_run=_dry_run(request.query),
+                                          manager=_manager(request))
         response = self._render_one(info, updated, wanted, request.query)
+        response.headers += headers
+        return response
+
+    async def _apply(self, request: Request, info: ResourceInfo, path: ResourcePath,
+                     wanted: Wanted, subresource: str) -> Response:
+        """Server-side apply: merge the applied configuration by field ownership; an
+        absent object is created."""
+        manager = request.query.get("fieldManager", "")
+        if not manager:
+            raise errors.invalid("meta.k8s.io", "PatchOptions", "", [errors.FieldError.required(
+                "fieldManager", "is required for apply patch")])
+        force = _flag(request.query, "force")
+        dry_run = _dry_run(request.query)
+        headers: list[tuple[str, str]] = []
+        applied = decode_body(await request.body(), request.header("content-type"))
+        if not isinstance(applied, dict):
+            raise errors.bad_request("the applied configuration must be an object")
+        self._check_fields(info, applied, request.query, headers)
+        meta = applied.get("metadata") or {}
+        if meta.get("name") and meta["name"] != path.name:
+            raise errors.bad_request(
+                f"the name of the object ({meta['name']}) does not match the name on the URL "
+                f"({path.name})")
+
+        def merge(live: dict[str, Any] | None) -> dict[str, Any]:
+            return server_side_apply(live, applied, manager=manager, force=force,
+                                     schema=kind_schema(info), api_version=info.group_version,
+                                     now=now_rfc3339(), subresource=subresource)
+
+        try:
+            updated = await self.store.modify(info, path.namespace, path.name, merge,
+                                              subresource=subresource, dry_run=dry_run,
+                                              manager=manager, tracked=False)
+            status = 200
+        except errors.StatusError as err:
+            if err.code != 404 or subresource:
+                raise
+            fresh = merge(None)
+            fresh.setdefault("metadata", {})["name"] = path.name
+            updated = await self.store.create(info, path.namespace, fresh, dry_run=dry_run,
+                                              manager=manager, tracked=False)
+            status = 201
+        response = self._render_one(info, updated, wanted, request.query, status)
         response.headers += headers
         return response
 
@@ -341,7 +411,8 @@ class ResourceHandlers:
             obj = await self._decode_object(request, info, headers)
             updated = await self.store.update(info, path.namespace, path.name, obj,
                                               subresource="status",
-                                              dry_run=_dry_run(request.query))
+                                              dry_run=_dry_run(request.query),
+                                              manager=_manager(request))
             return self._render_one(info, updated, wanted, request.query)
         if request.method == "PATCH":
             return await self._patch(request, info, path, wanted, subresource="status")
@@ -380,7 +451,8 @@ class ResourceHandlers:
             return updated
 
         updated = await self.store.modify(info, path.namespace, path.name, mutate,
-                                          dry_run=_dry_run(request.query))
+                                          subresource="scale", dry_run=_dry_run(request.query),
+                                          manager=_manager(request))
         return json_response(_scale_of(updated))
 
 

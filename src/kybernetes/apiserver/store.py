@@ -19,7 +19,8 @@ from typing import Any
 
 import orjson
 
-from kybernetes.api import errors
+from kybernetes.api import errors, schema
+from kybernetes.api.managedfields import track_update
 from kybernetes.api.registry import Registry, ResourceInfo
 from kybernetes.apiserver import strategy
 from kybernetes.apiserver.watchcache import CachedObject, WatchCache
@@ -34,6 +35,8 @@ from kybernetes.storage.interface import (
 # Upstream limits one object to what etcd accepts in a request (1.5 MiB).
 MAX_OBJECT_BYTES = 1_572_864
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+# The field manager of writes whose client named none.
+DEFAULT_MANAGER = "unknown"
 # Patches and other read-modify-write cycles retry this often on a conflict.
 _MAX_RETRIES = 8
 
@@ -47,6 +50,12 @@ def _encode(obj: dict[str, Any]) -> bytes:
     if "resourceVersion" in meta:
         obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "resourceVersion"}}
     return orjson.dumps(obj)
+
+
+def kind_schema(info: ResourceInfo) -> dict[str, Any] | None:
+    """The kind's OpenAPI definition, or None for kinds without one (custom resources)."""
+    name = schema.definition_for_kind(info.group, info.version, info.kind)
+    return schema.definitions()[name] if name else None
 
 
 def _with_revision(kv: KeyValue) -> dict[str, Any]:
@@ -92,7 +101,8 @@ class ObjectStore:
     # -- create ------------------------------------------------------------------------
 
     async def create(self, info: ResourceInfo, namespace: str, obj: dict[str, Any], *,
-                     dry_run: bool = False) -> dict[str, Any]:
+                     dry_run: bool = False, manager: str = DEFAULT_MANAGER,
+                     tracked: bool = True) -> dict[str, Any]:
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata: must be an object")
@@ -115,6 +125,9 @@ class ObjectStore:
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now_rfc3339()
         strategy.prepare_for_create(info, obj)
+        if tracked:
+            track_update(None, obj, manager=manager, schema=kind_schema(info),
+                         api_version=info.group_version, now=meta["creationTimestamp"])
         failures = strategy.validate_create(info, obj)
         if failures:
             raise errors.invalid(info.group, info.kind, str(meta.get("name", "")), failures)
@@ -164,7 +177,7 @@ class ObjectStore:
 
     async def update(self, info: ResourceInfo, namespace: str, name: str,
                      obj: dict[str, Any], *, subresource: str = "",
-                     dry_run: bool = False) -> dict[str, Any]:
+                     dry_run: bool = False, manager: str = DEFAULT_MANAGER) -> dict[str, Any]:
         """PUT: replace the object, guarded on the resourceVersion the client sent (if any)."""
         meta = obj.get("metadata")
         if not isinstance(meta, dict):
@@ -185,27 +198,33 @@ class ObjectStore:
         meta["resourceVersion"] = str(current.mod_revision)
         try:
             return await self._write_update(info, namespace, name, current, lambda _old: obj,
-                                            subresource=subresource, dry_run=dry_run)
+                                            subresource=subresource, dry_run=dry_run,
+                                            manager=manager)
         except ConflictError:
             raise errors.stale_conflict(info.group, info.plural, name) from None
 
     async def modify(self, info: ResourceInfo, namespace: str, name: str,
                      mutate: Callable[[dict[str, Any]], dict[str, Any]], *,
-                     subresource: str = "", dry_run: bool = False) -> dict[str, Any]:
+                     subresource: str = "", dry_run: bool = False,
+                     manager: str = DEFAULT_MANAGER, tracked: bool = True) -> dict[str, Any]:
         """Read-modify-write (patches, scale): retried on conflicts unless the mutation
         itself pins a resourceVersion that went stale."""
         for _ in range(_MAX_RETRIES):
             current = await self._read_current(info, namespace, name)
             try:
                 return await self._write_update(info, namespace, name, current, mutate,
-                                                subresource=subresource, dry_run=dry_run)
+                                                subresource=subresource, dry_run=dry_run,
+                                                manager=manager, tracked=tracked)
             except ConflictError:
                 continue
         raise errors.stale_conflict(info.group, info.plural, name)
 
     async def _write_update(self, info: ResourceInfo, namespace: str, name: str,
                             current: KeyValue, mutate: Callable[[dict[str, Any]], dict[str, Any]],
-                            *, subresource: str, dry_run: bool) -> dict[str, Any]:
+                            *, subresource: str, dry_run: bool, manager: str,
+                            tracked: bool = True) -> dict[str, Any]:
+        """`tracked`: record the change in managedFields as an Update by `manager` (an
+        apply records its own)."""
         old = _with_revision(current)
         new = mutate(copy.deepcopy(old))
         if not isinstance(new, dict) or not isinstance(new.get("metadata"), dict):
@@ -220,6 +239,10 @@ class ObjectStore:
             new = strategy.prepare_for_status_update(new, old)
         else:
             strategy.prepare_for_update(info, new, old)
+        if tracked:
+            track_update(old, new, manager=manager, schema=kind_schema(info),
+                         api_version=info.group_version, now=now_rfc3339(),
+                         subresource=subresource)
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
         failures = strategy.validate_update(info, new, old)
         if failures:

@@ -27,9 +27,22 @@ def _spec_view(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in _NOT_SPEC}
 
 
+# Kinds whose strategies track metadata.generation (custom resources do too).
+_GENERATION_TRACKED = {
+    "pods", "deployments", "replicasets", "statefulsets", "daemonsets", "jobs", "cronjobs",
+    "replicationcontrollers", "networkpolicies", "ingresses", "poddisruptionbudgets",
+    "customresourcedefinitions", "horizontalpodautoscalers",
+}
+
+
+def tracks_generation(info: ResourceInfo) -> bool:
+    return info.plural in _GENERATION_TRACKED or bool(info.storage_prefix)
+
+
 def prepare_for_create(info: ResourceInfo, obj: dict[str, Any]) -> None:
     meta = obj["metadata"]
-    meta["generation"] = 1
+    if tracks_generation(info):
+        meta["generation"] = 1
     if info.has_status and info.plural not in _STATUS_SET_ON_CREATE:
         initial = _INITIAL_STATUS.get(info.plural)
         obj["status"] = initial(obj) if initial else {}
@@ -46,10 +59,11 @@ def prepare_for_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, A
         else:
             new.pop("status", None)
     defaults.apply_defaults(info.plural, new)
-    generation = old["metadata"].get("generation", 1)
-    if _spec_view(new) != _spec_view(old):
-        generation += 1
-    new["metadata"]["generation"] = generation
+    if tracks_generation(info):
+        generation = old["metadata"].get("generation", 1)
+        if _spec_view(new) != _spec_view(old):
+            generation += 1
+        new["metadata"]["generation"] = generation
 
 
 def prepare_for_status_update(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:

@@ -46,7 +46,8 @@ def error_frame(err: errors.StatusError) -> bytes:
     return _frame("ERROR", orjson.dumps(err.status()))
 
 
-def validate_watch_query(query: dict[str, str]) -> None:
+def validate_watch_query(query: dict[str, str]) -> float:
+    """Reject bad watch parameters before the stream starts; returns the timeout."""
     if query.get("sendInitialEvents") in ("true", "1"):
         if query.get("resourceVersionMatch") != "NotOlderThan":
             raise errors.invalid("meta.k8s.io", "ListOptions", "", [errors.FieldError.forbidden(
@@ -56,21 +57,25 @@ def validate_watch_query(query: dict[str, str]) -> None:
             raise errors.invalid("meta.k8s.io", "ListOptions", "", [errors.FieldError.forbidden(
                 "allowWatchBookmarks", "sendInitialEvents requires setting allowWatchBookmarks "
                 "to true")])
+    rv = query.get("resourceVersion", "")
+    if rv:
+        rv_number(rv)
+    try:
+        return float(query.get("timeoutSeconds") or DEFAULT_TIMEOUT * (1 + random.random()))
+    except ValueError:
+        raise errors.bad_request(
+            f"invalid timeoutSeconds: {query['timeoutSeconds']!r}") from None
 
 
 async def watch_stream(info: ResourceInfo, namespace: str, query: dict[str, str],
                        selection: Filter, cache: WatchCache, render: Render
                        ) -> AsyncIterator[bytes]:
-    validate_watch_query(query)
+    timeout = validate_watch_query(query)
     rv = query.get("resourceVersion", "")
     initial = query.get("sendInitialEvents") in ("true", "1") or (rv in ("", "0") and \
         query.get("sendInitialEvents") not in ("false", "0"))
     announce_end = query.get("sendInitialEvents") in ("true", "1")
     bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
-    try:
-        timeout = float(query.get("timeoutSeconds") or DEFAULT_TIMEOUT * (1 + random.random()))
-    except ValueError:
-        raise errors.bad_request(f"invalid timeoutSeconds: {query['timeoutSeconds']!r}") from None
     prefix = info.namespace_prefix(namespace)
     if initial and rv != "0":
         # A consistent snapshot: as fresh as storage now, or as the revision asked for.
@@ -140,6 +145,13 @@ def _filter_event(event: CacheEvent, selection: Filter, render: Render) -> bytes
         return _frame("MODIFIED", render(event.current))
     if now:
         return _frame("ADDED", render(event.current))
-    if before:
-        return _frame("DELETED", render(event.current))
+    if before and event.previous is not None:
+        # Upstream sends the last state that matched, at the event's resourceVersion.
+        return _frame("DELETED", render(_restamped(event.previous, event.revision)))
     return None
+
+
+def _restamped(cached: CachedObject, revision: int) -> CachedObject:
+    obj = {**cached.obj, "metadata": {**cached.obj.get("metadata", {}),
+                                      "resourceVersion": str(revision)}}
+    return CachedObject(cached.key, obj, orjson.dumps(obj), revision)
