@@ -1,10 +1,13 @@
-"""API throughput against raw storage, measured in one run.
+"""API throughput against raw storage, on each storage backend, measured in one run.
 
-Prints creates/s and gets/s through HTTPS against a real `kyb server` process, beside the same
-operations done directly on the SQLite `Storage` (the baseline), at the same concurrency,
-and the time to LIST 10k pods (JSON and Table). The figure of merit is API/raw.
+For each backend (SQLite, and etcd: a real single-member `etcd` on a loopback port), prints
+creates/s and gets/s through HTTPS against a real `kyb apiserver` process on that backend,
+beside the same operations done directly on the backend's `Storage` (the baseline), at the
+same concurrency, and the time to LIST 10k pods (JSON and Table). The figure of merit is
+API/raw, per backend.
 
     python bench/api_throughput.py [--count 3000] [--concurrency 32] [--pods 10000]
+                                   [--backends sqlite,etcd]
 """
 
 from __future__ import annotations
@@ -15,16 +18,21 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.cluster import Server
+from tests.e2e.cluster import Server, etcd_storage_args, wipe_etcd
+from tests.etcd_cluster import EtcdCluster, etcd_binary
 
 from bench.loadgen import Connection
 from kybernetes.apiserver.pki import Pki, ssl_client_context
+from kybernetes.storage.etcd import EtcdStorage
+from kybernetes.storage.interface import Storage
 from kybernetes.storage.sqlite import SQLiteStorage
 
 
@@ -54,8 +62,7 @@ def _pod(i: int) -> dict[str, object]:
                                      "command": ["sleep", "3600"]}]}}
 
 
-async def raw_storage(path: Path, count: int, concurrency: int) -> tuple[float, float]:
-    storage = SQLiteStorage(path)
+async def raw_storage(storage: Storage, count: int, concurrency: int) -> tuple[float, float]:
     await storage.start()
     try:
         async def put(i: int) -> None:
@@ -120,32 +127,98 @@ async def through_api(server: Server, count: int, concurrency: int, pods: int
     return creates, gets, list_json, list_table
 
 
+@dataclass
+class Figures:
+    serial_puts: float
+    raw_puts: float
+    raw_gets: float
+    creates: float
+    gets: float
+    list_json: float
+    list_table: float
+
+
+def measure(backend: str, base: Path, args: argparse.Namespace,
+            cluster: EtcdCluster | None) -> Figures:
+    """Raw storage first (puts at full and at single concurrency, gets), then the same
+    operations through a `kyb apiserver` on a fresh state of the same backend."""
+    def fresh_storage(name: str) -> Storage:
+        if cluster is None:
+            return SQLiteStorage(base / f"{name}.db")
+        wipe_etcd(cluster.endpoints[0])
+        return EtcdStorage(cluster.endpoints)
+
+    raw_puts, raw_gets = uvloop.run(
+        raw_storage(fresh_storage("raw"), args.count, args.concurrency))
+    serial_puts, _ = uvloop.run(raw_storage(fresh_storage("serial"), args.count, 1))
+    extra: list[str] = []
+    if cluster is not None:
+        wipe_etcd(cluster.endpoints[0])
+        extra = etcd_storage_args(cluster.endpoints)
+    server = Server(base / f"server-{backend}", command="apiserver", extra_args=extra)
+    server.data_dir.mkdir()
+    server.start()
+    try:
+        creates, gets, list_json, list_table = asyncio.run(
+            through_api(server, args.count, args.concurrency, args.pods))
+    finally:
+        server.stop()
+    return Figures(serial_puts, raw_puts, raw_gets, creates, gets, list_json, list_table)
+
+
+def report(args: argparse.Namespace, results: dict[str, Figures]) -> str:
+    names = list(results)
+    lines = [f"API throughput: {args.count} objects at concurrency {args.concurrency}, "
+             f"`kyb apiserver` over HTTPS vs the raw Storage of the same backend",
+             f"{'':36}" + "".join(f"{n:>12}" for n in names)]
+
+    def row(label: str, values: list[float], fmt: str = "{:>12.0f}") -> None:
+        lines.append(f"{label:36}" + "".join(fmt.format(v) for v in values))
+
+    row("raw storage puts/s, one writer", [r.serial_puts for r in results.values()])
+    row("raw storage puts/s", [r.raw_puts for r in results.values()])
+    row("API creates/s", [r.creates for r in results.values()])
+    row("  API/raw (creates vs puts)", [r.creates / r.raw_puts for r in results.values()],
+        "{:>12.2f}")
+    row("raw storage gets/s", [r.raw_gets for r in results.values()])
+    row("API gets/s", [r.gets for r in results.values()])
+    row("  API/raw (gets)", [r.gets / r.raw_gets for r in results.values()], "{:>12.2f}")
+    row(f"LIST {args.pods} pods, JSON, ms", [r.list_json * 1000 for r in results.values()],
+        "{:>12.1f}")
+    row(f"LIST {args.pods} pods, Table, ms", [r.list_table * 1000 for r in results.values()],
+        "{:>12.1f}")
+    return "\n".join(lines)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--pods", type=int, default=10000)
+    parser.add_argument("--backends", default="sqlite,etcd",
+                        help="comma-separated: sqlite, etcd (default: both)")
+    parser.add_argument("--dir", default=None, help="where the data goes (default: $TMPDIR)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        raw_puts, raw_gets = asyncio.run(
-            raw_storage(Path(tmp) / "raw.db", args.count, args.concurrency))
-        serial_puts, _ = asyncio.run(raw_storage(Path(tmp) / "serial.db", args.count, 1))
-        server = Server(Path(tmp) / "server")
-        server.data_dir.mkdir()
-        server.start()
-        try:
-            creates, gets, list_json, list_table = asyncio.run(
-                through_api(server, args.count, args.concurrency, args.pods))
-        finally:
-            server.stop()
-    print(f"concurrency {args.concurrency}, {args.count} objects")
-    print(f"raw storage puts/s, one writer at a time  {serial_puts:10.0f}")
-    print(f"raw storage puts/s  {raw_puts:10.0f}")
-    print(f"API creates/s       {creates:10.0f}   API/raw {creates / raw_puts:6.2f}")
-    print(f"raw storage gets/s  {raw_gets:10.0f}")
-    print(f"API gets/s          {gets:10.0f}   API/raw {gets / raw_gets:6.2f}")
-    print(f"LIST {args.pods} pods   JSON {list_json * 1000:8.1f} ms   "
-          f"Table {list_table * 1000:8.1f} ms")
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if "etcd" in backends and etcd_binary() is None:
+        print("etcd not installed (apt-get install etcd-server): SQLite only")
+        backends.remove("etcd")
+    results: dict[str, Figures] = {}
+    with tempfile.TemporaryDirectory(prefix="kyb-bench-", dir=args.dir) as tmp:
+        for backend in backends:
+            if backend == "etcd":
+                cluster = EtcdCluster(Path(tmp) / "etcd", size=1)
+                cluster.start()
+                try:
+                    results[backend] = measure(backend, Path(tmp), args, cluster)
+                finally:
+                    cluster.stop()
+            elif backend == "sqlite":
+                results[backend] = measure(backend, Path(tmp), args, None)
+            else:
+                parser.error(f"unknown backend {backend!r}")
+    print(report(args, results))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ own data dir and kubeconfig) and drive it with kubectl 1.35 and plain HTTPS requ
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -51,6 +52,8 @@ class Server:
     port: int = field(default_factory=free_port)
     extra_args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
+    # The `kyb` subcommand: `server` (everything) or `apiserver` (the API server alone).
+    command: str = "server"
 
     @property
     def url(self) -> str:
@@ -63,7 +66,7 @@ class Server:
     def start(self, timeout: float = 60) -> None:
         log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 - owned by the process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "kybernetes.cli.main", "server", "--data-dir",
+            [sys.executable, "-m", "kybernetes.cli.main", self.command, "--data-dir",
              str(self.data_dir), "--bind-address", "127.0.0.1", "--https-listen-port",
              str(self.port), *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT)
@@ -121,6 +124,25 @@ class Server:
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, verify=ssl_client_context(Pki.at(self.data_dir)),
                             timeout=30)
+
+
+def etcd_storage_args(endpoints: list[str]) -> list[str]:
+    """`kyb` flags for an etcd cluster at these `127.0.0.1:port` endpoints."""
+    return ["--storage", "etcd://" + ",".join(endpoints)]
+
+
+def wipe_etcd(endpoint: str) -> None:
+    """Delete every key of the etcd at `endpoint`, so that a server started on it begins
+    from an empty keyspace (as one on a new SQLite file does)."""
+    import grpc  # type: ignore[import-untyped]
+    from aetcd import rpc  # type: ignore[import-untyped]
+
+    async def run() -> None:
+        async with grpc.aio.insecure_channel(endpoint) as channel:
+            await rpc.KVStub(channel).DeleteRange(
+                rpc.DeleteRangeRequest(key=b"\0", range_end=b"\0"), timeout=10)
+
+    asyncio.run(run())
 
 
 _REQUEST_TOTAL = re.compile(

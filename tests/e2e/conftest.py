@@ -1,23 +1,91 @@
 """Fixtures for end-to-end tests: one `kyb server` per module, kubectl against it.
 
+Every module runs twice: on a server with the embedded SQLite storage, and on one with
+`--storage etcd://...` (a single-member etcd started once for the session on a loopback
+port, emptied before each module's server starts, so that each module begins from a fresh
+state as on SQLite). `KYB_E2E_STORAGE=sqlite` (or `etcd`) runs one backend only; without
+the `etcd` binary the etcd runs are skipped, saying why. The backend appears in the test's
+node id (`test_x[etcd]`); `request.node.name` stays the test's own name, since tests name
+their objects after it.
+
 At the end of each module the server's `/metrics` is scraped: a request answered with a 5xx
 anywhere in the module fails it (as an error in the teardown of its last test).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.cluster import Kubectl, Server, make_namespace, namespace_name
+from tests.e2e.cluster import (
+    Kubectl,
+    Server,
+    etcd_storage_args,
+    make_namespace,
+    namespace_name,
+    wipe_etcd,
+)
+from tests.etcd_cluster import EtcdCluster, etcd_binary
+
+BACKENDS = ("sqlite", "etcd")
+NO_ETCD = "etcd binary not found: install Debian's etcd-server to run the e2e suite on etcd"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = Server(tmp_path_factory.mktemp("kyb"))
+def _backends() -> list[str]:
+    wanted = [b.strip() for b in os.environ.get("KYB_E2E_STORAGE", ",".join(BACKENDS))
+              .split(",") if b.strip()]
+    unknown = set(wanted) - set(BACKENDS)
+    if unknown:
+        raise pytest.UsageError(f"KYB_E2E_STORAGE: unknown backends {sorted(unknown)}; "
+                                f"expected some of {list(BACKENDS)}")
+    return wanted
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep the backend out of `request.node.name` (it stays in the node id)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if not isinstance(item, pytest.Function) or callspec is None \
+                or "server" not in callspec.params:
+            continue
+        backend, ident = callspec.params["server"], callspec.id
+        if ident == backend:
+            rest = ""
+        elif ident.endswith(f"-{backend}"):
+            rest = ident.removesuffix(f"-{backend}")
+        elif ident.startswith(f"{backend}-"):
+            rest = ident.removeprefix(f"{backend}-")
+        else:
+            continue
+        item.name = f"{item.originalname}[{rest}]" if rest else item.originalname
+
+
+@pytest.fixture(scope="session")
+def e2e_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdCluster]:
+    """One etcd member on loopback for the whole session's etcd-backed servers."""
+    if etcd_binary() is None:
+        pytest.skip(NO_ETCD)
+    cluster = EtcdCluster(tmp_path_factory.mktemp("e2e-etcd"), size=1)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module", params=_backends())
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[Server]:
+    extra: list[str] = []
+    if request.param == "etcd":
+        cluster: EtcdCluster = request.getfixturevalue("e2e_etcd")
+        wipe_etcd(cluster.endpoints[0])
+        extra = etcd_storage_args(cluster.endpoints)
+    running = Server(tmp_path_factory.mktemp("kyb"), extra_args=extra)
     running.start()
     try:
         yield running

@@ -2,7 +2,7 @@
 
 kubectl waits for each deletion (`--wait` is the default) by watching the object until a
 DELETED event, so these also prove that watch ends deletions properly. Foreground cascading
-needs the garbage collector and is left out.
+is proven with the garbage collector in test_controllers.py.
 """
 
 from __future__ import annotations
@@ -137,12 +137,6 @@ def test_delete_cascade_background(kubectl: Kubectl, ns: str) -> None:
     assert _absent(kubectl, ns, "deployment", "web")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "delete with propagationPolicy=Orphan never completes: apiserver/store.py "
-    "_pending_deletion adds the `orphan` finalizer and sets deletionTimestamp, but nothing "
-    "removes the finalizer (no garbage collector); upstream's apiserver adds it only when "
-    "garbage collection is enabled, and then the GC orphans the dependents and removes it. "
-    "kubectl waits for the deletion and times out"))
 def test_delete_cascade_orphan(kubectl: Kubectl, ns: str) -> None:
     _owned_replicaset(kubectl, ns)
     result = kubectl.run("delete", "-n", ns, "deployment", "web", "--cascade=orphan",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from kybernetes.storage.interface import (
     KeyExistsError,
     KeyNotFoundError,
     Storage,
+    WatchBatch,
 )
 from kybernetes.storage.sqlite import SQLiteStorage
 
@@ -304,3 +307,154 @@ async def test_watch_and_list_after_compaction_from_later_revisions(storage: Sto
     assert [(e.kv.key, e.kv.mod_revision) for e in events] == [("/c/b", later.mod_revision)]
     await storage.compact(compacted_at - 1)  # an older compaction is a no-op
     assert (await storage.get("/c/b")) == later
+
+
+# -- progress ----------------------------------------------------------------------------
+
+
+class _Recorder:
+    """A `progress=True` watch running in the background, recording every batch."""
+
+    def __init__(self, storage: Storage, prefix: str, revision: int) -> None:
+        self.batches: list[WatchBatch] = []
+        self._storage = storage
+        self._task = asyncio.create_task(self._run(prefix, revision))
+
+    async def _run(self, prefix: str, revision: int) -> None:
+        async for batch in self._storage.watch(prefix, revision, progress=True):
+            self.batches.append(batch)
+
+    @property
+    def events(self) -> list[Event]:
+        return [e for b in self.batches for e in b]
+
+    async def wait(self, done: Callable[[], bool], *, ask: bool = False) -> None:
+        """Until `done()`, asking for progress now and then when `ask`."""
+        async def poll() -> None:
+            while not done():
+                if self._task.done():
+                    self._task.result()
+                    raise AssertionError("the watch ended")
+                if ask:
+                    await self._storage.request_progress()
+                await asyncio.sleep(0.05)
+        await asyncio.wait_for(poll(), 20)
+
+    async def reach(self, revision: int) -> None:
+        """Until the watch is at `revision`, asking for progress."""
+        await self.wait(lambda: bool(self.batches) and self.batches[-1].revision >= revision,
+                        ask=True)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+async def test_progress_tells_a_watch_of_writes_outside_its_prefix(storage: Storage) -> None:
+    """Writes to other keys move the revision on without events for this watch; asked for
+    progress, it says how far it is (an empty batch), and never goes back on it."""
+    start = await storage.current_revision()
+    inside = await storage.create("/in/a", b"1")
+    recorder = _Recorder(storage, "/in/", start)
+    try:
+        await recorder.wait(lambda: len(recorder.events) == 1)
+        outside = [await storage.create(f"/out/{i}", b"x") for i in range(3)]
+        head = outside[-1].mod_revision
+        await recorder.wait(lambda: recorder.batches[-1].revision >= head, ask=True)
+        progress = recorder.batches[-1]
+        assert progress == [] and head <= progress.revision <= await storage.current_revision()
+        later = await storage.create("/in/b", b"2")
+        await recorder.wait(lambda: len(recorder.events) == 2)
+    finally:
+        await recorder.stop()
+    assert [(e.kv.key, e.kv.mod_revision) for e in recorder.events] == [
+        ("/in/a", inside.mod_revision), ("/in/b", later.mod_revision)]
+    revisions = [b.revision for b in recorder.batches]
+    assert revisions == sorted(set(revisions))
+    for batch in recorder.batches:
+        assert not batch or batch.revision == batch[-1].kv.mod_revision
+
+
+async def test_progress_never_runs_ahead_of_events(storage: Storage) -> None:
+    """While writes go to keys inside and outside the prefix and progress is asked for
+    again and again, every progress revision P comes after every event up to P."""
+    start = await storage.current_revision()
+    recorder = _Recorder(storage, "/mix/", start)
+    written: list[int] = []
+    stop = asyncio.Event()
+
+    async def write(worker: int) -> None:
+        for i in range(60):
+            kv = await storage.create(f"/mix/{worker}-{i:03d}", b"v")
+            written.append(kv.mod_revision)
+            await storage.create(f"/else/{worker}-{i:03d}", b"v")
+
+    async def ask() -> None:
+        while not stop.is_set():
+            await storage.request_progress()
+            await asyncio.sleep(0.005)
+
+    asker = asyncio.create_task(ask())
+    try:
+        await asyncio.gather(*(write(w) for w in range(4)))
+        head = await storage.current_revision()
+        await recorder.wait(lambda: bool(recorder.batches)
+                            and recorder.batches[-1].revision >= head, ask=True)
+    finally:
+        stop.set()
+        await asyncio.gather(asker)
+        await recorder.stop()
+    seen: set[int] = set()
+    progress = 0
+    for batch in recorder.batches:
+        if batch:
+            assert batch[0].kv.mod_revision > progress, "an event after progress beyond it"
+            seen.update(e.kv.mod_revision for e in batch)
+        else:
+            progress = batch.revision
+            assert {r for r in written if r <= progress} <= seen
+    assert sorted(seen) == sorted(written)
+    assert any(not batch for batch in recorder.batches)
+
+
+async def test_no_progress_batches_unless_asked_for(storage: Storage) -> None:
+    start = await storage.current_revision()
+    batches: list[WatchBatch] = []
+
+    async def follow() -> None:
+        async for batch in storage.watch("/plain/", start):
+            batches.append(batch)
+            return
+
+    task = asyncio.create_task(follow())
+    await storage.create("/other/x", b"x")
+    await storage.request_progress()
+    created = await storage.create("/plain/a", b"1")
+    await asyncio.wait_for(task, 10)
+    assert [(e.kv.key, e.kv.mod_revision) for b in batches for e in b] == [
+        ("/plain/a", created.mod_revision)]
+
+
+async def test_progress_never_runs_ahead_of_a_watch_catching_up(storage: Storage) -> None:
+    """A watch from an old revision has history to catch up on; progress asked for from
+    its first moment still comes after every event up to it."""
+    start = await storage.current_revision()
+    written = []
+    for i in range(200):
+        written.append((await storage.create(f"/old/{i:03d}", b"v")).mod_revision)
+        await storage.create(f"/noise/{i:03d}", b"v")
+    head = await storage.current_revision()
+    for _ in range(5):
+        recorder = _Recorder(storage, "/old/", start)
+        try:
+            await storage.request_progress()
+            await recorder.reach(head)
+        finally:
+            await recorder.stop()
+        seen: set[int] = set()
+        for batch in recorder.batches:
+            if not batch:
+                assert {r for r in written if r <= batch.revision} <= seen
+            seen.update(e.kv.mod_revision for e in batch)
+        assert sorted(seen) == written

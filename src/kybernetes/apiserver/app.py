@@ -84,6 +84,10 @@ class ApiServerApp:
         if request.method not in ("GET", "HEAD"):
             raise errors.method_not_allowed(
                 "the server does not allow this method on the requested resource")
+        if path == "/openapi/v2" and not _accepts_json(request.header("accept")):
+            # The v2 document is served as JSON only; a protobuf-only client must fall back.
+            raise errors.not_acceptable(
+                "only the following media types are accepted: application/json")
         if path in ("/api", "/apis") and discovery.wants_aggregated(request.header("accept")):
             body = discovery.aggregated(self.registry, legacy=path == "/api")
             return json_response(body, content_type=discovery.AGGREGATED_MEDIA)
@@ -154,6 +158,13 @@ class ApiServerApp:
                   "# TYPE process_start_time_seconds gauge",
                   f"process_start_time_seconds {self.started}"]
         return "\n".join(lines) + "\n"
+
+
+def _accepts_json(accept: str) -> bool:
+    if not accept:
+        return True
+    return any(media.split(";")[0].strip() in ("application/json", "*/*", "application/*")
+               for media in accept.split(","))
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

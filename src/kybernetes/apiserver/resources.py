@@ -22,6 +22,7 @@ from kybernetes.api.selectors import label_selector_from_dict
 from kybernetes.api.tables import build_table
 from kybernetes.api.validation.schemacheck import check_schema
 from kybernetes.apiserver import patch as patches
+from kybernetes.apiserver.binding import create_binding
 from kybernetes.apiserver.http import Request, Response, Streaming, json_response
 from kybernetes.apiserver.listing import Filter, list_body, list_page
 from kybernetes.apiserver.negotiation import (
@@ -398,8 +399,47 @@ class ResourceHandlers:
             return await self._status(request, info, path, wanted)
         if sub.name == "scale":
             return await self._scale(request, info, path)
+        if sub.name == "finalize":
+            return await self._finalize(request, info, path, wanted)
+        if sub.name == "binding" and info.plural == "pods":
+            return await create_binding(self.store, request, info, path.namespace, path.name,
+                                        _dry_run(request.query))
         raise errors.method_not_allowed(
             f"{info.plural}/{sub.name} is not served by this API server yet")
+
+    async def _finalize(self, request: Request, info: ResourceInfo, path: ResourcePath,
+                        wanted: Wanted) -> Response:
+        """PUT namespaces/<name>/finalize: only spec.finalizers changes (upstream's
+        finalizeNamespaceStrategy); a namespace being deleted with no finalizer left is
+        deleted by the store's update."""
+        if request.method != "PUT":
+            raise errors.method_not_allowed("the server does not allow this method on finalize")
+        headers: list[tuple[str, str]] = []
+        obj = await self._decode_object(request, info, headers)
+        finalizers = (obj.get("spec") or {}).get("finalizers") or []
+        if not isinstance(finalizers, list) or \
+                not all(isinstance(f, str) and f for f in finalizers):
+            raise errors.invalid(info.group, info.kind, path.name, [errors.FieldError.invalid(
+                "spec.finalizers", finalizers, "must be a list of finalizer names")])
+        wanted_rv = (obj.get("metadata") or {}).get("resourceVersion")
+
+        def mutate(current: dict[str, Any]) -> dict[str, Any]:
+            if wanted_rv and wanted_rv != current["metadata"]["resourceVersion"]:
+                raise errors.stale_conflict(info.group, info.plural, path.name)
+            spec = current.setdefault("spec", {})
+            if finalizers:
+                spec["finalizers"] = list(finalizers)
+            else:
+                spec.pop("finalizers", None)
+            return current
+
+        updated = await self.store.modify(info, path.namespace, path.name, mutate,
+                                          subresource="finalize",
+                                          dry_run=_dry_run(request.query),
+                                          manager=_manager(request))
+        response = self._render_one(info, updated, wanted, request.query)
+        response.headers += headers
+        return response
 
     async def _status(self, request: Request, info: ResourceInfo, path: ResourcePath,
                       wanted: Wanted) -> Response:

@@ -13,6 +13,7 @@ import contextlib
 import ipaddress
 import logging
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from kybernetes.apiserver.app import ApiServerApp
 from kybernetes.apiserver.store import ObjectStore
 from kybernetes.apiserver.watchcache import WatchCache
 from kybernetes.storage import open_storage
-from kybernetes.storage.interface import Storage
+from kybernetes.storage.interface import Storage, StorageError, UnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,12 @@ class ApiServerConfig:
     advertise_address: str = "127.0.0.1"
     tls_san: list[str] = field(default_factory=list)
     compaction_interval: float = 300.0
+    # TLS to etcd, as kube-apiserver's --etcd-cafile/--etcd-certfile/--etcd-keyfile.
+    etcd_cafile: Path | None = None
+    etcd_certfile: Path | None = None
+    etcd_keyfile: Path | None = None
+    # How long `prepare` waits for an unreachable storage before giving up.
+    storage_wait: float = 60.0
 
     @property
     def storage(self) -> str:
@@ -56,7 +63,9 @@ class ApiServer:
     def __init__(self, config: ApiServerConfig, registry: Registry | None = None) -> None:
         self.config = config
         self.registry = registry or builtin_registry()
-        self.storage: Storage = open_storage(config.storage)
+        self.storage: Storage = open_storage(config.storage, ca_file=config.etcd_cafile,
+                                             cert_file=config.etcd_certfile,
+                                             key_file=config.etcd_keyfile)
         self.cache = WatchCache(self.storage)
         self.store = ObjectStore(self.registry, self.storage, self.cache)
         services = self.registry.get("", "v1", "services")
@@ -80,8 +89,24 @@ class ApiServer:
         pki.write_kubeconfig(cfg.kubeconfig, server=f"https://{_host(cfg.advertise_address)}"
                              f":{cfg.port}", pki=self.pki)
         await self.storage.start()
-        await self.cache.start()
-        await self._bootstrap()
+        await self._until_storage_answers(self.cache.start)
+        await self._until_storage_answers(self._bootstrap)
+
+    async def _until_storage_answers(self, step: Callable[[], Awaitable[None]]) -> None:
+        """Run `step`, again while the storage is unreachable (etcd starting alongside us),
+        for `storage_wait` seconds at most."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.storage_wait
+        while True:
+            try:
+                await step()
+                return
+            except UnavailableError as err:
+                if loop.time() >= deadline:
+                    raise
+                log.warning("storage %s unavailable (%s); waiting for it",
+                            _redacted(self.config.storage), err)
+                await asyncio.sleep(1)
 
     async def _bootstrap(self) -> None:
         info = self.registry.get("", "v1", "namespaces")
@@ -129,15 +154,20 @@ class ApiServer:
             self._uvicorn.should_exit = True
 
     async def _compact_forever(self) -> None:
-        previous = await self.storage.current_revision()
+        """Every interval, compact to the revision of one interval ago. An unreachable
+        storage skips a round (and never ends the loop)."""
+        previous = 0
         while True:
-            await asyncio.sleep(self.config.compaction_interval)
-            current = await self.storage.current_revision()
             try:
-                await self.storage.compact(previous)
+                current = await self.storage.current_revision()
+                if previous:
+                    await self.storage.compact(previous)
+                previous = current
+            except StorageError as err:
+                log.warning("compaction to %d skipped: %s", previous, err)
             except Exception:
                 log.exception("compaction to %d failed", previous)
-            previous = current
+            await asyncio.sleep(self.config.compaction_interval)
 
 
 def _is_ip(text: str) -> bool:
@@ -146,6 +176,11 @@ def _is_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _redacted(url: str) -> str:
+    """A storage URL without its query (which may name key files)."""
+    return url.split("?", 1)[0]
 
 
 def _host(address: str) -> str:

@@ -238,7 +238,7 @@ class ObjectStore:
         if subresource == "status":
             new = strategy.prepare_for_status_update(new, old)
         else:
-            strategy.prepare_for_update(info, new, old)
+            strategy.prepare_for_update(info, new, old, subresource=subresource)
         if tracked:
             track_update(old, new, manager=manager, schema=kind_schema(info),
                          api_version=info.group_version, now=now_rfc3339(),
@@ -249,7 +249,8 @@ class ObjectStore:
             raise errors.invalid(info.group, info.kind, name, failures)
         if new == old:
             return old
-        if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+        if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers") \
+                and not strategy.spec_finalizers(info, new):
             if dry_run:
                 return new
             return await self._delete_now(info, namespace, name, current.mod_revision)
@@ -317,8 +318,7 @@ class ObjectStore:
         elif policy == "Orphan" and "orphan" not in finalizers:
             finalizers.append("orphan")
         grace = self._grace_period(info, obj, options)
-        spec_finalizers = info.plural == "namespaces" and obj.get("spec", {}).get("finalizers")
-        if not finalizers and not grace and not spec_finalizers:
+        if not finalizers and not grace and not strategy.spec_finalizers(info, obj):
             return None
         marked = copy.deepcopy(obj)
         mmeta = marked["metadata"]

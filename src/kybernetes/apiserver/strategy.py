@@ -50,9 +50,23 @@ def prepare_for_create(info: ResourceInfo, obj: dict[str, Any]) -> None:
     defaults.prepare_for_create(info.plural, obj)
 
 
-def prepare_for_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, Any]) -> None:
-    """Main-endpoint update: keep system metadata and (if it has a subresource) status."""
+def spec_finalizers(info: ResourceInfo, obj: dict[str, Any]) -> list[str]:
+    """A namespace's `spec.finalizers`, which hold its deletion as metadata ones do."""
+    if info.plural != "namespaces":
+        return []
+    return list((obj.get("spec") or {}).get("finalizers") or [])
+
+
+def prepare_for_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, Any], *,
+                       subresource: str = "") -> None:
+    """Main-endpoint update: keep system metadata and (if it has a subresource) status.
+    A namespace's spec.finalizers change only through `/finalize`."""
     _keep_system_metadata(new, old)
+    if info.plural == "namespaces" and subresource != "finalize":
+        if "finalizers" in (old.get("spec") or {}):
+            new.setdefault("spec", {})["finalizers"] = list(old["spec"]["finalizers"])
+        elif isinstance(new.get("spec"), dict):
+            new["spec"].pop("finalizers", None)
     if info.has_status:
         if "status" in old:
             new["status"] = copy.deepcopy(old["status"])

@@ -1,18 +1,40 @@
-"""`kyb`: the one command, as `k3s` is: `kyb server`, `kyb apiserver`, `kyb kubectl`.
+"""`kyb`: the one command, as `k3s` is: `kyb server`, `kyb apiserver`,
+`kyb controller-manager`, `kyb kubectl`.
 
 Each subcommand is a thin entry point that parses flags and starts a component.
+
+`kyb server` is the API server plus, once it is serving, the controller manager in the same
+process — but as an API client over HTTPS on loopback with the admin kubeconfig the server
+wrote, never sharing objects with it (components talk only through the API). On SIGTERM or
+SIGINT the controllers stop first (releasing their lease through the still-running API),
+then the API server. `--disable-controller-manager` serves the API alone, as k3s's flag of
+that name does.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
 import os
+import re
 import shutil
+import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kybernetes.apiserver.server import ApiServer, ApiServerConfig
+
+if TYPE_CHECKING:  # the controllers are imported only by the commands that run them
+    from kybernetes.controllers.manager import ControllerManagerOptions
+
+# The controller manager's User-Agent, whose program name the API server records as the
+# field manager of its writes (upstream: kube-controller-manager).
+CONTROLLER_MANAGER_AGENT = "kube-controller-manager/v1.35.0 (kybernetes)"
+# How long the controllers get to stop (release the lease) before the API server stops.
+_CONTROLLERS_STOP_TIMEOUT = 15.0
 
 
 def default_data_dir() -> Path:
@@ -25,8 +47,16 @@ def _add_apiserver_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="state, certificates and kubeconfig (default: %(default)s, "
                              "/var/lib/kybernetes as root)")
-    parser.add_argument("--storage", default="",
-                        help="storage URL: sqlite://PATH (default: <data-dir>/state.db)")
+    parser.add_argument("--storage", default="", metavar="URL",
+                        help="where the cluster state lives: sqlite://PATH, embedded SQLite "
+                             "(default: <data-dir>/state.db), or etcd://HOST:PORT[,HOST:PORT"
+                             "...], an etcd v3 cluster (etcds:// for TLS with the system CAs)")
+    parser.add_argument("--etcd-cafile", type=Path, default=None, metavar="FILE",
+                        help="SSL certificate authority file for the etcd servers (implies TLS)")
+    parser.add_argument("--etcd-certfile", type=Path, default=None, metavar="FILE",
+                        help="SSL certification file for talking to etcd (with --etcd-keyfile)")
+    parser.add_argument("--etcd-keyfile", type=Path, default=None, metavar="FILE",
+                        help="SSL key file for talking to etcd (with --etcd-certfile)")
     parser.add_argument("--bind-address", default="0.0.0.0")
     parser.add_argument("--https-listen-port", type=int, default=6443)
     parser.add_argument("--advertise-address", default="127.0.0.1",
@@ -39,7 +69,9 @@ def _apiserver_config(args: argparse.Namespace) -> ApiServerConfig:
     return ApiServerConfig(
         data_dir=args.data_dir or default_data_dir(), storage_url=args.storage,
         bind_address=args.bind_address, port=args.https_listen_port,
-        advertise_address=args.advertise_address, tls_san=args.tls_san)
+        advertise_address=args.advertise_address, tls_san=args.tls_san,
+        etcd_cafile=args.etcd_cafile, etcd_certfile=args.etcd_certfile,
+        etcd_keyfile=args.etcd_keyfile)
 
 
 def _run_apiserver(args: argparse.Namespace) -> int:
@@ -48,6 +80,190 @@ def _run_apiserver(args: argparse.Namespace) -> int:
         import uvloop
 
         uvloop.run(server.serve())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+# ----------------------------------------------------------------------------- controller manager
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
+                   "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """A Go duration ("15s", "1m30s", "500ms") or plain seconds, in seconds."""
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    total = 0.0
+    position = 0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != position:
+            break
+        total += float(match[1]) * _DURATION_UNITS[match[2]]
+        position = match.end()
+    if position != len(text) or not text:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}")
+    return total
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "t", "yes"):
+        return True
+    if lowered in ("false", "0", "f", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
+
+
+def _add_controller_manager_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--controllers", default="*",
+        help="comma-separated controllers to enable: '*' all enabled by default, 'foo' "
+             "enables foo, '-foo' disables foo (default: %(default)s)")
+    parser.add_argument("--leader-elect", type=_parse_bool, nargs="?", const=True,
+                        default=True, help="run under leader election (default: true)")
+    parser.add_argument("--leader-elect-lease-duration", type=parse_duration, default=15.0)
+    parser.add_argument("--leader-elect-renew-deadline", type=parse_duration, default=10.0)
+    parser.add_argument("--leader-elect-retry-period", type=parse_duration, default=2.0)
+    parser.add_argument("--leader-elect-resource-name", default="kube-controller-manager")
+    parser.add_argument("--leader-elect-resource-namespace", default="kube-system")
+    parser.add_argument("--concurrent-gc-syncs", type=int, default=20)
+    parser.add_argument("--concurrent-namespace-syncs", type=int, default=10)
+    parser.add_argument("--namespace-sync-period", type=parse_duration, default=300.0)
+
+
+def _controller_manager_options(args: argparse.Namespace) -> ControllerManagerOptions:
+    from kybernetes.controllers.manager import ControllerManagerOptions, enabled_controllers
+
+    controllers = tuple(c.strip() for c in args.controllers.split(",") if c.strip())
+    try:
+        enabled_controllers(controllers)
+    except ValueError as err:
+        raise SystemExit(f"kyb: --controllers: {err}") from None
+    return ControllerManagerOptions(
+        controllers=controllers, leader_elect=args.leader_elect,
+        lease_name=args.leader_elect_resource_name,
+        lease_namespace=args.leader_elect_resource_namespace,
+        lease_duration=args.leader_elect_lease_duration,
+        renew_deadline=args.leader_elect_renew_deadline,
+        retry_period=args.leader_elect_retry_period,
+        concurrent_gc_syncs=args.concurrent_gc_syncs,
+        concurrent_namespace_syncs=args.concurrent_namespace_syncs,
+        namespace_sync_period=args.namespace_sync_period)
+
+
+async def _controller_manager(kubeconfig: str | None, options: ControllerManagerOptions, *,
+                              server: str | None = None) -> None:
+    """Run a controller manager against the API server `kubeconfig` (optionally at
+    another address) until cancelled."""
+    from kybernetes.client import ApiClient, load_config
+    from kybernetes.controllers.manager import ControllerManager
+
+    config = load_config(kubeconfig).replace(user_agent=CONTROLLER_MANAGER_AGENT)
+    if server is not None:
+        config = config.replace(server=server)
+    async with ApiClient(config) as client:
+        await ControllerManager(client, options).run()
+
+
+async def _wait_for_signal_or(task: asyncio.Task[None]) -> None:
+    """Until SIGTERM/SIGINT arrives or `task` ends (the task is left alone)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+
+
+async def _cancel(task: asyncio.Task[None], timeout: float) -> None:  # noqa: ASYNC109
+    """Cancel `task` and wait (at most `timeout`) for it to finish; its failure, if it
+    failed on its own, is raised."""
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+        await asyncio.wait_for(task, timeout)
+
+
+def _run_controller_manager(args: argparse.Namespace) -> int:
+    options = _controller_manager_options(args)
+
+    async def main() -> None:
+        work = asyncio.create_task(_controller_manager(args.kubeconfig, options),
+                                   name="controller-manager")
+        await _wait_for_signal_or(work)
+        await _cancel(work, _CONTROLLERS_STOP_TIMEOUT)
+
+    import uvloop
+
+    uvloop.run(main())
+    return 0
+
+
+def _loopback_url(cfg: ApiServerConfig) -> str:
+    """Where a component in the server's own process reaches it: loopback unless the
+    server listens on one address only."""
+    address = cfg.bind_address
+    if address in ("", "0.0.0.0", "::") or address.startswith("127.") or \
+            address in ("::1", "localhost"):
+        host = "127.0.0.1" if address != "::1" else "[::1]"
+    else:
+        host = f"[{address}]" if ":" in address else address
+    return f"https://{host}:{cfg.port}"
+
+
+async def _serve_with_controllers(server: ApiServer, options: ControllerManagerOptions
+                                  ) -> None:
+    """The API server, and the controller manager once it serves; on a signal the
+    controllers stop first, then the API server."""
+    serving = asyncio.create_task(server.serve(), name="apiserver")
+    # uvicorn sets `started` once it listens (ApiServer keeps its uvicorn.Server there).
+    while not serving.done():
+        uvicorn_server = getattr(server, "_uvicorn", None)
+        if uvicorn_server is not None and uvicorn_server.started:
+            break
+        await asyncio.sleep(0.02)
+    if serving.done():
+        await serving
+        return
+    controllers = asyncio.create_task(_controller_manager(
+        str(server.config.kubeconfig), options, server=_loopback_url(server.config)),
+        name="controller-manager")
+    controllers.add_done_callback(_report_failure)
+    await _wait_for_signal_or(serving)
+    # Controllers first: they release their lease through the API, which must still serve.
+    with contextlib.suppress(Exception):
+        await _cancel(controllers, _CONTROLLERS_STOP_TIMEOUT)
+    server.stop()
+    await serving
+
+
+def _report_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logging.getLogger("kyb").error("%s stopped", task.get_name(),
+                                       exc_info=task.exception())
+
+
+def _run_server(args: argparse.Namespace) -> int:
+    if args.disable_controller_manager:
+        return _run_apiserver(args)
+    server = ApiServer(_apiserver_config(args))
+    options = _controller_manager_options(args)
+    try:
+        import uvloop
+
+        uvloop.run(_serve_with_controllers(server, options))
     except KeyboardInterrupt:
         pass
     return 0
@@ -70,8 +286,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     server = commands.add_parser("server", help="the control plane, all in one process")
     _add_apiserver_flags(server)
+    server.add_argument("--disable-controller-manager", action="store_true",
+                        help="do not run the controller manager in this process")
+    _add_controller_manager_flags(server)
     apiserver = commands.add_parser("apiserver", help="the API server alone")
     _add_apiserver_flags(apiserver)
+    manager = commands.add_parser("controller-manager",
+                                  help="the controllers, against an API server")
+    manager.add_argument("--kubeconfig", default=None,
+                         help="kubeconfig of the API server (default: in-cluster config, "
+                              "else $KUBECONFIG or ~/.kube/config)")
+    _add_controller_manager_flags(manager)
     kubectl = commands.add_parser("kubectl", help="kubectl against this cluster",
                                   add_help=False)
     kubectl.add_argument("--data-dir", type=Path, default=None)
@@ -87,6 +312,10 @@ def main(argv: list[str] | None = None) -> int:
         return _run_kubectl(args, rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "server":
+        return _run_server(args)
+    if args.command == "controller-manager":
+        return _run_controller_manager(args)
     return _run_apiserver(args)
 
 

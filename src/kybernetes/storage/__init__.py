@@ -23,6 +23,9 @@ def open_storage(url: str, *, ca_file: str | Path | None = None,
     """
     if url.startswith(("etcd://", "etcds://")):
         return _open_etcd(url, ca_file, cert_file, key_file)
+    if ca_file is not None or cert_file is not None or key_file is not None:
+        raise ValueError(f"etcd TLS files were given, but the storage {url!r} is not etcd: "
+                         "expected etcd://HOST:PORT[,HOST:PORT...]")
     if url.startswith("sqlite://"):
         path = url.removeprefix("sqlite://")
     elif "://" in url:

@@ -26,6 +26,23 @@ progress notification, which keeps a quiet watch from resuming below a later com
 no gap, no duplicate. It gives up with UnavailableError after `watch_reconnect_timeout`.
 A start revision below etcd's compaction is CompactedError (410 Gone above us).
 
+Progress (`watch(..., progress=True)`, `request_progress()`): etcd's periodic progress
+notification for a watcher travels on the stream behind that watcher's events, so it is
+passed on as it is. A requested one (a `WatchProgressRequest` on the stream) is not to be
+trusted alone: before etcd 3.4.25 / 3.5.8 (etcd-io/etcd#15220; Debian ships 3.4.23) etcd
+answers it at once, possibly ahead of events of the revisions it reports, which are already
+queued for the stream. So its revision R is confirmed with a fence: a second watcher on the
+same stream, over the whole keyspace from R. etcd catches that watcher up in its next
+background pass (every 100 ms) and sends its first word (events from R on, or that R is
+compacted) through the stream's one event queue, behind everything queued for our watcher
+before R was reported; when it arrives, every event of ours up to R has arrived too, and the
+watch yields progress R and cancels the fence. A watcher that starts below etcd's revision is
+caught up by the same passes, in no set order with a fence of the same pass, so each stream
+begins with a warm-up fence whose passing proves only that ours is caught up; only later
+fences confirm progress. (A watcher etcd had to set aside because the stream was congested
+can still be overtaken; etcd versions with the fix make even that impossible, and fences are
+harmless there.) A fence costs etcd one catch-up pass and a read of the revisions since R.
+
 etcd does not say cheaply how far it was compacted, so `compacted_revision` is what this
 client knows: its own compactions and any compaction etcd reported to it. A list that runs
 into an unknown compaction asks etcd (a watch from that revision is refused with the
@@ -72,6 +89,7 @@ from kybernetes.storage.interface import (
     ListResult,
     StorageError,
     UnavailableError,
+    WatchBatch,
     prefix_end,
 )
 
@@ -108,6 +126,72 @@ _NOT_APPLIED = ("failed to connect", "connection refused", "no leader", "proposa
                 "not capable", "name resolution", "dns resolution")
 
 _RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+
+# The watch id of etcd's answer to a WatchProgressRequest (it concerns every watcher).
+_ALL_WATCHERS = -1
+# A fence that has not answered in this long (say etcd compacted revision R away) is
+# replaced by one from a newer progress revision, when one comes.
+_FENCE_PATIENCE = 2.0
+
+
+class _Stream:
+    """One etcd watch stream of a watch opened with `progress=True`: what it still has to
+    write (progress requests from `request_progress`, fence creates and cancels), written
+    by a task of its own so that no caller's cancellation lands in a write (gRPC cancels
+    the whole call then)."""
+
+    def __init__(self, call: Any) -> None:
+        self.call = call
+        self._requests: list[Any] = []
+        self._progress_wanted = False
+        self._wake = asyncio.Event()
+        self._writer = asyncio.create_task(self._write_loop(), name="etcd-watch-writer")
+
+    def want_progress(self) -> None:
+        self._progress_wanted = True
+        self._wake.set()
+
+    def send(self, request: Any) -> None:
+        self._requests.append(request)
+        self._wake.set()
+
+    def start_fence(self, revision: int) -> _Fence:
+        self.send(rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
+            key=b"\0", range_end=b"\0", start_revision=revision)))
+        return _Fence(revision, asyncio.get_running_loop().time())
+
+    def end_fence(self, fence: _Fence) -> None:
+        if fence.watch_id is not None:
+            self.send(rpc.WatchRequest(
+                cancel_request=rpc.WatchCancelRequest(watch_id=fence.watch_id)))
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._requests = self._requests, []
+            if self._progress_wanted:
+                self._progress_wanted = False
+                batch.append(rpc.WatchRequest(progress_request=rpc.WatchProgressRequest()))
+            for request in batch:
+                try:
+                    await self.call.write(request)
+                except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+                    return  # the stream is over; its reader finds out
+
+    async def close(self) -> None:
+        self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer
+
+
+@dataclass
+class _Fence:
+    """A watcher from `revision` over the whole keyspace; `watch_id` once etcd created it."""
+
+    revision: int
+    started: float
+    watch_id: int | None = None
 
 
 @dataclass
@@ -167,6 +251,7 @@ class EtcdStorage:
         self._compacted = 0
         self._closed = False
         self._calls: set[Any] = set()
+        self._streams: set[_Stream] = set()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -341,7 +426,12 @@ class EtcdStorage:
 
     # -- watch -------------------------------------------------------------------------
 
-    async def watch(self, prefix: str, revision: int) -> AsyncIterator[builtins.list[Event]]:
+    async def request_progress(self) -> None:
+        for stream in list(self._streams):
+            stream.want_progress()
+
+    async def watch(self, prefix: str, revision: int, *, progress: bool = False
+                    ) -> AsyncIterator[WatchBatch]:
         if revision < self._compacted:
             raise CompactedError(revision, self._compacted)
         loop = asyncio.get_running_loop()
@@ -353,7 +443,13 @@ class EtcdStorage:
             endpoint = self._pick()
             call = endpoint.watch.Watch(metadata=_REQUIRE_LEADER)
             self._calls.add(call)
+            stream: _Stream | None = None
+            watch_id: int | None = None
+            fence: _Fence | None = None
+            warm = False  # a first fence has passed: our watcher is caught up
+            reported = 0  # the newest requested progress revision not yet fenced
             problem = "the stream ended"
+
             try:
                 await call.write(rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
                     key=key, range_end=end, start_revision=delivered + 1,
@@ -363,6 +459,59 @@ class EtcdStorage:
                     if response is grpc.aio.EOF:
                         break
                     down_since, backoff = None, _FIRST_BACKOFF
+                    wid = int(response.watch_id)
+                    if watch_id is None and response.created and not response.canceled:
+                        # etcd answers creates in order: the first is ours.
+                        watch_id = wid
+                        if progress:
+                            stream = _Stream(call)
+                            self._streams.add(stream)
+                            fence = stream.start_fence(max(1, int(response.header.revision)))
+                        continue
+                    if wid == _ALL_WATCHERS and watch_id is not None:
+                        # A requested progress notification: confirm it with a fence.
+                        if not progress or stream is None:
+                            continue
+                        at = int(response.header.revision)
+                        if at <= delivered:
+                            continue
+                        if fence is None:
+                            fence = stream.start_fence(at)
+                        elif (fence.watch_id is not None
+                              and loop.time() - fence.started > _FENCE_PATIENCE):
+                            stream.end_fence(fence)
+                            fence = stream.start_fence(at)
+                        else:
+                            reported = max(reported, at)
+                        continue
+                    if watch_id is not None and wid != watch_id:
+                        # A fence's: created, its first events or compaction, or the
+                        # leftovers of one already ended.
+                        if fence is None or (fence.watch_id is not None
+                                             and wid != fence.watch_id):
+                            continue
+                        if fence.watch_id is None:
+                            if response.created:
+                                fence.watch_id = wid
+                            continue
+                        # The fence's first word through the event queue (its events, or
+                        # that its revision is compacted): the fence has passed.
+                        if response.compact_revision:
+                            self._compacted = max(self._compacted,
+                                                  int(response.compact_revision))
+                        passed = fence.revision if warm else 0
+                        warm = True
+                        assert stream is not None
+                        if not response.canceled:
+                            stream.end_fence(fence)
+                        fence = None
+                        if reported > max(delivered, passed):
+                            fence = stream.start_fence(reported)
+                        reported = 0
+                        if passed > delivered:
+                            delivered = passed
+                            yield WatchBatch((), passed)
+                        continue
                     if response.compact_revision:
                         self._compacted = max(self._compacted, int(response.compact_revision))
                         raise CompactedError(delivered, int(response.compact_revision))
@@ -370,12 +519,17 @@ class EtcdStorage:
                         raise StorageError(f"etcd canceled the watch on {prefix}: "
                                            f"{response.cancel_reason}")
                     if response.events:
-                        batch = [_event(e) for e in response.events]
-                        delivered = batch[-1].kv.mod_revision
+                        batch = WatchBatch(_event(e) for e in response.events)
+                        delivered = batch.revision
                         yield batch
                     elif not response.created:
-                        # A progress notification: nothing under the prefix up to here.
-                        delivered = max(delivered, int(response.header.revision))
+                        # A periodic progress notification, queued behind our events:
+                        # nothing under the prefix up to here.
+                        at = int(response.header.revision)
+                        if at > delivered:
+                            delivered = at
+                            if progress:
+                                yield WatchBatch((), at)
             except grpc.aio.AioRpcError as err:
                 if self._closed:
                     return
@@ -388,6 +542,9 @@ class EtcdStorage:
                 raise
             finally:
                 self._calls.discard(call)
+                if stream is not None:
+                    self._streams.discard(stream)
+                    await stream.close()
                 call.cancel()
             if self._closed:
                 return

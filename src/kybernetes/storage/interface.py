@@ -9,7 +9,7 @@ a revision, watches from a revision, and compaction of old revisions. Values are
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -38,6 +38,23 @@ class ListResult:
     revision: int
     # Keys left after `items` when a limit cut the list short.
     remaining: int
+
+
+class WatchBatch(builtins.list[Event]):
+    """What a watch yields: events in revision order, and `revision`, how far the watcher is
+    now: every change under its prefix up to `revision` has been delivered. For a batch of
+    events that is the last event's revision. An empty batch is a progress notification
+    (only from a watch opened with `progress=True`): nothing more under the prefix up to
+    `revision`, though the storage's revision may have moved on through other keys."""
+
+    __slots__ = ("revision",)
+
+    def __init__(self, events: Iterable[Event] = (), revision: int = 0) -> None:
+        super().__init__(events)
+        self.revision = revision or (self[-1].kv.mod_revision if self else 0)
+
+    def __repr__(self) -> str:
+        return f"WatchBatch({builtins.list.__repr__(self)}, revision={self.revision})"
 
 
 class StorageError(Exception):
@@ -110,9 +127,22 @@ class Storage(Protocol):
         deleted value with the revision of the deletion as `mod_revision`."""
         ...
 
-    def watch(self, prefix: str, revision: int) -> AsyncIterator[builtins.list[Event]]:
+    def watch(self, prefix: str, revision: int, *, progress: bool = False
+              ) -> AsyncIterator[WatchBatch]:
         """Events under `prefix` with revision > `revision`, in revision order, batched.
-        Raises CompactedError when `revision` < the compacted revision."""
+        Raises CompactedError when `revision` < the compacted revision.
+
+        With `progress`, the watch also yields progress notifications (empty batches, see
+        `WatchBatch`), when the backend has one to give and when `request_progress` asks:
+        how a watcher of one prefix learns that writes elsewhere moved the revision on."""
+        ...
+
+    async def request_progress(self) -> None:
+        """Ask every watch opened with `progress=True` to report its progress soon (an empty
+        batch, unless events come first). Returns at once; each watch yields its
+        notification when it knows it to be true, with the revision that its backend had
+        reached (at least the revision of every write acknowledged before this call, on a
+        single node; a lagging etcd member may report less, and a later request more)."""
         ...
 
     async def compact(self, revision: int) -> None: ...

@@ -11,7 +11,9 @@ durable (WAL, synchronous=FULL), and concurrent writers share the fsync. Reads r
 own connection in a reader thread; WAL lets them proceed during writes.
 
 Watchers in this process are told of commits directly; a watch from an old revision first
-reads the log, then follows live events, dropping any it already read.
+reads the log, then follows live events, dropping any it already read. A progress request
+reaches each watcher through the same queue as its events, after every commit already
+published, so the revision it reports never runs ahead of an event still to come.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from kybernetes.storage.interface import (
     KeyValue,
     ListResult,
     StorageError,
+    WatchBatch,
     prefix_end,
 )
 
@@ -75,9 +78,13 @@ class _Write:
 
 
 class _Watcher:
-    def __init__(self, prefix: str) -> None:
+    """One watch's queue: batches of its events, ints (progress: every commit up to that
+    revision is published), None (the end)."""
+
+    def __init__(self, prefix: str, progress: bool) -> None:
         self.prefix = prefix
-        self.queue: asyncio.Queue[list[Event] | None] = asyncio.Queue()
+        self.progress = progress
+        self.queue: asyncio.Queue[list[Event] | int | None] = asyncio.Queue()
         self.overflowed = False
 
     def offer(self, events: list[Event]) -> None:
@@ -103,6 +110,8 @@ class SQLiteStorage:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watchers: set[_Watcher] = set()
         self._revision = 0
+        # The last revision whose commit watchers have been told of (on the event loop).
+        self._published = 0
         self._compacted = 0
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -123,6 +132,7 @@ class SQLiteStorage:
         row = conn.execute("SELECT MAX(revision) FROM log").fetchone()
         stored = dict(conn.execute("SELECT name, value FROM meta").fetchall())
         self._revision = max(row[0] or 0, stored.get("revision", 0))
+        self._published = self._revision
         self._compacted = stored.get("compacted", 0)
         self._writer = threading.Thread(target=self._write_loop, args=(conn,),
                                         name="sqlite-write", daemon=True)
@@ -291,6 +301,7 @@ class SQLiteStorage:
                 write.future.set_result(outcome)
         if events:
             self._publish(events)
+            self._published = max(self._published, events[-1].kv.mod_revision)
 
     def _apply(self, conn: sqlite3.Connection, write: _Write, revision: int) -> Event:
         row = conn.execute(
@@ -333,26 +344,38 @@ class SQLiteStorage:
         for watcher in list(self._watchers):
             watcher.offer(events)
 
-    async def watch(self, prefix: str, revision: int) -> AsyncIterator[builtins.list[Event]]:
+    async def request_progress(self) -> None:
+        for watcher in list(self._watchers):
+            if watcher.progress:
+                watcher.queue.put_nowait(self._published)
+
+    async def watch(self, prefix: str, revision: int, *, progress: bool = False
+                    ) -> AsyncIterator[WatchBatch]:
         if revision < self._compacted:
             raise CompactedError(revision, self._compacted)
-        watcher = _Watcher(prefix)
+        watcher = _Watcher(prefix, progress)
         self._watchers.add(watcher)
         try:
             seen = revision
             if revision < self._revision:
-                for batch in await self._history(prefix, revision):
-                    seen = batch[-1].kv.mod_revision
+                for events in await self._history(prefix, revision):
+                    batch = WatchBatch(events)
+                    seen = batch.revision
                     yield batch
             while True:
-                events = await watcher.queue.get()
-                if events is None:
+                item = await watcher.queue.get()
+                if item is None:
                     if watcher.overflowed:
                         raise StorageError("watcher fell too far behind")
                     return
-                fresh = [e for e in events if e.kv.mod_revision > seen]
+                if isinstance(item, int):
+                    if item > seen:
+                        seen = item
+                        yield WatchBatch((), item)
+                    continue
+                fresh = WatchBatch(e for e in item if e.kv.mod_revision > seen)
                 if fresh:
-                    seen = fresh[-1].kv.mod_revision
+                    seen = fresh.revision
                     yield fresh
         finally:
             self._watchers.discard(watcher)

@@ -1,0 +1,210 @@
+"""`ControllerManager`: the enabled controllers, under leader election, in one process.
+
+Upstream's kube-controller-manager, reduced to what kybernetes has:
+
+- **Which controllers** (`--controllers`): a list of names, `*` for every controller
+  enabled by default, `name` to enable one, `-name` to disable one; the first entry that
+  names a controller decides, as upstream's `IsControllerEnabled`. Upstream's names are
+  accepted, and their old aliases (`garbagecollector`, `namespace`, `serviceaccount`).
+  Controllers are registered in a plain name -> `ControllerSpec` map (`CONTROLLERS`).
+- **Leader election** on the Lease `kube-system/kube-controller-manager` with upstream's
+  timings (15 s lease, 10 s renew deadline, 2 s retry) and identity (`<hostname>_<uuid>`),
+  so several managers can run and exactly one works. Each leadership term builds everything
+  afresh: one `SharedInformerFactory` shared by all controllers, one `Discovery`, the
+  controllers; when the term ends (leadership lost, or the manager is cancelled) they are
+  all stopped, and a lost lease sends the manager back to stand for election instead of
+  exiting the process as upstream does (so `kyb server` survives a stolen lease). Cancelling
+  `run` releases the lease, so a standby takes over at once.
+- **Supervision**: a controller whose `run` fails unexpectedly is logged and restarted with
+  backoff; the others carry on.
+
+The manager is an API client like any other: it is given an `ApiClient` and never touches
+the API server's internals, whether it runs as `kyb controller-manager` or inside
+`kyb server`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from kybernetes.client import (
+    ApiClient,
+    Backoff,
+    LeaderElectionConfig,
+    LeaderElector,
+    SharedInformerFactory,
+)
+from kybernetes.controllers import garbagecollector, namespace, serviceaccount
+from kybernetes.controllers.base import Controller, ControllerContext
+from kybernetes.controllers.discovery import Discovery
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "kube-controller-manager"
+LEASE_NAMESPACE = "kube-system"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ControllerManagerOptions:
+    """The manager's settings; defaults are upstream's (flag names in comments)."""
+
+    controllers: tuple[str, ...] = ("*",)  # --controllers
+    leader_elect: bool = True  # --leader-elect
+    lease_name: str = LEASE_NAME  # --leader-elect-resource-name
+    lease_namespace: str = LEASE_NAMESPACE  # --leader-elect-resource-namespace
+    lease_duration: float = 15.0  # --leader-elect-lease-duration
+    renew_deadline: float = 10.0  # --leader-elect-renew-deadline
+    retry_period: float = 2.0  # --leader-elect-retry-period
+    identity: str = field(default_factory=lambda: f"{socket.gethostname()}_{uuid.uuid4()}")
+    concurrent_gc_syncs: int = garbagecollector.DEFAULT_WORKERS  # --concurrent-gc-syncs
+    # --concurrent-namespace-syncs, --namespace-sync-period
+    concurrent_namespace_syncs: int = namespace.DEFAULT_WORKERS
+    namespace_sync_period: float = namespace.DEFAULT_RESYNC_PERIOD
+    namespace_deletion_grace_period: float = namespace.DELETION_GRACE_PERIOD
+    # --concurrent-serviceaccount-token-syncs is for tokens; upstream runs one SA worker.
+    concurrent_serviceaccount_syncs: int = serviceaccount.DEFAULT_WORKERS
+
+
+ControllerFactory = Callable[[ControllerContext, ControllerManagerOptions], Controller]
+
+
+@dataclass(frozen=True)
+class ControllerSpec:
+    name: str
+    factory: ControllerFactory
+    aliases: tuple[str, ...] = ()
+    enabled_by_default: bool = True
+
+
+def _garbage_collector(ctx: ControllerContext, opts: ControllerManagerOptions
+                       ) -> Controller:
+    return garbagecollector.GarbageCollector(ctx, workers=opts.concurrent_gc_syncs)
+
+
+def _namespace(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return namespace.NamespaceController(
+        ctx, workers=opts.concurrent_namespace_syncs,
+        resync_period=opts.namespace_sync_period,
+        deletion_grace_period=opts.namespace_deletion_grace_period)
+
+
+def _service_account(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return serviceaccount.ServiceAccountsController(
+        ctx, workers=opts.concurrent_serviceaccount_syncs)
+
+
+CONTROLLERS: dict[str, ControllerSpec] = {spec.name: spec for spec in (
+    ControllerSpec("garbage-collector-controller", _garbage_collector, ("garbagecollector",)),
+    ControllerSpec("namespace-controller", _namespace, ("namespace",)),
+    ControllerSpec("serviceaccount-controller", _service_account, ("serviceaccount",)),
+)}
+
+
+def enabled_controllers(selection: Sequence[str],
+                        registry: Mapping[str, ControllerSpec] = CONTROLLERS) -> list[str]:
+    """The controllers `selection` (the `--controllers` list) enables, in registry order.
+    Raises ValueError for a name no controller has."""
+    canonical: dict[str, str] = {}
+    for spec in registry.values():
+        canonical[spec.name] = spec.name
+        for alias in spec.aliases:
+            canonical[alias] = spec.name
+    choices: list[str] = []
+    for raw in selection:
+        entry = raw.strip()
+        if not entry:
+            continue
+        if entry == "*":
+            choices.append(entry)
+            continue
+        negated = entry.startswith("-")
+        name = canonical.get(entry[1:] if negated else entry)
+        if name is None:
+            known = ", ".join(sorted(canonical))
+            raise ValueError(f"{entry!r} is not in the list of known controllers: {known}")
+        choices.append(f"-{name}" if negated else name)
+
+    def enabled(spec: ControllerSpec) -> bool:
+        star = False
+        for choice in choices:
+            if choice == spec.name:
+                return True
+            if choice == f"-{spec.name}":
+                return False
+            star = star or choice == "*"
+        return star and spec.enabled_by_default
+
+    return [spec.name for spec in registry.values() if enabled(spec)]
+
+
+class ControllerManager:
+    """Runs the enabled controllers while this process holds the lease."""
+
+    def __init__(self, client: ApiClient,
+                 options: ControllerManagerOptions | None = None, *,
+                 registry: Mapping[str, ControllerSpec] = CONTROLLERS) -> None:
+        self.client = client
+        self.options = options or ControllerManagerOptions()
+        self.registry = registry
+        self.enabled = enabled_controllers(self.options.controllers, registry)
+        self.controllers: dict[str, Controller] = {}
+        self.elector: LeaderElector | None = None
+        self.leading = asyncio.Event()
+
+    async def run(self) -> None:
+        """Until cancelled: stand for election, run the controllers while leading."""
+        opts = self.options
+        log.info("controller manager %s: controllers %s", opts.identity,
+                 ", ".join(self.enabled) or "(none)")
+        if not opts.leader_elect:
+            await self.run_controllers()
+            return
+        config = LeaderElectionConfig(
+            name=opts.lease_name, namespace=opts.lease_namespace, identity=opts.identity,
+            lease_duration=opts.lease_duration, renew_deadline=opts.renew_deadline,
+            retry_period=opts.retry_period)
+        while True:
+            self.elector = LeaderElector(self.client, config,
+                                         on_started_leading=self.run_controllers)
+            await self.elector.run()
+            log.warning("controller manager %s: leader election lost; controllers stopped, "
+                        "standing for election again", opts.identity)
+
+    async def run_controllers(self) -> None:
+        """One term: fresh informers, discovery and controllers, until cancelled."""
+        informers = SharedInformerFactory(self.client)
+        ctx = ControllerContext(client=self.client, informers=informers,
+                                discovery=Discovery(self.client))
+        self.controllers = {name: self.registry[name].factory(ctx, self.options)
+                            for name in self.enabled}
+        informers.start()
+        self.leading.set()
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                for name, controller in self.controllers.items():
+                    tasks.create_task(self._supervise(controller), name=f"controller:{name}")
+        finally:
+            self.leading.clear()
+            with contextlib.suppress(Exception):
+                await informers.shutdown()
+            self.controllers = {}
+
+    @staticmethod
+    async def _supervise(controller: Controller) -> None:
+        backoff = Backoff(1.0, 60.0)
+        while True:
+            try:
+                await controller.run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                delay = backoff.next()
+                log.exception("%s failed; restarting in %.1fs", controller.name, delay)
+                await asyncio.sleep(delay)

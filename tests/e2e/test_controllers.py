@@ -1,0 +1,174 @@
+"""The controllers inside `kyb server`, seen through the real kubectl 1.35.
+
+`kubectl delete deployment` with each `--cascade` policy, on a Deployment whose
+ReplicaSet and Pods name it (and each other) in `ownerReferences` — created here with
+`kubectl apply`, as the deployment and replica-set controllers would — and
+`kubectl delete namespace` on a namespace full of objects; the `default` ServiceAccount
+appearing in a new namespace. kubectl waits for each deletion itself (`--wait` is the
+default), so foreground and orphan deletions are complete when it returns; background
+deletion of the dependents happens after, and is polled for with a bound.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.cluster import Kubectl, make_namespace
+
+pytestmark = pytest.mark.e2e
+
+# Bounds on waiting for the controllers: guards against hangs, not performance claims.
+WAIT = 60.0
+
+
+def wait_until(predicate: Callable[[], bool], what: str, limit: float = WAIT) -> None:
+    deadline = time.monotonic() + limit
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {limit}s: {what}")
+        time.sleep(0.2)
+
+
+def names(kubectl: Kubectl, ns: str, kinds: str) -> list[str]:
+    return sorted(kubectl("get", "-n", ns, kinds, "-o", "name").split())
+
+
+def owner(kubectl: Kubectl, ns: str, kind: str, name: str, api_version: str) -> dict[str, Any]:
+    uid = kubectl("get", "-n", ns, kind, name, "-o", "jsonpath={.metadata.uid}")
+    return {"apiVersion": api_version, "kind": kind, "name": name, "uid": uid,
+            "controller": True, "blockOwnerDeletion": True}
+
+
+def deployment_family(kubectl: Kubectl, ns: str, name: str = "web", pods: int = 2) -> None:
+    """A Deployment, its ReplicaSet and Pods, linked by ownerReferences."""
+    kubectl("create", "deployment", name, "-n", ns, "--image=busybox")
+    replicaset = {
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": f"{name}-5d8f9c", "labels": {"app": name},
+                     "ownerReferences": [owner(kubectl, ns, "Deployment", name, "apps/v1")]},
+        "spec": {"replicas": pods, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
+    kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(replicaset))
+    rs_owner = owner(kubectl, ns, "ReplicaSet", f"{name}-5d8f9c", "apps/v1")
+    for i in range(pods):
+        # One at a time: kubectl validates a `List` against /openapi/v2 in protobuf.
+        pod = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": f"{name}-5d8f9c-{i}", "labels": {"app": name},
+                            "ownerReferences": [rs_owner]},
+               "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+        kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(pod))
+    assert names(kubectl, ns, "deployments,replicasets,pods") == [
+        f"deployment.apps/{name}", *(f"pod/{name}-5d8f9c-{i}" for i in range(pods)),
+        f"replicaset.apps/{name}-5d8f9c"]
+
+
+def test_default_service_account_in_a_new_namespace(kubectl: Kubectl, ns: str) -> None:
+    wait_until(lambda: kubectl.run("get", "-n", ns, "serviceaccount", "default",
+                                   check=False).returncode == 0,
+               f"serviceaccount default in {ns}")
+    account = kubectl.json("get", "-n", ns, "serviceaccount", "default")
+    assert account["metadata"]["namespace"] == ns
+
+
+def test_deleted_default_service_account_comes_back(kubectl: Kubectl, ns: str) -> None:
+    wait_until(lambda: kubectl.run("get", "-n", ns, "sa", "default",
+                                   check=False).returncode == 0, "the first account")
+    first = kubectl("get", "-n", ns, "sa", "default", "-o", "jsonpath={.metadata.uid}")
+    kubectl("delete", "-n", ns, "sa", "default")
+
+    def recreated() -> bool:
+        result = kubectl.run("get", "-n", ns, "sa", "default", "-o",
+                             "jsonpath={.metadata.uid}", check=False)
+        return result.returncode == 0 and result.stdout not in ("", first)
+
+    wait_until(recreated, "a new default account")
+
+
+def test_delete_deployment_background_removes_its_dependents(kubectl: Kubectl,
+                                                             ns: str) -> None:
+    deployment_family(kubectl, ns)
+    output = kubectl("delete", "-n", ns, "deployment", "web")
+    assert output.strip() == f'deployment.apps "web" deleted from {ns} namespace'
+    wait_until(lambda: names(kubectl, ns, "replicasets,pods") == [],
+               "the ReplicaSet and Pods are collected")
+
+
+def test_delete_deployment_foreground_waits_for_its_dependents(kubectl: Kubectl,
+                                                               ns: str) -> None:
+    deployment_family(kubectl, ns)
+    output = kubectl("delete", "-n", ns, "deployment", "web", "--cascade=foreground",
+                     "--timeout=60s")
+    assert output.strip() == f'deployment.apps "web" deleted from {ns} namespace'
+    # kubectl returned once the Deployment was gone, which foreground deletion allows only
+    # after every blocking dependent (the ReplicaSet, and before it its Pods) is gone.
+    assert names(kubectl, ns, "deployments,replicasets,pods") == []
+
+
+def test_delete_deployment_orphan_keeps_its_dependents(kubectl: Kubectl, ns: str) -> None:
+    deployment_family(kubectl, ns)
+    kubectl("delete", "-n", ns, "deployment", "web", "--cascade=orphan", "--timeout=60s")
+    assert names(kubectl, ns, "deployments") == []
+    replicaset = kubectl.json("get", "-n", ns, "replicaset", "web-5d8f9c")
+    assert not replicaset["metadata"].get("ownerReferences")
+    assert not replicaset["metadata"].get("finalizers")
+    # Only the deleted owner's references go: the Pods still belong to the ReplicaSet.
+    for pod in kubectl.json("get", "-n", ns, "pods")["items"]:
+        assert [r["name"] for r in pod["metadata"]["ownerReferences"]] == ["web-5d8f9c"]
+    # The orphans are left alone from now on.
+    time.sleep(1.0)
+    assert names(kubectl, ns, "replicasets,pods") == [
+        "pod/web-5d8f9c-0", "pod/web-5d8f9c-1", "replicaset.apps/web-5d8f9c"]
+
+
+def test_delete_replicaset_leaves_its_owner(kubectl: Kubectl, ns: str) -> None:
+    """Deleting a dependent is not deleting its owner."""
+    deployment_family(kubectl, ns)
+    kubectl("delete", "-n", ns, "replicaset", "web-5d8f9c")
+    wait_until(lambda: names(kubectl, ns, "pods") == [], "the Pods are collected")
+    assert names(kubectl, ns, "deployments") == ["deployment.apps/web"]
+
+
+def test_delete_namespace_removes_everything_in_it(kubectl: Kubectl, api: httpx.Client,
+                                                   ns: str) -> None:
+    deployment_family(kubectl, ns)
+    kubectl("create", "configmap", "settings", "-n", ns, "--from-literal=a=b")
+    kubectl("create", "secret", "generic", "token", "-n", ns, "--from-literal=a=b")
+    kubectl("create", "service", "clusterip", "web", "-n", ns, "--tcp=80:8080")
+    kubectl("create", "role", "reader", "-n", ns, "--verb=get", "--resource=pods")
+    # A dependent held by a finalizer keeps the namespace until it is released.
+    kubectl("patch", "-n", ns, "configmap", "settings", "--type=merge",
+            "-p", '{"metadata": {"finalizers": ["example.com/hold"]}}')
+    deleting = kubectl.popen("delete", "namespace", ns, "--timeout=120s")
+    try:
+        wait_until(lambda: names(kubectl, ns, "deployments,replicasets,pods,services,"
+                                 "secrets,roles") == [], "the content is deleted")
+        phase = kubectl("get", "namespace", ns, "-o", "jsonpath={.status.phase}")
+        assert phase == "Terminating"
+        assert deleting.poll() is None
+        kubectl("patch", "-n", ns, "configmap", "settings", "--type=json",
+                "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]')
+        out, err = deleting.communicate(timeout=WAIT)
+    finally:
+        if deleting.poll() is None:
+            deleting.kill()
+    assert deleting.returncode == 0, err
+    assert out.strip() == f'namespace "{ns}" deleted'
+    result = kubectl.run("get", "namespace", ns, check=False)
+    assert result.returncode == 1 and "NotFound" in result.stderr
+    # Gone for good: the name can be used again, and starts empty.
+    make_namespace(api, ns)
+    assert names(kubectl, ns, "deployments,replicasets,pods,configmaps") == []
+
+
+def test_delete_empty_namespace(kubectl: Kubectl, api: httpx.Client) -> None:
+    name = make_namespace(api, "controllers-empty")
+    output = kubectl("delete", "namespace", name, "--timeout=60s")
+    assert output.strip() == f'namespace "{name}" deleted'
+    assert kubectl.run("get", "namespace", name, check=False).returncode == 1
