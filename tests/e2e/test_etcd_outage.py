@@ -39,7 +39,8 @@ pytestmark = [
 
 NS = "outage"
 CONFIGMAPS = f"/api/v1/namespaces/{NS}/configmaps"
-# Far above the storage's request timeout (5 s): a request that takes this long hangs.
+STORAGE_TIMEOUT = 2
+# Far above the storage's request timeout: a request that takes this long hangs.
 DEADLINE = 30.0
 # How long the server gets to recover once etcd is back (it takes about a second).
 RECOVERY = 60.0
@@ -55,8 +56,10 @@ def cluster(tmp_path: Path) -> Iterator[EtcdCluster]:
 def apiserver(tmp_path: Path, cluster: EtcdCluster) -> Iterator[Server]:
     data_dir = tmp_path / "kyb"
     data_dir.mkdir()
-    server = Server(data_dir, command="apiserver", extra_args=etcd_storage_args(
-        cluster.endpoints))
+    # Each etcd request may take 2 s (the URL's timeout) instead of the default 5.
+    storage = etcd_storage_args(cluster.endpoints)
+    storage[-1] += f"?timeout={STORAGE_TIMEOUT}"
+    server = Server(data_dir, command="apiserver", extra_args=storage)
     server.start()
     try:
         yield server
