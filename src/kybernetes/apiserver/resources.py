@@ -97,7 +97,7 @@ class ResourceHandlers:
                 found = await self.store.get(info, path.namespace, path.name)
                 return self._render_one(info, found.obj, wanted, request.query)
             if path.legacy_watch or _flag(request.query, "watch"):
-                return self._watch(request, info, path.namespace, wanted)
+                return await self._watch(request, info, path.namespace, wanted)
             return await self._list(request, info, path.namespace, wanted)
         if method == "POST" and not path.name:
             return await self._create(request, info, path.namespace, wanted)
@@ -169,10 +169,15 @@ class ResourceHandlers:
                 "items": objects}
         return Response(200, encode_yaml(body), "application/yaml")
 
-    def _watch(self, request: Request, info: ResourceInfo, namespace: str,
-               wanted: Wanted) -> Streaming:
+    async def _watch(self, request: Request, info: ResourceInfo, namespace: str,
+                     wanted: Wanted) -> Streaming:
         selection = Filter.from_query(info, request.query)
         validate_watch_query(request.query)
+        if request.query.get("resourceVersion", "") == "" or \
+                _flag(request.query, "sendInitialEvents"):
+            # A watch that starts with a consistent snapshot fails before its 200 when
+            # storage cannot vouch for one.
+            await self.store.cache.wait_fresh()
         chunks = watch_stream(info, namespace, request.query, selection, self.store.cache,
                               self._renderer(info, wanted, request.query))
         return Streaming(chunks)
