@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kybernetes.apiserver.server import ApiServer, ApiServerConfig
+from kybernetes.cli import scheduler as scheduler_cli
+from kybernetes.cli import sim as sim_cli
 
 if TYPE_CHECKING:  # the controllers are imported only by the commands that run them
     from kybernetes.controllers.manager import ControllerManagerOptions
@@ -297,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="kubeconfig of the API server (default: in-cluster config, "
                               "else $KUBECONFIG or ~/.kube/config)")
     _add_controller_manager_flags(manager)
+    scheduler_cli.add_parser(commands)
+    sim_cli.add_parser(commands)
     kubectl = commands.add_parser("kubectl", help="kubectl against this cluster",
                                   add_help=False)
     kubectl.add_argument("--data-dir", type=Path, default=None)
@@ -316,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run_server(args)
     if args.command == "controller-manager":
         return _run_controller_manager(args)
+    if getattr(args, "run", None) is not None:  # commands registered by their own modules
+        return int(args.run(args))
     return _run_apiserver(args)
 
 

@@ -1,0 +1,340 @@
+"""Scheduler throughput on simulated nodes, beside upstream's scheduler_perf thresholds.
+
+For each workload a fresh cluster is started (as scheduler_perf does): a `kyb server`
+(controller manager off), one `kyb sim nodes` process holding every node, and a standalone
+`kyb scheduler` with client QPS 5000 (scheduler_perf's setting). The bench creates the
+workload's init pods and waits until they are bound, then creates the measured pods as fast
+as 64 connections allow while watching them: throughput is measured pods divided by the
+time from the first create to the last pod seen bound (created -> bound), and the latency
+of each pod from its create to its binding is reported as p50/p99. CPU seconds used by each
+process during the measurement show where the time went.
+
+Workloads are upstream's (test/integration/scheduler_perf, `threshold` = pods/s the
+upstream scheduler must reach in CI on a much bigger machine, without kubelets):
+
+    SchedulingBasic/5000Nodes_10000Pods          misc/performance-config.yaml       680
+    SchedulingPodAntiAffinity/5000Nodes_2000Pods  affinity/performance-config.yaml    60
+    TopologySpreading/5000Nodes_5000Pods          topology_spreading/...yaml          460
+
+    python bench/scheduler.py [--nodes 5000] [--pods 10000] [--only basic,anti,spread]
+                              [--big]   # also SchedulingBasic with 150000 pods
+
+Here the simulated nodes also report every pod Running (one more write per pod) and renew
+5000 Leases every 10 s, all on the same machine as the API server and the scheduler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import orjson
+import uvloop
+from tests.e2e.cluster import Server
+
+from bench.loadgen import Connection
+from kybernetes.apiserver.pki import Pki, ssl_client_context
+from kybernetes.client import ApiClient, load_kubeconfig, resource
+
+PODS = resource("", "v1", "pods")
+NODES = resource("", "v1", "nodes")
+NAMESPACES = resource("", "v1", "namespaces")
+ZONES = ("moon-1", "moon-2", "moon-3")
+CONCURRENCY = 64
+
+
+def default_pod(i: int, labels: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
+    """templates/pod-default.yaml (and its variants)."""
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": f"pod-{i}", "labels": labels or {}},
+            "spec": {"containers": [{
+                "name": "pause", "image": "registry.k8s.io/pause:3.10",
+                "ports": [{"containerPort": 80}],
+                "resources": {"limits": {"cpu": "100m", "memory": "500Mi"},
+                              "requests": {"cpu": "100m", "memory": "500Mi"}}}], **spec}}
+
+
+def anti_affinity_pod(i: int) -> dict[str, Any]:
+    """templates/pod-with-pod-anti-affinity.yaml."""
+    return default_pod(i, {"color": "green"}, affinity={"podAntiAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": [{
+            "labelSelector": {"matchLabels": {"color": "green"}},
+            "topologyKey": "kubernetes.io/hostname", "namespaces": ["sched-1", "sched-0"]}]}})
+
+
+def spreading_pod(i: int) -> dict[str, Any]:
+    """templates/pod-with-topology-spreading.yaml."""
+    return default_pod(i, {"color": "blue"}, topologySpreadConstraints=[{
+        "maxSkew": 5, "topologyKey": "topology.kubernetes.io/zone",
+        "whenUnsatisfiable": "DoNotSchedule",
+        "labelSelector": {"matchLabels": {"color": "blue"}}}])
+
+
+@dataclass
+class Workload:
+    name: str
+    init_pods: int
+    measure_pods: int
+    threshold: int
+    init_template: Any = default_pod
+    measure_template: Any = default_pod
+    init_namespace: str = "sched-0"
+    measure_namespace: str = "sched-1"
+    zones: bool = False
+
+
+@dataclass
+class Result:
+    workload: Workload
+    nodes: int
+    register_seconds: float
+    throughput: float
+    create_rate: float
+    p50: float
+    p99: float
+    cpu: dict[str, float] = field(default_factory=dict)
+    unscheduled: int = 0
+
+
+def kyb(*args: str) -> list[str]:
+    return [sys.executable, "-m", "kybernetes.cli.main", *args]
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Tracker:
+    """Watches a namespace's pods: when each was first seen bound."""
+
+    def __init__(self, api: ApiClient, namespace: str) -> None:
+        self.api = api
+        self.namespace = namespace
+        self.bound: dict[str, float] = {}
+        self.created: dict[str, float] = {}
+        self.done = asyncio.Event()
+        self.expected = 0
+
+    async def run(self, resource_version: str) -> None:
+        while True:
+            watch = self.api.watch(PODS, self.namespace, resource_version=resource_version,
+                                   timeout_seconds=3600)
+            async with watch:
+                async for kind, obj in watch:
+                    if kind == "BOOKMARK":
+                        continue
+                    name = obj["metadata"]["name"]
+                    if obj.get("spec", {}).get("nodeName") and name not in self.bound:
+                        self.bound[name] = time.perf_counter()
+                        if len(self.bound) >= self.expected > 0:
+                            self.done.set()
+            resource_version = watch.resource_version
+
+
+async def create_pods(server: Server, namespace: str, count: int, template: Any,
+                      created: dict[str, float]) -> tuple[float, float]:
+    """Create `count` pods as fast as CONCURRENCY connections allow; (start, end)."""
+    context = ssl_client_context(Pki.at(server.data_dir))
+    connections = [await Connection.open("127.0.0.1", server.port, context)
+                   for _ in range(CONCURRENCY)]
+    path = f"/api/v1/namespaces/{namespace}/pods"
+    numbers = iter(range(count))
+
+    async def worker(conn: Connection) -> None:
+        for i in numbers:
+            body = orjson.dumps(template(i))
+            status, answer = await conn.request("POST", path, body,
+                                                {"Content-Type": "application/json"})
+            if status != 201:
+                raise RuntimeError(f"creating pod-{i}: {status} {answer[:200]!r}")
+            created[f"pod-{i}"] = time.perf_counter()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in connections))
+    end = time.perf_counter()
+    for conn in connections:
+        conn.close()
+    return start, end
+
+
+async def wait_bound(tracker: Tracker, count: int, limit: float) -> bool:
+    tracker.expected = count
+    if len(tracker.bound) >= count:
+        return True
+    try:
+        async with asyncio.timeout(limit):
+            await tracker.done.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def run_workload(server: Server, workload: Workload, nodes: int,
+                       processes: dict[str, subprocess.Popen[bytes]],
+                       register_seconds: float, limit: float) -> Result:
+    config = load_kubeconfig(server.kubeconfig).replace(qps=0, user_agent="bench-scheduler")
+    async with ApiClient(config) as api:
+        for ns in {workload.init_namespace, workload.measure_namespace}:
+            await api.create(NAMESPACES, {"metadata": {"name": ns}})
+        trackers = {}
+        tasks = []
+        for ns in {workload.init_namespace, workload.measure_namespace}:
+            listed = await api.list(PODS, ns)
+            trackers[ns] = Tracker(api, ns)
+            tasks.append(asyncio.create_task(trackers[ns].run(listed.resource_version)))
+        try:
+            if workload.init_pods:
+                init = trackers[workload.init_namespace]
+                await create_pods(server, workload.init_namespace, workload.init_pods,
+                                  workload.init_template, init.created)
+                if not await wait_bound(init, workload.init_pods, limit):
+                    print(f"  init pods: only {len(init.bound)} of {workload.init_pods} bound")
+            measure = trackers[workload.measure_namespace]
+            if workload.measure_namespace == workload.init_namespace:
+                measure.bound.clear()
+                measure.done.clear()
+            cpu_before = {name: cpu_seconds(p.pid) for name, p in processes.items()}
+            start, end = await create_pods(server, workload.measure_namespace,
+                                           workload.measure_pods, workload.measure_template,
+                                           measure.created)
+            complete = await wait_bound(measure, workload.measure_pods, limit)
+            cpu = {name: cpu_seconds(p.pid) - cpu_before[name] for name, p in processes.items()}
+            bound = [t for name, t in measure.bound.items() if name in measure.created]
+            last = max(bound) if bound else end
+            latencies = [measure.bound[n] - c for n, c in measure.created.items()
+                         if n in measure.bound]
+            return Result(workload, nodes, register_seconds,
+                          len(bound) / (last - start) if last > start else 0.0,
+                          workload.measure_pods / (end - start),
+                          percentile(latencies, 0.5), percentile(latencies, 0.99), cpu,
+                          0 if complete else workload.measure_pods - len(bound))
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def wait_nodes(server: Server, count: int, limit: float) -> float:
+    config = load_kubeconfig(server.kubeconfig).replace(qps=0)
+    start = time.perf_counter()
+    async with ApiClient(config) as api:
+        while time.perf_counter() - start < limit:
+            listed = await api.list(NODES, limit=0)
+            if len(listed) >= count:
+                return time.perf_counter() - start
+            await asyncio.sleep(0.5)
+    raise RuntimeError(f"fewer than {count} nodes registered in {limit}s")
+
+
+def measure(workload: Workload, nodes: int, timeout: float) -> Result:
+    with tempfile.TemporaryDirectory(prefix="kyb-bench-sched-") as tmp:
+        data = Path(tmp)
+        server = Server(data, extra_args=["--disable-controller-manager"])
+        server.start()
+        logs = {name: open(data / f"{name}.log", "ab")  # noqa: SIM115
+                for name in ("sim", "scheduler")}
+        config = data / "scheduler.yaml"
+        config.write_text(json.dumps({
+            "apiVersion": "kubescheduler.config.k8s.io/v1",
+            "kind": "KubeSchedulerConfiguration",
+            "clientConnection": {"qps": 5000, "burst": 5000},
+            "leaderElection": {"leaderElect": False}}))
+        processes: dict[str, subprocess.Popen[bytes]] = {}
+        try:
+            sim_args = ["sim", "nodes", "--count", str(nodes), "--kubeconfig",
+                        str(server.kubeconfig), "--name-prefix", "scheduler-perf-",
+                        "--cpu", "4", "--memory", "32Gi", "--pods", "110"]
+            if workload.zones:
+                sim_args += ["--zones", ",".join(ZONES)]
+            started = time.perf_counter()
+            processes["sim"] = subprocess.Popen(kyb(*sim_args), stdout=logs["sim"],
+                                                stderr=subprocess.STDOUT)
+            uvloop.run(wait_nodes(server, nodes, timeout))
+            register_seconds = time.perf_counter() - started
+            processes["scheduler"] = subprocess.Popen(
+                kyb("scheduler", "--kubeconfig", str(server.kubeconfig), "--config",
+                    str(config)), stdout=logs["scheduler"], stderr=subprocess.STDOUT)
+            assert server.process is not None
+            watched = {"apiserver": server.process, **processes}
+            return uvloop.run(run_workload(server, workload, nodes, watched,
+                                           register_seconds, timeout))
+        finally:
+            for process in processes.values():
+                process.terminate()
+            for process in processes.values():
+                try:
+                    process.wait(20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+            server.stop()
+            for log in logs.values():
+                log.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--nodes", type=int, default=5000)
+    parser.add_argument("--pods", type=int, default=10000,
+                        help="measured pods of SchedulingBasic")
+    parser.add_argument("--only", default="basic,anti,spread")
+    parser.add_argument("--big", action="store_true",
+                        help="also SchedulingBasic with 150000 measured pods")
+    parser.add_argument("--timeout", type=float, default=1800.0)
+    args = parser.parse_args()
+    catalog = {
+        "basic": Workload("SchedulingBasic/5000Nodes_10000Pods", 1000, args.pods, 680),
+        "anti": Workload("SchedulingPodAntiAffinity/5000Nodes_2000Pods", 1000, 2000, 60,
+                         anti_affinity_pod, anti_affinity_pod),
+        "spread": Workload("TopologySpreading/5000Nodes_5000Pods", 5000, 5000, 460,
+                           default_pod, spreading_pod, zones=True),
+        "big": Workload("SchedulingBasic/5000Nodes_150000Pods", 1000, 150000, 680),
+    }
+    chosen = [catalog[k.strip()] for k in args.only.split(",") if k.strip()]
+    if args.big:
+        chosen.append(catalog["big"])
+    print(f"{os.cpu_count()} CPUs; {args.nodes} simulated nodes per workload; "
+          f"client QPS 5000; {CONCURRENCY} creating connections")
+    results = []
+    for workload in chosen:
+        print(f"- {workload.name}: {workload.init_pods} init pods, "
+              f"{workload.measure_pods} measured ...", flush=True)
+        result = measure(workload, args.nodes, args.timeout)
+        results.append(result)
+        cpu = ", ".join(f"{k} {v:.0f}s" for k, v in result.cpu.items())
+        print(f"  nodes registered in {result.register_seconds:.1f}s; pods created at "
+              f"{result.create_rate:.0f}/s; scheduled {result.throughput:.0f} pods/s "
+              f"(p50 {result.p50 * 1000:.0f} ms, p99 {result.p99 * 1000:.0f} ms "
+              f"created -> bound); CPU {cpu}"
+              + (f"; {result.unscheduled} NOT BOUND" if result.unscheduled else ""),
+              flush=True)
+    print()
+    print(f"{'workload':48} {'pods/s':>8} {'upstream threshold':>19} {'ratio':>6}")
+    for r in results:
+        print(f"{r.workload.name:48} {r.throughput:8.0f} {r.workload.threshold:19d} "
+              f"{r.throughput / r.workload.threshold:6.2f}")
+
+
+if __name__ == "__main__":
+    main()

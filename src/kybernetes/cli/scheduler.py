@@ -1,0 +1,90 @@
+"""`kyb scheduler`: the scheduler as its own process, against an API server.
+
+    kyb scheduler --kubeconfig PATH [--config FILE] [--leader-elect=false]
+
+`--config` is a KubeSchedulerConfiguration (profiles, plugin args, client QPS, leader
+election); without it the default profile runs. Flags override the file. On SIGTERM or
+SIGINT the scheduler stops (releasing its lease). Heavy imports happen only when the command
+runs, so `kyb --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+from typing import Any
+
+SCHEDULER_AGENT = "kube-scheduler/v1.35.0 (kybernetes)"
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "t", "yes"):
+        return True
+    if lowered in ("false", "0", "f", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser("scheduler", help="the scheduler, against an API server")
+    parser.add_argument("--kubeconfig", default=None,
+                        help="kubeconfig of the API server (default: the config file's "
+                             "clientConnection.kubeconfig, in-cluster config, $KUBECONFIG)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="a KubeSchedulerConfiguration YAML file")
+    parser.add_argument("--leader-elect", type=_parse_bool, nargs="?", const=True,
+                        default=None, help="run under leader election (default: true)")
+    parser.add_argument("--qps", type=float, default=None,
+                        help="client QPS (default: 50, or clientConnection.qps; 0: unlimited)")
+    parser.add_argument("--burst", type=int, default=None)
+    parser.set_defaults(run=run)
+
+
+async def serve(kubeconfig: str | None, config_path: Path | None = None, *,
+                server: str | None = None, leader_elect: bool | None = None,
+                qps: float | None = None, burst: int | None = None) -> None:
+    """Run a scheduler until cancelled (also usable in-process, e.g. by `kyb server`:
+    pass its admin kubeconfig and loopback URL)."""
+    from kybernetes.client import ApiClient, load_config
+    from kybernetes.scheduler import SchedulerConfiguration, run_scheduler
+    from kybernetes.scheduler import load_config as load_scheduler
+
+    config = load_scheduler(config_path) if config_path else SchedulerConfiguration()
+    if leader_elect is not None:
+        config.leader_elect = leader_elect
+    if qps is not None:
+        config.qps = qps
+    if burst is not None:
+        config.burst = burst
+    client_config = load_config(kubeconfig or config.kubeconfig).replace(
+        user_agent=SCHEDULER_AGENT, qps=config.qps, burst=config.burst)
+    if server is not None:
+        client_config = client_config.replace(server=server)
+    async with ApiClient(client_config) as client, ApiClient(client_config) as events:
+        await run_scheduler(client, config, event_client=events)
+
+
+def run(args: argparse.Namespace) -> int:
+    from kybernetes.scheduler import ConfigError
+
+    async def main() -> None:
+        task = asyncio.create_task(serve(args.kubeconfig, args.config,
+                                         leader_elect=args.leader_elect, qps=args.qps,
+                                         burst=args.burst))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    import uvloop
+
+    try:
+        uvloop.run(main())
+    except ConfigError as err:
+        raise SystemExit(f"kyb scheduler: {err}") from None
+    return 0

@@ -1,0 +1,108 @@
+"""`kyb sim nodes`: many simulated nodes in one process, for scale tests (like kwok).
+
+    kyb sim nodes --count 5000 --kubeconfig PATH [--name-prefix sim-node-] [--start 0]
+                  [--cpu 4] [--memory 32Gi] [--pods 110] [--ephemeral-storage 100Gi]
+                  [--labels k=v,...] [--taints k=v:NoSchedule,...] [--zones a,b,c]
+                  [--extended-resources example.com/gpu=4,...]
+
+Nodes are named `<prefix><i>`; `--zones` spreads them round-robin over
+`topology.kubernetes.io/zone` values. The process registers them, renews their Leases, runs
+the pods bound to them (see `kybernetes.kubelet.simnodes`) until SIGTERM/SIGINT; the Node
+objects stay behind, as a stopped kubelet's do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any
+
+log = logging.getLogger("kyb.sim")
+
+
+def _pairs(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(f"expected key=value, got {item!r}")
+        out[key] = value
+    return out
+
+
+def _taints(text: str) -> list[dict[str, str]]:
+    out = []
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        spec, _, effect = item.rpartition(":")
+        if effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute") or not spec:
+            raise argparse.ArgumentTypeError(f"expected key[=value]:Effect, got {item!r}")
+        key, _, value = spec.partition("=")
+        taint = {"key": key, "effect": effect}
+        if value:
+            taint["value"] = value
+        out.append(taint)
+    return out
+
+
+def add_parser(commands: Any) -> None:
+    sim = commands.add_parser("sim", help="simulated cluster members, for scale tests")
+    kinds = sim.add_subparsers(dest="sim_command", required=True)
+    nodes = kinds.add_parser("nodes", help="N simulated nodes in this process (like kwok)")
+    nodes.add_argument("--count", type=int, required=True)
+    nodes.add_argument("--kubeconfig", default=None)
+    nodes.add_argument("--name-prefix", default="sim-node-")
+    nodes.add_argument("--start", type=int, default=0, help="index of the first node")
+    nodes.add_argument("--cpu", default="4")
+    nodes.add_argument("--memory", default="32Gi")
+    nodes.add_argument("--pods", type=int, default=110)
+    nodes.add_argument("--ephemeral-storage", default="100Gi")
+    nodes.add_argument("--labels", type=_pairs, default={})
+    nodes.add_argument("--taints", type=_taints, default=[])
+    nodes.add_argument("--zones", default="",
+                       help="comma-separated topology.kubernetes.io/zone values, round-robin")
+    nodes.add_argument("--extended-resources", type=_pairs, default={})
+    nodes.add_argument("--pod-cidr", default="10.42.0.0/16")
+    nodes.add_argument("--concurrency", type=int, default=64,
+                       help="API requests in flight at most (registration, leases)")
+    nodes.set_defaults(run=run_nodes)
+
+
+async def serve_nodes(args: argparse.Namespace) -> None:
+    from kybernetes.client import ApiClient, load_config
+    from kybernetes.kubelet.simnodes import SimulatedNodes, specs_from_args
+
+    specs = specs_from_args(
+        args.count, args.name_prefix, start=args.start, cpu=args.cpu, memory=args.memory,
+        pods=args.pods, ephemeral_storage=args.ephemeral_storage, labels=args.labels,
+        taints=args.taints, zones=[z for z in args.zones.split(",") if z],
+        extended=args.extended_resources)
+    config = load_config(args.kubeconfig).replace(qps=0, user_agent="kubelet/v1.35.0 (sim)")
+    async with ApiClient(config) as client:
+        nodes = SimulatedNodes(client, specs, concurrency=args.concurrency,
+                               pod_cidr=args.pod_cidr)
+        running = asyncio.create_task(nodes.run())
+        ready = asyncio.create_task(nodes.ready.wait())
+        await asyncio.wait({running, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if ready.done():
+            log.info("simulated nodes ready: %d", len(nodes.nodes))
+        else:
+            ready.cancel()
+        await running
+
+
+def run_nodes(args: argparse.Namespace) -> int:
+    async def main() -> None:
+        task = asyncio.create_task(serve_nodes(args))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    import uvloop
+
+    uvloop.run(main())
+    return 0
