@@ -156,16 +156,16 @@ def test_indexed_counts_agree_with_the_walk() -> None:
         for labels in ({"app": "web"}, {"app": "db"}, {"app": "cache", "tier": "x"}):
             incoming = info(pod("in", labels=labels, affinity=affinity(
                 required=[term({"app": "db"}, ZONE)], anti=[term(labels, HOST)])))
-            assert existing_anti_affinity_counts_fast(cache.table, incoming, {}) == \
+            assert existing_anti_affinity_counts_fast(cache.table, incoming, {}).pairs() == \
                 existing_anti_affinity_counts(incoming, {}, infos)
             a = incoming.required_affinity_terms
             b = incoming.required_anti_affinity_terms
-            assert incoming_counts_fast(cache.table, a, b) == incoming_counts(a, b, infos)
+            affine, anti = incoming_counts_fast(cache.table, a, b)
+            assert (affine.pairs(), anti.pairs()) == incoming_counts(a, b, infos)
             preferred = incoming.preferred_affinity_terms
-            fast = topology_scores_fast(cache.table, incoming, {}, 1, preferred, ())
+            fast = topology_scores_fast(cache.table, incoming, {}, 1, preferred, ()).pairs()
             slow = topology_scores(incoming, {}, 1, preferred, (), infos)
-            slow = {k: {v: n for v, n in by.items() if n} for k, by in slow.items()}
-            assert fast == {k: v for k, v in slow.items() if v}
+            assert fast == {(k, v): n for k, by in slow.items() for v, n in by.items() if n}
 
 
 def test_vector_filter_agrees_on_random_clusters() -> None:

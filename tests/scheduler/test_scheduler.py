@@ -134,3 +134,29 @@ async def test_priority_class_resolution() -> None:
     assert s._pod_info(pod("b")).priority == 7
     assert s._pod_info(pod("c", priority=3)).priority == 3
     await s.shutdown()
+
+
+async def test_a_failing_plugin_sends_the_pod_to_backoff_with_an_event() -> None:
+    api = FakeApi()
+    s = scheduler(api)
+    s._on_node_add(node("n1"))
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("plugin bug")
+
+    s.algorithm.schedule_pod = broken  # type: ignore[method-assign]
+    obj = pod("p")
+    s.pods.store.add(obj)
+    s._on_pod_add(obj)
+    qpi = await asyncio.wait_for(s.queue.pop(), 1)
+    try:
+        s.schedule_one(qpi)
+    except RuntimeError as err:
+        s._unexpected(qpi, err)
+    await settle(s)
+    assert s.queue.backoff_count == 1
+    (event,) = api.of("POST", "/events")
+    assert event["reason"] == "FailedScheduling" and event["message"] == "plugin bug"
+    (patch,) = api.of("PATCH", "/pods/p/status")
+    assert patch["status"]["conditions"][0]["reason"] == "SchedulerError"
+    await s.shutdown()

@@ -64,7 +64,9 @@ async def serve(kubeconfig: str | None, config_path: Path | None = None, *,
         user_agent=SCHEDULER_AGENT, qps=config.qps, burst=config.burst)
     if server is not None:
         client_config = client_config.replace(server=server)
-    async with ApiClient(client_config) as client, ApiClient(client_config) as events:
+    # Bindings, status writes and event writers each hold a connection while in flight.
+    async with ApiClient(client_config, max_keepalive_connections=256) as client, \
+            ApiClient(client_config, max_keepalive_connections=64) as events:
         await run_scheduler(client, config, event_client=events)
 
 

@@ -418,25 +418,13 @@ class NodeTable:
                 out.append(info)
         return out
 
-    def aggregate(self, key: str, counts: I64) -> dict[int, int]:
-        """{label value id of `key`: sum of `counts`} over valid nodes having the label,
-        zero sums left out (the per-domain totals of a per-node count)."""
+    def domain_totals(self, key: str, counts: I64) -> I64:
+        """Per label value id of `key`, the sum of `counts` over valid nodes having it."""
         n = self.size
         column = self.column(key)
         ids = column.ids[:n]
-        values = counts[:n]
-        keep = self.valid[:n] & (ids >= 0) & (values != 0)
-        if not keep.any():
-            return {}
-        sums = np.zeros(len(column.values), dtype=np.int64)
-        np.add.at(sums, ids[keep], values[keep])
-        return {int(i): int(sums[i]) for i in np.flatnonzero(sums)}
-
-    def lookup(self, key: str, by_value_id: dict[int, int], default: int = 0) -> I64:
-        """Per slot, the amount its `key` label's value has in `by_value_id`."""
-        column = self.column(key)
-        table = np.full(len(column.values) + 1, default, dtype=np.int64)
-        for vid, amount in by_value_id.items():
-            table[vid] = amount
-        # id -1 (label absent) reads the last entry, which stays `default`.
-        return table[column.ids[:self.size]]
+        keep = self.valid[:n] & (ids >= 0)
+        out: I64 = np.zeros(len(column.values), dtype=np.int64)
+        if keep.any():
+            np.add.at(out, ids[keep], counts[:n][keep])
+        return out

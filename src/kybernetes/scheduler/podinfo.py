@@ -507,10 +507,3 @@ def same_scheduling_fields(old: Obj, new: Obj) -> bool:
     return (om.get("labels") == nm.get("labels") and
             bool(om.get("deletionTimestamp")) == bool(nm.get("deletionTimestamp")) and
             old.get("spec") == new.get("spec"))
-
-
-def more_important(a: PodInfo, b: PodInfo) -> bool:
-    """Upstream's `MoreImportantPod`: higher priority, then the earlier start."""
-    if a.priority != b.priority:
-        return a.priority > b.priority
-    return (a.start_time or "\uffff") < (b.start_time or "\uffff")

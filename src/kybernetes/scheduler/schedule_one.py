@@ -189,7 +189,8 @@ class Algorithm:
             positions = np.flatnonzero(passed)[:wanted]
             processed = int(positions[-1]) + 1 if len(positions) == wanted else total
             self.next_start_node_index = (start + processed) % total
-            return [info for info in (infos[s] for s in rotated[positions]) if info is not None]
+            chosen = [infos[s] for s in rotated[positions].tolist()]
+            return [info for info in chosen if info is not None]
         feasible: list[NodeInfo] = []
         processed = total
         for position in np.flatnonzero(passed | np.isin(rotated, list(nominated_slots))):

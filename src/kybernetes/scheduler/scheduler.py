@@ -30,10 +30,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import socket
-import time
 import uuid
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -105,8 +104,11 @@ STATEFUL_SETS = resource("apps", "v1", "statefulsets")
 REPLICATION_CONTROLLERS = resource("", "v1", "replicationcontrollers")
 
 USER_AGENT = "kube-scheduler/v1.35.0 (kybernetes)"
-DEFAULT_BIND_CONCURRENCY = 256
-_STATUS_CONCURRENCY = 64
+# Binding requests in flight at most (each holds a pooled connection while it waits).
+DEFAULT_BIND_CONCURRENCY = 64
+_STATUS_CONCURRENCY = 32
+# Event writers per profile (see EventWriters).
+EVENT_WRITERS = 8
 _CLEANUP_PERIOD = 1.0
 
 
@@ -123,6 +125,30 @@ class SchedulerStats:
     bind_failures: int = 0
     # Seconds from the first scheduling attempt to the binding's success, per pod.
     e2e_latencies: list[float] = field(default_factory=list)
+
+
+class EventWriters:
+    """A profile's events, written by several `EventRecorder`s at once.
+
+    A recorder writes its events one after another, as client-go's does; at hundreds of
+    pods per second that cannot keep up with HTTP round trips to a busy API server, and the
+    recorder starts dropping. Each object always goes to the same recorder (by a hash of its
+    namespace/name), so upstream's per-object correlation — dedup into `count`, aggregation,
+    the spam filter — is unchanged."""
+
+    def __init__(self, client: ApiClient, component: str, writers: int = EVENT_WRITERS) -> None:
+        self.recorders = [EventRecorder(client, component) for _ in range(writers)]
+
+    def event(self, obj: Obj, type: Any, reason: str, message: str) -> None:
+        meta = obj.get("metadata") or {}
+        key = f"{meta.get('namespace')}/{meta.get('name')}".encode()
+        self.recorders[zlib.crc32(key) % len(self.recorders)].event(obj, type, reason, message)
+
+    async def flush(self) -> None:
+        await asyncio.gather(*(r.flush() for r in self.recorders))
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(r.aclose() for r in self.recorders))
 
 
 def pod_update_action(old: Obj, new: Obj) -> ActionType:
@@ -187,7 +213,7 @@ class Scheduler:
         self.profiles: dict[str, Framework] = {}
         for profile in self.config.profiles:
             handle = Handle(self.cache, client=client,
-                            recorder=EventRecorder(events, profile.scheduler_name),
+                            recorder=EventWriters(events, profile.scheduler_name),
                             namespace_labels=self._labels_of_namespace,
                             namespaces_matching=self._namespaces_matching,
                             default_selector=self.default_selector)
@@ -228,8 +254,6 @@ class Scheduler:
         self.nodes.add_event_handler(self._on_node_add, self._on_node_update,
                                      self._on_node_delete)
         self.pods.add_event_handler(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
-        self._stopped = asyncio.Event()
-        self.started_at = time.monotonic()
 
     # -- listers for plugins -------------------------------------------------------------
 
@@ -392,15 +416,27 @@ class Scheduler:
                 qpi = await self.queue.pop()
                 try:
                     self.schedule_one(qpi)
-                except Exception:
-                    log.exception("scheduling %s failed unexpectedly", qpi.key)
-                    self.queue.done(qpi.key)
+                except Exception as err:
+                    self._unexpected(qpi, err)
                 # Let informers, bindings and status writes progress between cycles.
                 await asyncio.sleep(0)
         finally:
             cleanup.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await cleanup
+
+    def _unexpected(self, qpi: QueuedPodInfo, err: Exception) -> None:
+        """A bug in a plugin or here: undo the assumption, retry the pod after backoff."""
+        log.exception("scheduling %s failed unexpectedly", qpi.key)
+        if self.cache.is_assumed(qpi.key):
+            assumed = self.cache.get_pod(qpi.key)
+            if assumed is not None:
+                self.cache.forget_pod(assumed)
+        fw = self.profiles.get(qpi.pod_info.scheduler_name)
+        if fw is None:
+            self.queue.done(qpi.key)
+            return
+        self._handle_failure(fw, qpi, as_status(err), None)
 
     async def _cleanup_forever(self) -> None:
         while True:
@@ -417,7 +453,7 @@ class Scheduler:
                 await task
         for fw in self.profiles.values():
             recorder = fw.handle.recorder
-            if isinstance(recorder, EventRecorder):
+            if isinstance(recorder, EventWriters):
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(recorder.aclose(), 5)
         await self.factory.shutdown()
@@ -621,10 +657,4 @@ async def run_scheduler(client: ApiClient, config: SchedulerConfiguration | None
         await scheduler.shutdown()
 
 
-def log_stats(scheduler: Scheduler) -> str:
-    s = scheduler.stats
-    return (f"attempts={s.attempts} scheduled={s.scheduled} unschedulable={s.unschedulable} "
-            f"errors={s.errors} bind_failures={s.bind_failures} pid={os.getpid()}")
-
-
-__all__ = ["Scheduler", "SchedulerStats", "as_status", "run_scheduler"]
+__all__ = ["Scheduler", "SchedulerStats", "run_scheduler"]

@@ -99,13 +99,16 @@ NO_NODE_AVAILABLE = "0/{} nodes are available"
 NO_NODES = "no nodes available to schedule pods"
 
 
+_ABSENT = Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE)
+
+
 @dataclass
 class NodeToStatus:
     """The status of each node that did not pass, and one for nodes not listed
     (upstream's `NodeToStatus` with its `absentNodesStatus`)."""
 
     statuses: dict[str, Status] = field(default_factory=dict)
-    absent: Status = field(default_factory=lambda: unresolvable())
+    absent: Status = _ABSENT
 
     def get(self, node_name: str) -> Status:
         return self.statuses.get(node_name, self.absent)

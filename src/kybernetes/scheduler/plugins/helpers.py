@@ -11,7 +11,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from kybernetes.scheduler.interface import Mask, Scores
 from kybernetes.scheduler.nodeinfo import NodeInfo
@@ -211,14 +210,3 @@ class NodeSelector:
                 any_term |= term.mask(table)
             out &= any_term
         return out
-
-
-def weighted_sum(masks_and_weights: Iterable[tuple[Mask, int]], size: int) -> Scores:
-    out = np.zeros(size, dtype=np.int64)
-    for mask, weight in masks_and_weights:
-        out += mask.astype(np.int64) * weight
-    return out
-
-
-def at_slots(values: NDArray[Any], slots: NDArray[np.intp]) -> Scores:
-    return np.asarray(values[slots], dtype=np.int64)

@@ -26,7 +26,7 @@ matching placed pods needs no namespace lookups), as upstream does.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -132,43 +132,100 @@ def incoming_counts(affinity_terms: tuple[AffinityTerm, ...],
 # ----------------------------------------------------------------------------- fast path
 
 
+class DomainCounts:
+    """Counts per topology pair (key, value), held as one array per key indexed by the node
+    table's label value ids: filtering all nodes is then one array lookup per key."""
+
+    __slots__ = ("by_key", "table")
+
+    def __init__(self, table: NodeTable) -> None:
+        self.table = table
+        self.by_key: dict[str, Scores] = {}
+
+    def _array(self, key: str, size: int) -> Scores:
+        array = self.by_key.get(key)
+        if array is None:
+            array = self.by_key[key] = np.zeros(size, dtype=np.int64)
+        elif len(array) < size:
+            array = self.by_key[key] = np.concatenate(
+                [array, np.zeros(size - len(array), dtype=np.int64)])
+        return array
+
+    def add_totals(self, key: str, totals: Scores, factor: int = 1) -> None:
+        if not totals.any():
+            return
+        array = self._array(key, len(totals))
+        array[:len(totals)] += totals * factor
+
+    def add(self, key: str, value: str, amount: int) -> None:
+        vid = self.table.column(key).intern(value)
+        self._array(key, vid + 1)[vid] += amount
+
+    def get(self, key: str, value: str | None) -> int:
+        array = self.by_key.get(key)
+        if array is None or value is None:
+            return 0
+        vid = self.table.column(key).index.get(value, -1)
+        return int(array[vid]) if 0 <= vid < len(array) else 0
+
+    def positive(self, key: str) -> Mask:
+        """Slots whose value of `key` has a positive count."""
+        ids = self.table.column(key).ids[:self.table.size]
+        array = self.by_key.get(key)
+        if array is None:
+            return np.zeros(len(ids), dtype=np.bool_)
+        padded = np.concatenate([array, np.zeros(
+            max(0, len(self.table.column(key).values) - len(array)) + 1, dtype=np.int64)])
+        out: Mask = padded[ids] > 0  # id -1 reads the trailing 0
+        return out
+
+    def __bool__(self) -> bool:
+        return any(array.any() for array in self.by_key.values())
+
+    def clone(self) -> DomainCounts:
+        copy = DomainCounts(self.table)
+        copy.by_key = {k: v.copy() for k, v in self.by_key.items()}
+        return copy
+
+    def pairs(self) -> Counts:
+        """As upstream's map: {(key, value): count} without zeros."""
+        out: Counts = {}
+        for key, array in self.by_key.items():
+            values = self.table.column(key).values
+            for vid in np.flatnonzero(array):
+                out[(key, values[vid])] = int(array[vid])
+        return out
+
+
 def _condition(term: AffinityTerm) -> tuple[frozenset[str] | None, LabelSelector]:
     return (None if term.namespace_selector.empty else term.namespaces, term.selector)
 
 
-def _add_domains(counts: Counts, table: NodeTable, key: str, per_slot: Scores,
-                 factor: int = 1) -> None:
-    column = table.column(key)
-    for vid, n in table.aggregate(key, per_slot).items():
-        pair = (key, column.values[vid])
-        total = counts.get(pair, 0) + n * factor
-        if total == 0:
-            counts.pop(pair, None)
-        else:
-            counts[pair] = total
-
-
 def existing_anti_affinity_counts_fast(table: NodeTable, pod: PodInfo,
-                                       ns_labels: Mapping[str, str]) -> Counts:
-    counts: Counts = {}
+                                       ns_labels: Mapping[str, str]) -> DomainCounts:
+    counts = DomainCounts(table)
     for term, group in table.required_anti_affinity.groups.items():
         if group.total > 0 and term.matches_pod(pod, ns_labels):
-            _add_domains(counts, table, term.topology_key, group.counts)
+            counts.add_totals(term.topology_key,
+                              table.domain_totals(term.topology_key, group.counts))
     return counts
 
 
 def incoming_counts_fast(table: NodeTable, affinity_terms: tuple[AffinityTerm, ...],
-                         anti_terms: tuple[AffinityTerm, ...]) -> tuple[Counts, Counts]:
-    affinity: Counts = {}
-    anti: Counts = {}
+                         anti_terms: tuple[AffinityTerm, ...]
+                         ) -> tuple[DomainCounts, DomainCounts]:
+    affinity = DomainCounts(table)
+    anti = DomainCounts(table)
     if affinity_terms:
         counter = table.counter(tuple(_condition(t) for t in affinity_terms),
                                 skip_terminating=False)
         for term in affinity_terms:
-            _add_domains(affinity, table, term.topology_key, counter.counts)
+            affinity.add_totals(term.topology_key,
+                                table.domain_totals(term.topology_key, counter.counts))
     for term in anti_terms:
         counter = table.counter((_condition(term),), skip_terminating=False)
-        _add_domains(anti, table, term.topology_key, counter.counts)
+        anti.add_totals(term.topology_key, table.domain_totals(term.topology_key,
+                                                                counter.counts))
     return affinity, anti
 
 
@@ -181,43 +238,42 @@ class FilterState:
     affinity_terms: tuple[AffinityTerm, ...]
     anti_terms: tuple[AffinityTerm, ...]
     namespace_labels: Mapping[str, str]
-    existing_anti: Counts = field(default_factory=dict)
-    affinity: Counts = field(default_factory=dict)
-    anti: Counts = field(default_factory=dict)
+    existing_anti: DomainCounts
+    affinity: DomainCounts
+    anti: DomainCounts
 
     def clone(self) -> FilterState:
         return FilterState(self.pod, self.affinity_terms, self.anti_terms,
-                           self.namespace_labels, dict(self.existing_anti),
-                           dict(self.affinity), dict(self.anti))
+                           self.namespace_labels, self.existing_anti.clone(),
+                           self.affinity.clone(), self.anti.clone())
 
     def update_with_pod(self, other: PodInfo, node: NodeInfo, multiplier: int) -> None:
         """Upstream's `preFilterState.updateWithPod`."""
         labels = node.labels
         for term in other.required_anti_affinity_terms:
-            if term.matches_pod(self.pod, self.namespace_labels):
-                _update(self.existing_anti, labels, term.topology_key, multiplier)
+            if term.matches_pod(self.pod, self.namespace_labels) and term.topology_key in labels:
+                self.existing_anti.add(term.topology_key, labels[term.topology_key],
+                                       multiplier)
         if matches_all(self.affinity_terms, other):
             for term in self.affinity_terms:
-                _update(self.affinity, labels, term.topology_key, multiplier)
+                if term.topology_key in labels:
+                    self.affinity.add(term.topology_key, labels[term.topology_key], multiplier)
         for term in self.anti_terms:
-            if term.matches_pod(other, None):
-                _update(self.anti, labels, term.topology_key, multiplier)
+            if term.matches_pod(other, None) and term.topology_key in labels:
+                self.anti.add(term.topology_key, labels[term.topology_key], multiplier)
 
 
 def satisfy_existing_anti_affinity(state: FilterState, node: NodeInfo) -> bool:
-    if state.existing_anti:
-        for pair in node.labels.items():
-            if state.existing_anti.get(pair, 0) > 0:
-                return False
+    for key in state.existing_anti.by_key:
+        if state.existing_anti.get(key, node.labels.get(key)) > 0:
+            return False
     return True
 
 
 def satisfy_pod_anti_affinity(state: FilterState, node: NodeInfo) -> bool:
-    if state.anti:
-        for term in state.anti_terms:
-            value = node.labels.get(term.topology_key)
-            if value is not None and state.anti.get((term.topology_key, value), 0) > 0:
-                return False
+    for term in state.anti_terms:
+        if state.anti.get(term.topology_key, node.labels.get(term.topology_key)) > 0:
+            return False
     return True
 
 
@@ -227,7 +283,7 @@ def satisfy_pod_affinity(state: FilterState, node: NodeInfo) -> bool:
         value = node.labels.get(term.topology_key)
         if value is None:
             return False
-        if state.affinity.get((term.topology_key, value), 0) <= 0:
+        if state.affinity.get(term.topology_key, value) <= 0:
             pods_exist = False
     if not pods_exist:
         # The first pod of a group with affinity to itself may go anywhere the topology
@@ -244,18 +300,6 @@ def check_node(state: FilterState, node: NodeInfo) -> Status | None:
     if not satisfy_existing_anti_affinity(state, node):
         return unschedulable(ERR_REASON_EXISTING_ANTI_AFFINITY)
     return None
-
-
-def _blocked(table: NodeTable, counts: Counts, key: str) -> Mask:
-    """Slots whose `key` value has a positive count."""
-    column = table.column(key)
-    vids = [column.index[v] for (k, v), n in counts.items()
-            if k == key and n > 0 and v in column.index]
-    ids = column.ids[:table.size]
-    if not vids:
-        return np.zeros(table.size, dtype=np.bool_)
-    out: Mask = np.isin(ids, vids)
-    return out
 
 
 class InterPodAffinity:
@@ -276,12 +320,12 @@ class InterPodAffinity:
                      for t in pod.required_anti_affinity_terms)
         ns_labels = self.handle.namespace_labels(pod.namespace)
         table = snapshot.table
-        s = FilterState(pod, affinity, anti, ns_labels)
-        s.existing_anti = existing_anti_affinity_counts_fast(table, pod, ns_labels)
-        s.affinity, s.anti = incoming_counts_fast(table, affinity, anti)
-        if not s.existing_anti and not affinity and not anti:
+        existing = existing_anti_affinity_counts_fast(table, pod, ns_labels)
+        if not existing and not affinity and not anti:
             return None, SKIP
-        state.write(_PRE_FILTER_KEY, s)
+        affinity_counts, anti_counts = incoming_counts_fast(table, affinity, anti)
+        state.write(_PRE_FILTER_KEY, FilterState(pod, affinity, anti, ns_labels, existing,
+                                                 affinity_counts, anti_counts))
         return None, None
 
     def pre_filter_extensions(self) -> InterPodAffinity:
@@ -318,17 +362,15 @@ class InterPodAffinity:
             exist = np.ones(table.size, dtype=np.bool_)
             for term in s.affinity_terms:
                 has_keys &= table.column(term.topology_key).ids[:table.size] >= 0
-                exist &= _blocked(table, s.affinity, term.topology_key)
+                exist &= s.affinity.positive(term.topology_key)
             if not s.affinity and matches_all(s.affinity_terms, pod):
                 mask &= has_keys
             else:
                 mask &= has_keys & exist
-        if s.anti:
-            for term in s.anti_terms:
-                mask &= ~_blocked(table, s.anti, term.topology_key)
-        if s.existing_anti:
-            for key in {k for (k, _v) in s.existing_anti}:
-                mask &= ~_blocked(table, s.existing_anti, key)
+        for term in s.anti_terms:
+            mask &= ~s.anti.positive(term.topology_key)
+        for key in s.existing_anti.by_key:
+            mask &= ~s.existing_anti.positive(key)
         return mask
 
     # -- scoring -------------------------------------------------------------------------
@@ -357,27 +399,19 @@ class InterPodAffinity:
         return None
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
-        scores: dict[str, dict[str, int]] | None = state.read(_PRE_SCORE_KEY)
-        if not scores:
+        scores: DomainCounts | None = state.read(_PRE_SCORE_KEY)
+        if scores is None:
             return 0
-        total = 0
-        for key, by_value in scores.items():
-            value = node.labels.get(key)
-            if value is not None:
-                total += by_value.get(value, 0)
-        return total
+        return sum(scores.get(key, node.labels.get(key)) for key in scores.by_key)
 
     def score_vector(self, state: CycleState, pod: PodInfo, table: NodeTable,
                      slots: NDArray[np.intp]) -> Scores:
-        scores: dict[str, dict[str, int]] | None = state.read(_PRE_SCORE_KEY)
+        scores: DomainCounts | None = state.read(_PRE_SCORE_KEY)
         out = np.zeros(len(slots), dtype=np.int64)
-        for key, by_value in (scores or {}).items():
+        for key, array in (scores.by_key if scores is not None else {}).items():
             column = table.column(key)
             lookup = np.zeros(len(column.values) + 1, dtype=np.int64)
-            for value, amount in by_value.items():
-                vid = column.index.get(value)
-                if vid is not None:
-                    lookup[vid] = amount
+            lookup[:len(array)] = array
             out += lookup[column.ids[slots]]
         return out
 
@@ -460,26 +494,25 @@ def topology_scores(pod: PodInfo, ns_labels: Mapping[str, str], hard_weight: int
 def topology_scores_fast(table: NodeTable, pod: PodInfo, ns_labels: Mapping[str, str],
                          hard_weight: int, preferred: tuple[WeightedAffinityTerm, ...],
                          preferred_anti: tuple[WeightedAffinityTerm, ...],
-                         include_existing: bool = True) -> dict[str, dict[str, int]]:
-    counts: dict[str, Counts] = {}
-
-    def add(key: str, per_slot: Scores, factor: int) -> None:
-        _add_domains(counts.setdefault(key, {}), table, key, per_slot, factor)
-
+                         include_existing: bool = True) -> DomainCounts:
+    """`topology_scores` from the table's indices (score per topology value id)."""
+    scores = DomainCounts(table)
     for wt, sign in [(t, 1) for t in preferred] + [(t, -1) for t in preferred_anti]:
         counter = table.counter((_condition(wt.term),), skip_terminating=False)
-        add(wt.term.topology_key, counter.counts, wt.weight * sign)
+        key = wt.term.topology_key
+        scores.add_totals(key, table.domain_totals(key, counter.counts), wt.weight * sign)
     if include_existing:
         if hard_weight > 0:
             for term, group in table.required_affinity.groups.items():
                 if group.total > 0 and term.matches_pod(pod, ns_labels):
-                    add(term.topology_key, group.counts, hard_weight)
+                    key = term.topology_key
+                    scores.add_totals(key, table.domain_totals(key, group.counts), hard_weight)
         for index, sign in ((table.preferred_affinity, 1), (table.preferred_anti_affinity, -1)):
             for term, group in index.groups.items():
                 if group.total != 0 and term.matches_pod(pod, ns_labels):
-                    add(term.topology_key, group.counts, sign)
-    return {key: {value: n for (_k, value), n in pairs.items()}
-            for key, pairs in counts.items() if pairs}
+                    key = term.topology_key
+                    scores.add_totals(key, table.domain_totals(key, group.counts), sign)
+    return scores
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> InterPodAffinity:
