@@ -44,11 +44,14 @@ def test_controller_manager_flags() -> None:
     assert options.lease_namespace == "kube-system"
 
 
-def test_server_runs_the_controller_manager_unless_disabled() -> None:
+def test_server_runs_the_controller_manager_and_scheduler_unless_disabled() -> None:
     parser = build_parser()
-    assert parser.parse_args(["server"]).disable_controller_manager is False
+    defaults = parser.parse_args(["server"])
+    assert defaults.disable_controller_manager is False
+    assert defaults.disable_scheduler is False
     assert parser.parse_args(["server", "--disable-controller-manager"]
                              ).disable_controller_manager is True
+    assert parser.parse_args(["server", "--disable-scheduler"]).disable_scheduler is True
 
 
 def test_unknown_controller_is_refused_before_starting() -> None:

@@ -1,5 +1,6 @@
-"""The scheduler end to end: a real `kyb server`, `kyb scheduler` and `kyb sim nodes`
-processes, driven with the real kubectl.
+"""The scheduler end to end: a real `kyb server` (which runs the default scheduler in its
+process), `kyb sim nodes` and, for a second profile, `kyb scheduler` processes, driven with
+the real kubectl.
 
 The module's cluster has four simulated nodes: three workers `w-0..2` (2 CPU, 4Gi, zones
 zone-a/b/c) and `gpu-0` (4 CPU, `example.com/gpu: 2`, tainted `dedicated=gpu:NoSchedule`).
@@ -101,7 +102,6 @@ def cluster(server: Server, kubectl: Kubectl, tmp_path_factory: pytest.TempPathF
         sim.nodes("gpu-", 1, "--cpu", "4", "--memory", "8Gi", "--labels", "accelerator=gpu",
                   "--taints", "dedicated=gpu:NoSchedule",
                   "--extended-resources", "example.com/gpu=2")
-        sim.start("scheduler", "scheduler", "--kubeconfig", str(server.kubeconfig))
         wait_until(lambda: sim.ready_nodes() >= {*WORKERS, "gpu-0"}, "four ready nodes")
         yield sim
     finally:

@@ -3,12 +3,12 @@
 
 Each subcommand is a thin entry point that parses flags and starts a component.
 
-`kyb server` is the API server plus, once it is serving, the controller manager in the same
-process — but as an API client over HTTPS on loopback with the admin kubeconfig the server
-wrote, never sharing objects with it (components talk only through the API). On SIGTERM or
-SIGINT the controllers stop first (releasing their lease through the still-running API),
-then the API server. `--disable-controller-manager` serves the API alone, as k3s's flag of
-that name does.
+`kyb server` is the API server plus, once it is serving, the controller manager and the
+scheduler in the same process — but as API clients over HTTPS on loopback with the admin
+kubeconfig the server wrote, never sharing objects with it (components talk only through
+the API). On SIGTERM or SIGINT those stop first (releasing their leases through the
+still-running API), then the API server. `--disable-controller-manager` and
+`--disable-scheduler` leave either out, as k3s's flags of those names do.
 """
 
 from __future__ import annotations
@@ -225,10 +225,10 @@ def _loopback_url(cfg: ApiServerConfig) -> str:
     return f"https://{host}:{cfg.port}"
 
 
-async def _serve_with_controllers(server: ApiServer, options: ControllerManagerOptions
-                                  ) -> None:
-    """The API server, and the controller manager once it serves; on a signal the
-    controllers stop first, then the API server."""
+async def _serve_control_plane(server: ApiServer, options: ControllerManagerOptions | None,
+                              *, scheduler: bool, scheduler_config: Path | None) -> None:
+    """The API server, and once it serves the controller manager (`options`, unless None)
+    and the scheduler; on a signal those stop first, then the API server."""
     serving = asyncio.create_task(server.serve(), name="apiserver")
     # uvicorn sets `started` once it listens (ApiServer keeps its uvicorn.Server there).
     while not serving.done():
@@ -239,14 +239,21 @@ async def _serve_with_controllers(server: ApiServer, options: ControllerManagerO
     if serving.done():
         await serving
         return
-    controllers = asyncio.create_task(_controller_manager(
-        str(server.config.kubeconfig), options, server=_loopback_url(server.config)),
-        name="controller-manager")
-    controllers.add_done_callback(_report_failure)
+    kubeconfig, url = str(server.config.kubeconfig), _loopback_url(server.config)
+    components: list[asyncio.Task[None]] = []
+    if options is not None:
+        components.append(asyncio.create_task(
+            _controller_manager(kubeconfig, options, server=url), name="controller-manager"))
+    if scheduler:
+        components.append(asyncio.create_task(
+            scheduler_cli.serve(kubeconfig, scheduler_config, server=url), name="scheduler"))
+    for component in components:
+        component.add_done_callback(_report_failure)
     await _wait_for_signal_or(serving)
-    # Controllers first: they release their lease through the API, which must still serve.
-    with contextlib.suppress(Exception):
-        await _cancel(controllers, _CONTROLLERS_STOP_TIMEOUT)
+    # Components first: they release their leases through the API, which must still serve.
+    for component in components:
+        with contextlib.suppress(Exception):
+            await _cancel(component, _CONTROLLERS_STOP_TIMEOUT)
     server.stop()
     await serving
 
@@ -258,14 +265,15 @@ def _report_failure(task: asyncio.Task[None]) -> None:
 
 
 def _run_server(args: argparse.Namespace) -> int:
-    if args.disable_controller_manager:
+    if args.disable_controller_manager and args.disable_scheduler:
         return _run_apiserver(args)
     server = ApiServer(_apiserver_config(args))
-    options = _controller_manager_options(args)
+    options = None if args.disable_controller_manager else _controller_manager_options(args)
     try:
         import uvloop
 
-        uvloop.run(_serve_with_controllers(server, options))
+        uvloop.run(_serve_control_plane(server, options, scheduler=not args.disable_scheduler,
+                                        scheduler_config=args.scheduler_config))
     except KeyboardInterrupt:
         pass
     return 0
@@ -290,6 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_apiserver_flags(server)
     server.add_argument("--disable-controller-manager", action="store_true",
                         help="do not run the controller manager in this process")
+    server.add_argument("--disable-scheduler", action="store_true",
+                        help="do not run the scheduler in this process")
+    server.add_argument("--scheduler-config", type=Path, default=None, metavar="FILE",
+                        help="a KubeSchedulerConfiguration for the scheduler in this process")
     _add_controller_manager_flags(server)
     apiserver = commands.add_parser("apiserver", help="the API server alone")
     _add_apiserver_flags(apiserver)
