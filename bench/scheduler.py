@@ -1,15 +1,15 @@
 """Scheduler throughput on simulated nodes, beside upstream's scheduler_perf thresholds.
 
-For each workload a fresh cluster is started (as scheduler_perf does): a `kyb server`
-(controller manager off), one `kyb sim nodes` process holding every node, and a standalone
-`kyb scheduler` with client QPS 5000 (scheduler_perf's setting). The bench creates the
-workload's init pods and waits until they are bound, then creates the measured pods as fast
-as 64 connections allow while watching them: throughput is measured pods divided by the
-time from the first create to the last pod seen bound (created -> bound), and the latency
-of each pod from its create to its binding is reported as p50/p99. CPU seconds used by each
-process during the measurement show where the time went. Beside it, "cycles alone" is the
-scheduling cycle (filter, score, assume) run in this process on a cache of the same cluster,
-without any API traffic: the scheduler's own ceiling.
+For each workload a fresh cluster is started (as scheduler_perf does): a `kyb server` (its
+controller manager and scheduler off), one `kyb sim nodes` process holding every node, and a
+standalone `kyb scheduler` with client QPS 5000 (scheduler_perf's setting). The bench
+creates the workload's init pods and waits until they are bound, then creates the measured
+pods as fast as 64 connections allow while watching them: throughput is measured pods
+divided by the time from the first create to the last pod seen bound (created -> bound), and
+the latency of each pod from its create to its binding is reported as p50/p99. CPU seconds
+used by each process during the measurement show where the time went. Beside it, "cycles
+alone" is the scheduling cycle (filter, score, assume) run in this process on a cache of the
+same cluster, without any API traffic: the scheduler's own ceiling.
 
 Workloads are upstream's (test/integration/scheduler_perf, `threshold` = pods/s the
 upstream scheduler must reach in CI on a much bigger machine, without kubelets):
@@ -253,7 +253,8 @@ async def wait_nodes(server: Server, count: int, limit: float) -> float:
 def measure(workload: Workload, nodes: int, timeout: float) -> Result:
     with tempfile.TemporaryDirectory(prefix="kyb-bench-sched-") as tmp:
         data = Path(tmp)
-        server = Server(data, extra_args=["--disable-controller-manager"])
+        server = Server(data, extra_args=["--disable-controller-manager",
+                                          "--disable-scheduler"])
         server.start()
         logs = {name: open(data / f"{name}.log", "ab")  # noqa: SIM115
                 for name in ("sim", "scheduler")}
