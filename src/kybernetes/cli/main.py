@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kybernetes.apiserver.server import ApiServer, ApiServerConfig
+from kybernetes.cli import image as image_cli
 from kybernetes.cli import scheduler as scheduler_cli
 from kybernetes.cli import sim as sim_cli
 
@@ -312,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "else $KUBECONFIG or ~/.kube/config)")
     _add_controller_manager_flags(manager)
     scheduler_cli.add_parser(commands)
+    image_cli.add_parser(commands)
     sim_cli.add_parser(commands)
     kubectl = commands.add_parser("kubectl", help="kubectl against this cluster",
                                   add_help=False)
