@@ -21,8 +21,9 @@ upstream scheduler must reach in CI on a much bigger machine, without kubelets):
     python bench/scheduler.py [--nodes 5000] [--pods 10000] [--only basic,anti,spread]
                               [--big]   # also SchedulingBasic with 150000 pods
 
-Here the simulated nodes also report every pod Running (one more write per pod) and renew
-5000 Leases every 10 s, all on the same machine as the API server and the scheduler.
+Here the simulated nodes renew 5000 Leases every 10 s, on the same machine as the API server
+and the scheduler; with `--kubelets` they also report every pod Running (one more write per
+pod), which scheduler_perf does not do.
 """
 
 from __future__ import annotations
@@ -250,7 +251,7 @@ async def wait_nodes(server: Server, count: int, limit: float) -> float:
     raise RuntimeError(f"fewer than {count} nodes registered in {limit}s")
 
 
-def measure(workload: Workload, nodes: int, timeout: float) -> Result:
+def measure(workload: Workload, nodes: int, timeout: float, kubelets: bool) -> Result:
     with tempfile.TemporaryDirectory(prefix="kyb-bench-sched-") as tmp:
         data = Path(tmp)
         server = Server(data, extra_args=["--disable-controller-manager",
@@ -271,6 +272,8 @@ def measure(workload: Workload, nodes: int, timeout: float) -> Result:
                         "--cpu", "4", "--memory", "32Gi", "--pods", "110"]
             if workload.zones:
                 sim_args += ["--zones", ",".join(ZONES)]
+            if not kubelets:
+                sim_args.append("--no-pods")
             started = time.perf_counter()
             processes["sim"] = subprocess.Popen(kyb(*sim_args), stdout=logs["sim"],
                                                 stderr=subprocess.STDOUT)
@@ -347,6 +350,9 @@ def main() -> None:
     parser.add_argument("--big", action="store_true",
                         help="also SchedulingBasic with 150000 measured pods")
     parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument("--kubelets", action="store_true",
+                        help="simulated nodes also report each pod Running (one more write "
+                             "per pod); upstream's scheduler_perf runs no kubelets")
     args = parser.parse_args()
     catalog = {
         "basic": Workload("SchedulingBasic/5000Nodes_10000Pods", 1000, args.pods, 680),
@@ -374,7 +380,7 @@ def main() -> None:
     for workload in chosen:
         print(f"- {workload.name}: {workload.init_pods} init pods, "
               f"{workload.measure_pods} measured ...", flush=True)
-        result = measure(workload, args.nodes, args.timeout)
+        result = measure(workload, args.nodes, args.timeout, args.kubelets)
         results.append(result)
         cpu = ", ".join(f"{k} {v:.0f}s" for k, v in result.cpu.items())
         print(f"  nodes registered in {result.register_seconds:.1f}s; pods created at "

@@ -65,6 +65,9 @@ def add_parser(commands: Any) -> None:
                        help="comma-separated topology.kubernetes.io/zone values, round-robin")
     nodes.add_argument("--extended-resources", type=_pairs, default={})
     nodes.add_argument("--pod-cidr", default="10.42.0.0/16")
+    nodes.add_argument("--no-pods", dest="run_pods", action="store_false",
+                       help="register and heartbeat only; leave bound pods as they are "
+                            "(no kubelet work, as upstream's scheduler_perf)")
     nodes.add_argument("--concurrency", type=int, default=64,
                        help="API requests in flight at most (registration, leases)")
     nodes.set_defaults(run=run_nodes)
@@ -82,7 +85,7 @@ async def serve_nodes(args: argparse.Namespace) -> None:
     config = load_config(args.kubeconfig).replace(qps=0, user_agent="kubelet/v1.35.0 (sim)")
     async with ApiClient(config) as client:
         nodes = SimulatedNodes(client, specs, concurrency=args.concurrency,
-                               pod_cidr=args.pod_cidr)
+                               pod_cidr=args.pod_cidr, run_pods=args.run_pods)
         running = asyncio.create_task(nodes.run())
         ready = asyncio.create_task(nodes.ready.wait())
         await asyncio.wait({running, ready}, return_when=asyncio.FIRST_COMPLETED)

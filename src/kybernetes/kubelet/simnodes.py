@@ -11,11 +11,13 @@ It does what N kubelets would do for the control plane to see, and nothing else:
   `renewTime` (measured 30% cheaper for the API server than a PUT of the Lease). Node
   status (condition heartbeats) is refreshed every `status_interval` (5 minutes, upstream's
   nodeStatusReportFrequency), spread the same way.
-- **Pods**: one informer on pods with `spec.nodeName!=` (all bound pods), filtered to our
-  nodes; keys go through a work queue whose workers, controller-style, read the pod from the
-  informer's store: a pod not yet reported Running gets its running status (from the
-  simulated runtime) through `pods/status`; a pod with `deletionTimestamp` (its "containers"
-  stop at once) is deleted with `gracePeriodSeconds=0` and a uid precondition.
+- **Pods** (unless `run_pods` is off: then pods bound to the nodes stay as bound, as in
+  upstream's scheduler_perf, which runs no kubelets): one informer on pods with
+  `spec.nodeName!=` (all bound pods), filtered to our nodes; keys go through a work queue
+  whose workers, controller-style, read the pod from the informer's store: a pod not yet
+  reported Running gets its running status (from the simulated runtime) through
+  `pods/status`; a pod with `deletionTimestamp` (its "containers" stop at once) is deleted
+  with `gracePeriodSeconds=0` and a uid precondition.
 
 Everything shares one `ApiClient` (one connection pool) and one event loop.
 """
@@ -97,7 +99,8 @@ class SimulatedNodes:
     def __init__(self, client: ApiClient, specs: Sequence[SimNodeSpec], *,
                  lease_duration: int = LEASE_DURATION, renew_interval: float = RENEW_INTERVAL,
                  status_interval: float = STATUS_INTERVAL, concurrency: int = 64,
-                 workers: int = 16, pod_cidr: str = DEFAULT_POD_CIDR) -> None:
+                 workers: int = 16, pod_cidr: str = DEFAULT_POD_CIDR,
+                 run_pods: bool = True) -> None:
         self.client = client
         self.specs = list(specs)
         self.lease_duration = lease_duration
@@ -106,6 +109,7 @@ class SimulatedNodes:
         self.concurrency = concurrency
         self.workers = workers
         self.pod_cidr = pod_cidr
+        self.run_pods = run_pods
         self.runtime = SimulatedRuntime()
         self.nodes: dict[str, _SimNode] = {}
         self.stats = SimStats()
@@ -305,11 +309,12 @@ class SimulatedNodes:
         """Register the nodes, then keep them alive and run their pods until cancelled."""
         await self.register()
         log.info("registered %d simulated nodes", len(self.nodes))
-        self.pods.start()
         tasks = [asyncio.create_task(self._heartbeats(), name="sim-heartbeats")]
-        tasks += [asyncio.create_task(self._worker(), name=f"sim-pods-{i}")
-                  for i in range(self.workers)]
-        await self.pods.wait_for_sync()
+        if self.run_pods:
+            self.pods.start()
+            tasks += [asyncio.create_task(self._worker(), name=f"sim-pods-{i}")
+                      for i in range(self.workers)]
+            await self.pods.wait_for_sync()
         self.ready.set()
         try:
             await asyncio.gather(*tasks)

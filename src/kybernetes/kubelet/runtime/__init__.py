@@ -7,7 +7,8 @@ deliberately small — start what a pod describes, stop it, say how it is doing 
 simulated runtime used for scale tests and the real one (runc, images, CNI) are
 interchangeable and unit tests can fake it.
 
-Implementations: `simulated.SimulatedRuntime`.
+Implementations: `simulated.SimulatedRuntime` (pod-level, for simulated nodes); the real
+kubelet drives the CRI-shaped `cri.ContainerRuntime`, implemented by `runc.runtime.RuncRuntime`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,11 @@
+"""The real container runtime: runc behind the CRI-shaped `cri.ContainerRuntime`.
+
+- `runtime.RuncRuntime`: the interface, over on-disk state a restarted kubelet adopts;
+- `sandbox`: pod sandboxes as namespaces pinned by bind mounts (no pause container);
+- `rootfs`: overlayfs over the image's unpacked layers; `spec`: the OCI config.json;
+- `shim`: the per-container supervisor (logs, exit status, OOM), outliving the kubelet;
+- `exec`: `runc exec`, synchronous for probes and streaming for the exec endpoint;
+- `state`: the on-disk layout; `proc`: running the host tools.
+
+This package's `__init__` imports nothing, so that the shim stays small.
+"""

@@ -1,0 +1,379 @@
+"""`RuncRuntime`: the CRI-shaped `ContainerRuntime` on runc.
+
+Each call reads and writes the on-disk state (`state.py`) rather than memory, so a new
+instance over the same directories (a restarted kubelet) adopts every sandbox and container
+as it is: running containers keep running under their shims, with the same ids and pids,
+and their logs continue.
+
+Life of a container:
+- `create_container` mounts the overlay rootfs and writes the OCI bundle (`spec.py`);
+  mistakes in the config or the image (a missing layer) raise `CreateContainerError`.
+- `start_container` launches its shim (`shim.py`), which runs `runc create` + `runc start`
+  and reports back; when runc cannot start the process (say `exec: "nosuch": executable
+  file not found in $PATH`) this raises `RunContainerError` with runc's message, and the
+  container is EXITED with reason StartError and exit code 128, as with containerd.
+- the shim records the exit (code, reason Completed / Error / OOMKilled, finish time);
+  `stop_container` is `runc kill` with the image's StopSignal (default SIGTERM), then
+  SIGKILL after the timeout, waiting for that record.
+- `reopen_container_log` signals the shim (SIGUSR1) to reopen the log after a rotation.
+- `remove_container` deletes the runc container, unmounts the rootfs and forgets it.
+
+A container whose shim died while it was running (killed by hand) is reported
+CONTAINER_EXITED with reason "Unknown" and exit code 255 once its init is gone too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from kybernetes.kubelet.runtime.cri import (
+    Container,
+    ContainerConfig,
+    ContainerFilter,
+    ContainerId,
+    ContainerState,
+    ContainerStatus,
+    CreateContainerError,
+    CRIError,
+    ExecProcess,
+    ExecResult,
+    NotFoundError,
+    PodSandbox,
+    RunContainerError,
+    SandboxConfig,
+    SandboxFilter,
+    SandboxId,
+    SandboxState,
+    labels_match,
+)
+from kybernetes.kubelet.runtime.runc import exec as runc_exec
+from kybernetes.kubelet.runtime.runc import rootfs, sandbox, spec
+from kybernetes.kubelet.runtime.runc.proc import run
+from kybernetes.kubelet.runtime.runc.state import (
+    Obj,
+    Paths,
+    decode_container,
+    decode_sandbox,
+    encode,
+    read_json,
+    write_json,
+)
+
+DEFAULT_RUN_DIR = Path("/run/kybernetes/runc")
+SHIM = Path(__file__).with_name("shim.py")
+POLL_SECONDS = 0.05  # how often a stop checks whether the shim recorded the exit
+KILL_WAIT_SECONDS = 30.0  # a SIGKILLed container not gone by then is reported as an error
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); it is gone for our purposes.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class RuncRuntime:
+    """A `cri.ContainerRuntime` running containers with runc; see the module docstring."""
+
+    def __init__(self, data_dir: Path, run_dir: Path = DEFAULT_RUN_DIR, *,
+                 runc: str = "runc", python: str = sys.executable) -> None:
+        self.paths = Paths(Path(data_dir), Path(run_dir))
+        self.runc = shutil.which(runc) or runc
+        self.python = python
+        self.paths.ensure()
+
+    # -- sandboxes ---------------------------------------------------------------------
+
+    def _sandbox_record(self, sandbox_id: str) -> Obj:
+        record = read_json(self.paths.sandbox_dir(sandbox_id) / "sandbox.json")
+        if record is None:
+            raise NotFoundError(f"pod sandbox {sandbox_id} not found")
+        return record
+
+    def _sandbox(self, sandbox_id: str, record: Obj) -> PodSandbox:
+        config = decode_sandbox(record["config"])
+        return PodSandbox(
+            id=SandboxId(sandbox_id), name=config.name, namespace=config.namespace,
+            uid=config.uid, attempt=config.attempt, state=SandboxState(record["state"]),
+            created_at=record["created_at"], labels=config.labels,
+            annotations=config.annotations,
+            netns_path=sandbox.netns_path(config, self.paths.sandbox_run_dir(sandbox_id)))
+
+    async def run_pod_sandbox(self, config: SandboxConfig) -> SandboxId:
+        sandbox_id = SandboxId(secrets.token_hex(32))
+        data_dir, run_dir = (self.paths.sandbox_dir(sandbox_id),
+                             self.paths.sandbox_run_dir(sandbox_id))
+        try:
+            await sandbox.create(config, data_dir, run_dir)
+        except OSError as e:
+            await sandbox.destroy(config, data_dir, run_dir)
+            raise CRIError(f"failed to create pod sandbox: {e}") from e
+        write_json(data_dir / "sandbox.json", {
+            "config": encode(config), "created_at": time.time_ns(),
+            "state": SandboxState.SANDBOX_READY.value})
+        return sandbox_id
+
+    async def stop_pod_sandbox(self, sandbox_id: SandboxId) -> None:
+        try:
+            record = self._sandbox_record(sandbox_id)
+        except NotFoundError:
+            return  # CRI: stopping is idempotent, also once the sandbox is gone
+        for c in await self.list_containers(ContainerFilter(sandbox_id=sandbox_id)):
+            if c.state == ContainerState.CONTAINER_RUNNING:
+                await self.stop_container(c.id, 0)
+        record["state"] = SandboxState.SANDBOX_NOTREADY.value
+        write_json(self.paths.sandbox_dir(sandbox_id) / "sandbox.json", record)
+
+    async def remove_pod_sandbox(self, sandbox_id: SandboxId) -> None:
+        try:
+            record = self._sandbox_record(sandbox_id)
+        except NotFoundError:
+            return  # CRI: removing a removed sandbox is not an error
+        for c in await self.list_containers(ContainerFilter(sandbox_id=sandbox_id)):
+            await self.remove_container(c.id)
+        try:
+            await sandbox.destroy(decode_sandbox(record["config"]),
+                                  self.paths.sandbox_dir(sandbox_id),
+                                  self.paths.sandbox_run_dir(sandbox_id))
+        except OSError as e:  # a busy mount or cgroup: the kubelet retries the removal
+            raise CRIError(f"failed to remove pod sandbox {sandbox_id}: {e}") from e
+
+    async def pod_sandbox_status(self, sandbox_id: SandboxId) -> PodSandbox:
+        return self._sandbox(sandbox_id, self._sandbox_record(sandbox_id))
+
+    async def list_pod_sandboxes(self, filter: SandboxFilter | None = None) -> list[PodSandbox]:
+        f = filter or SandboxFilter()
+        result = []
+        for sandbox_id in self.paths.sandbox_ids():
+            if f.id and not sandbox_id.startswith(f.id):
+                continue
+            record = read_json(self.paths.sandbox_dir(sandbox_id) / "sandbox.json")
+            if record is None:
+                continue
+            s = self._sandbox(sandbox_id, record)
+            if (f.state is None or s.state == f.state) and labels_match(
+                    s.labels, f.label_selector):
+                result.append(s)
+        return result
+
+    def sandbox_netns_path(self, sandbox_id: SandboxId) -> str:
+        record = self._sandbox_record(sandbox_id)
+        return sandbox.netns_path(decode_sandbox(record["config"]),
+                                  self.paths.sandbox_run_dir(sandbox_id))
+
+    # -- containers --------------------------------------------------------------------
+
+    def _container_record(self, container_id: str) -> Obj:
+        record = read_json(self.paths.container_dir(container_id) / "container.json")
+        if record is None:
+            raise NotFoundError(f"container {container_id} not found")
+        return record
+
+    async def create_container(self, sandbox_id: SandboxId,
+                               config: ContainerConfig) -> ContainerId:
+        record = self._sandbox_record(sandbox_id)
+        if record["state"] != SandboxState.SANDBOX_READY.value:
+            raise CreateContainerError(f"pod sandbox {sandbox_id} is not ready")
+        sandbox_config = decode_sandbox(record["config"])
+        container_id = ContainerId(secrets.token_hex(32))
+        container_dir = self.paths.container_dir(container_id)
+        bundle = self.paths.bundle(container_id)
+        sandbox_run = self.paths.sandbox_run_dir(sandbox_id)
+        log_path = config.log_path
+        if log_path and not os.path.isabs(log_path):
+            log_path = os.path.join(sandbox_config.log_directory, log_path)
+        try:
+            await rootfs.mount_rootfs(config.image_layers, container_dir, bundle / "rootfs")
+            oci = spec.build(
+                container_id=container_id, config=config, sandbox=sandbox_config,
+                sandbox_dir=self.paths.sandbox_dir(sandbox_id), ns_dir=sandbox_run / "ns",
+                shm=sandbox_run / "shm", rootfs=bundle / "rootfs")
+            write_json(bundle / "config.json", oci)
+        except BaseException:
+            await rootfs.unmount_rootfs(bundle / "rootfs")
+            shutil.rmtree(container_dir, ignore_errors=True)
+            raise
+        write_json(container_dir / "container.json", {
+            "sandbox_id": sandbox_id, "config": encode(config), "created_at": time.time_ns(),
+            "log_path": log_path})
+        return container_id
+
+    async def start_container(self, container_id: ContainerId) -> None:
+        record = self._container_record(container_id)
+        run_dir = self.paths.container_run_dir(container_id)
+        if self.paths.status_file(container_id).exists():
+            raise RunContainerError(f"container {container_id} was already started")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "shim.json", {
+            "id": container_id, "runc": self.runc, "runc_root": str(self.paths.runc_root),
+            "bundle": str(self.paths.bundle(container_id)), "log_path": record["log_path"],
+            "status_path": str(self.paths.status_file(container_id)),
+            "runc_log": str(run_dir / "runc.log"), "pid_file": str(run_dir / "init.pid"),
+            "console_socket": "console.sock",  # in the bundle, the shim's and runc's cwd
+            "tty": bool(record["config"]["tty"])})
+        # The shim runs by file path, not `-m`, and without `site` (-S), so that it imports
+        # neither kybernetes' packages (their __init__s pull in dataclasses and more) nor
+        # what site-packages' .pth files load: one shim runs per container, so its size counts.
+        with open(run_dir / "shim.log", "ab") as shim_log:  # noqa: ASYNC230 (tmpfs)
+            proc = await asyncio.create_subprocess_exec(
+                self.python, "-I", "-S", str(SHIM), str(run_dir),
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=shim_log)
+        assert proc.stdout is not None
+        report = await proc.stdout.read()
+        await proc.wait()
+        try:
+            answer = json.loads(report.decode().splitlines()[0])
+        except (ValueError, IndexError):
+            log = (run_dir / "shim.log").read_text(errors="replace").strip()
+            raise RunContainerError(f"container shim failed: {log[-2000:]}") from None
+        if not answer["ok"]:
+            raise RunContainerError(str(answer["error"]))
+
+    def _status(self, container_id: str) -> Obj | None:
+        return read_json(self.paths.status_file(container_id))
+
+    def _state(self, status: Obj | None) -> tuple[ContainerState, Obj]:
+        if status is None:
+            return ContainerState.CONTAINER_CREATED, {}
+        if "finished_at" in status:
+            return ContainerState.CONTAINER_EXITED, status
+        if _pid_alive(status["shim_pid"]) or _pid_alive(status["pid"]):
+            return ContainerState.CONTAINER_RUNNING, status
+        return ContainerState.CONTAINER_EXITED, {
+            **status, "finished_at": 0, "exit_code": 255, "reason": "Unknown",
+            "message": "the container's shim exited before recording its exit"}
+
+    async def container_status(self, container_id: ContainerId) -> ContainerStatus:
+        record = self._container_record(container_id)
+        config = decode_container(record["config"])
+        state, status = self._state(self._status(container_id))
+        return ContainerStatus(
+            id=container_id, sandbox_id=SandboxId(record["sandbox_id"]), name=config.name,
+            attempt=config.attempt, state=state, created_at=record["created_at"],
+            started_at=status.get("started_at", 0), finished_at=status.get("finished_at", 0),
+            exit_code=status.get("exit_code", 0), image=config.image, image_ref=config.image,
+            reason=status.get("reason", ""), message=status.get("message", ""),
+            log_path=record["log_path"],
+            pid=status.get("pid", 0) if state == ContainerState.CONTAINER_RUNNING else 0,
+            labels=config.labels, annotations=config.annotations)
+
+    async def list_containers(self, filter: ContainerFilter | None = None) -> list[Container]:
+        f = filter or ContainerFilter()
+        result = []
+        for container_id in self.paths.container_ids():
+            if f.id and not container_id.startswith(f.id):
+                continue
+            try:
+                s = await self.container_status(ContainerId(container_id))
+            except NotFoundError:
+                continue  # removed meanwhile
+            if f.sandbox_id and s.sandbox_id != f.sandbox_id:
+                continue
+            if (f.state is None or s.state == f.state) and labels_match(
+                    s.labels, f.label_selector):
+                result.append(Container(
+                    id=s.id, sandbox_id=s.sandbox_id, name=s.name, attempt=s.attempt,
+                    image=s.image, state=s.state, created_at=s.created_at, labels=s.labels,
+                    annotations=s.annotations))
+        return result
+
+    async def _kill(self, container_id: str, sig: str) -> None:
+        # Fails once the init is gone (the container is stopped): that is what we want.
+        await run(self.runc, "--root", str(self.paths.runc_root), "kill", container_id, sig)
+
+    async def _wait_exited(self, container_id: str, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while True:
+            state, _ = self._state(self._status(container_id))
+            if state != ContainerState.CONTAINER_RUNNING:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(POLL_SECONDS)
+
+    async def stop_container(self, container_id: ContainerId,
+                             timeout: float) -> None:  # noqa: ASYNC109 (CRI's name)
+        """The image's StopSignal (SIGTERM by default), then SIGKILL after `timeout`."""
+        record = self._container_record(container_id)
+        state, _ = self._state(self._status(container_id))
+        if state != ContainerState.CONTAINER_RUNNING:
+            return
+        if timeout > 0:
+            # runc takes a name ("SIGQUIT", "QUIT") or a number, as StopSignal may be.
+            stop_signal = record["config"]["image_config"].get("StopSignal") or "SIGTERM"
+            await self._kill(container_id, str(stop_signal))
+            if await self._wait_exited(container_id, timeout):
+                return
+        await self._kill(container_id, "KILL")
+        if not await self._wait_exited(container_id, KILL_WAIT_SECONDS):
+            raise CRIError(f"container {container_id} did not exit after SIGKILL")
+
+    async def reopen_container_log(self, container_id: ContainerId) -> None:
+        """Have the shim reopen the log file (after the kubelet renamed it for rotation);
+        returns once the new file exists. A container that is not running has no log to
+        reopen: that is an error, and no new file is made (as the CRI requires)."""
+        record = self._container_record(container_id)
+        state, status = self._state(self._status(container_id))
+        if state != ContainerState.CONTAINER_RUNNING or not _pid_alive(status["shim_pid"]):
+            raise CRIError(f"container {container_id} is not running")
+        log_path = Path(record["log_path"])
+        os.kill(status["shim_pid"], signal.SIGUSR1)
+        deadline = time.monotonic() + KILL_WAIT_SECONDS
+        while not log_path.exists():  # noqa: ASYNC240 (the shim has no way to answer)
+            if time.monotonic() >= deadline:
+                raise CRIError(f"container {container_id} did not reopen its log")
+            await asyncio.sleep(POLL_SECONDS)
+
+    async def remove_container(self, container_id: ContainerId) -> None:
+        if read_json(self.paths.container_dir(container_id) / "container.json") is None:
+            return
+        await self.stop_container(container_id, 0)
+        await run(self.runc, "--root", str(self.paths.runc_root), "delete", "--force",
+                  container_id)
+        try:
+            await rootfs.unmount_rootfs(self.paths.bundle(container_id) / "rootfs")
+        except OSError as e:
+            raise CRIError(f"failed to remove container {container_id}: {e}") from e
+        shutil.rmtree(self.paths.container_run_dir(container_id), ignore_errors=True)
+        shutil.rmtree(self.paths.container_dir(container_id), ignore_errors=True)
+
+    # -- exec --------------------------------------------------------------------------
+
+    def _exec_pid_file(self, container_id: str) -> Path:
+        self._container_record(container_id)
+        state, _ = self._state(self._status(container_id))
+        if state != ContainerState.CONTAINER_RUNNING:
+            raise CRIError(f"container {container_id} is not running")
+        return self.paths.container_run_dir(container_id) / f"exec-{secrets.token_hex(8)}.pid"
+
+    async def exec_sync(self, container_id: ContainerId, cmd: Sequence[str],
+                        timeout: float) -> ExecResult:  # noqa: ASYNC109 (CRI's name)
+        pid_file = self._exec_pid_file(container_id)
+        return await runc_exec.exec_sync(self.runc, self.paths.runc_root, container_id,
+                                         pid_file, cmd, timeout)
+
+    async def exec(self, container_id: ContainerId, cmd: Sequence[str], *, tty: bool,
+                   stdin: bool) -> ExecProcess:
+        pid_file = self._exec_pid_file(container_id)
+        return await runc_exec.RuncExecProcess.start(
+            self.runc, self.paths.runc_root, container_id, pid_file, cmd, tty=tty,
+            stdin=stdin)
+
