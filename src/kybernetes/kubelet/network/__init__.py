@@ -1,0 +1,21 @@
+"""Pod networking through CNI plugins.
+
+- `cni`: libcni's part: find and run plugins (optionally inside the node's network
+  namespace), chain a conflist's plugins with `prevResult`, cache ADD results for DEL and
+  CHECK, and surface a plugin's error object.
+- `pod`: the node's pod network (`PodNetwork`): the k3s-like bridge conflist on the node's
+  pod CIDR, sandbox setup and teardown returning pod IPs, readiness for the node's Ready
+  condition, and garbage collection of IPs held for sandboxes that are gone.
+"""
+
+from kybernetes.kubelet.network.cni import CNIError
+from kybernetes.kubelet.network.pod import (
+    NetworkError,
+    PodNetwork,
+    PodNetworkConfig,
+    RuntimeCondition,
+    uses_cni,
+)
+
+__all__ = ["CNIError", "NetworkError", "PodNetwork", "PodNetworkConfig", "RuntimeCondition",
+           "uses_cni"]
