@@ -54,6 +54,9 @@ class Server:
     process: subprocess.Popen[bytes] | None = None
     # The `kyb` subcommand: `server` (everything) or `apiserver` (the API server alone).
     command: str = "server"
+    # Whether `kyb server` runs its node agent (a real kubelet with CNI): only inside a
+    # network namespace the test made (see tests/e2e/nodens.py), never on the host's.
+    agent: bool = False
 
     @property
     def url(self) -> str:
@@ -68,7 +71,7 @@ class Server:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "kybernetes.cli.main", self.command, "--data-dir",
              str(self.data_dir), "--bind-address", "127.0.0.1", "--https-listen-port",
-             str(self.port), *self.extra_args],
+             str(self.port), *self._agent_args(), *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -82,6 +85,9 @@ class Server:
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"kyb server not ready in {timeout}s: {self.log_tail()}")
+
+    def _agent_args(self) -> list[str]:
+        return ["--disable-agent"] if self.command == "server" and not self.agent else []
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -212,6 +212,9 @@ class FakeNetwork:
     async def teardown(self, sandbox_id: str, netns: str, pod: Obj) -> None:
         self.attached.pop(sandbox_id, None)
 
+    def not_ready_message(self) -> str:
+        return ""
+
 
 class FakeVolumes:
     def __init__(self) -> None:
@@ -220,11 +223,13 @@ class FakeVolumes:
     async def setup(self, pod: Obj) -> None:
         self.set_up.add(str(pod["metadata"]["uid"]))
 
-    def mounts(self, pod: Obj, container: Obj) -> list[Mount]:
-        return []
-
-    async def env(self, pod: Obj, container: Obj) -> list[tuple[str, str]]:
+    async def env(self, pod: Obj, container: Obj, pod_ips: Sequence[str]
+                  ) -> list[tuple[str, str]]:
         return [(str(e["name"]), str(e.get("value", ""))) for e in container.get("env") or ()]
+
+    def mounts(self, pod: Obj, container: Obj, env: Sequence[tuple[str, str]]
+               ) -> list[Mount]:
+        return []
 
     async def teardown(self, pod: Obj) -> None:
         self.set_up.discard(str(pod["metadata"]["uid"]))

@@ -1,14 +1,15 @@
-"""`kyb`: the one command, as `k3s` is: `kyb server`, `kyb apiserver`,
-`kyb controller-manager`, `kyb kubectl`.
+"""`kyb`: the one command, as `k3s` is: `kyb server`, `kyb agent`, `kyb apiserver`,
+`kyb controller-manager`, `kyb scheduler`, `kyb image`, `kyb sim`, `kyb kubectl`.
 
 Each subcommand is a thin entry point that parses flags and starts a component.
 
-`kyb server` is the API server plus, once it is serving, the controller manager and the
-scheduler in the same process — but as API clients over HTTPS on loopback with the admin
-kubeconfig the server wrote, never sharing objects with it (components talk only through
-the API). On SIGTERM or SIGINT those stop first (releasing their leases through the
-still-running API), then the API server. `--disable-controller-manager` and
-`--disable-scheduler` leave either out, as k3s's flags of those names do.
+`kyb server` is the API server plus, once it is serving, the controller manager, the
+scheduler and a node agent (kubelet) in the same process — but as API clients over HTTPS on
+loopback with the admin kubeconfig the server wrote, never sharing objects with it
+(components talk only through the API). On SIGTERM or SIGINT those stop first (releasing
+their leases through the still-running API; containers keep running), then the API server.
+`--disable-controller-manager`, `--disable-scheduler` and `--disable-agent` leave one out,
+as k3s's flags of those names do.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kybernetes.apiserver.server import ApiServer, ApiServerConfig
+from kybernetes.cli import agent as agent_cli
 from kybernetes.cli import image as image_cli
 from kybernetes.cli import scheduler as scheduler_cli
 from kybernetes.cli import sim as sim_cli
@@ -66,6 +68,12 @@ def _add_apiserver_flags(parser: argparse.ArgumentParser) -> None:
                         help="address written into the kubeconfig and certificates")
     parser.add_argument("--tls-san", action="append", default=[],
                         help="extra host name or IP for the serving certificate")
+    parser.add_argument("--default-not-ready-toleration-seconds", type=int, default=300,
+                        help="tolerationSeconds of the not-ready:NoExecute toleration every "
+                             "pod gets by default (default: %(default)s)")
+    parser.add_argument("--default-unreachable-toleration-seconds", type=int, default=300,
+                        help="tolerationSeconds of the unreachable:NoExecute toleration every "
+                             "pod gets by default (default: %(default)s)")
 
 
 def _apiserver_config(args: argparse.Namespace) -> ApiServerConfig:
@@ -74,7 +82,9 @@ def _apiserver_config(args: argparse.Namespace) -> ApiServerConfig:
         bind_address=args.bind_address, port=args.https_listen_port,
         advertise_address=args.advertise_address, tls_san=args.tls_san,
         etcd_cafile=args.etcd_cafile, etcd_certfile=args.etcd_certfile,
-        etcd_keyfile=args.etcd_keyfile)
+        etcd_keyfile=args.etcd_keyfile,
+        default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
+        default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds)
 
 
 def _run_apiserver(args: argparse.Namespace) -> int:
@@ -138,6 +148,9 @@ def _add_controller_manager_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrent-gc-syncs", type=int, default=20)
     parser.add_argument("--concurrent-namespace-syncs", type=int, default=10)
     parser.add_argument("--namespace-sync-period", type=parse_duration, default=300.0)
+    parser.add_argument("--node-monitor-period", type=parse_duration, default=5.0)
+    parser.add_argument("--node-monitor-grace-period", type=parse_duration, default=50.0)
+    parser.add_argument("--node-startup-grace-period", type=parse_duration, default=60.0)
 
 
 def _controller_manager_options(args: argparse.Namespace) -> ControllerManagerOptions:
@@ -157,7 +170,10 @@ def _controller_manager_options(args: argparse.Namespace) -> ControllerManagerOp
         retry_period=args.leader_elect_retry_period,
         concurrent_gc_syncs=args.concurrent_gc_syncs,
         concurrent_namespace_syncs=args.concurrent_namespace_syncs,
-        namespace_sync_period=args.namespace_sync_period)
+        namespace_sync_period=args.namespace_sync_period,
+        node_monitor_period=args.node_monitor_period,
+        node_monitor_grace_period=args.node_monitor_grace_period,
+        node_startup_grace_period=args.node_startup_grace_period)
 
 
 async def _controller_manager(kubeconfig: str | None, options: ControllerManagerOptions, *,
@@ -227,9 +243,11 @@ def _loopback_url(cfg: ApiServerConfig) -> str:
 
 
 async def _serve_control_plane(server: ApiServer, options: ControllerManagerOptions | None,
-                              *, scheduler: bool, scheduler_config: Path | None) -> None:
-    """The API server, and once it serves the controller manager (`options`, unless None)
-    and the scheduler; on a signal those stop first, then the API server."""
+                              *, scheduler: bool, scheduler_config: Path | None,
+                              agent: argparse.Namespace | None) -> None:
+    """The API server, and once it serves the controller manager (`options`, unless None),
+    the scheduler and the node agent (`agent`: its flags, unless None); on a signal those
+    stop first, then the API server."""
     serving = asyncio.create_task(server.serve(), name="apiserver")
     # uvicorn sets `started` once it listens (ApiServer keeps its uvicorn.Server there).
     while not serving.done():
@@ -248,6 +266,12 @@ async def _serve_control_plane(server: ApiServer, options: ControllerManagerOpti
     if scheduler:
         components.append(asyncio.create_task(
             scheduler_cli.serve(kubeconfig, scheduler_config, server=url), name="scheduler"))
+    if agent is not None:
+        from kybernetes.client import load_config
+
+        client_config = load_config(kubeconfig).replace(server=url)
+        components.append(asyncio.create_task(
+            agent_cli.serve(client_config, server.config.data_dir, agent), name="agent"))
     for component in components:
         component.add_done_callback(_report_failure)
     await _wait_for_signal_or(serving)
@@ -266,7 +290,7 @@ def _report_failure(task: asyncio.Task[None]) -> None:
 
 
 def _run_server(args: argparse.Namespace) -> int:
-    if args.disable_controller_manager and args.disable_scheduler:
+    if args.disable_controller_manager and args.disable_scheduler and args.disable_agent:
         return _run_apiserver(args)
     server = ApiServer(_apiserver_config(args))
     options = None if args.disable_controller_manager else _controller_manager_options(args)
@@ -274,7 +298,8 @@ def _run_server(args: argparse.Namespace) -> int:
         import uvloop
 
         uvloop.run(_serve_control_plane(server, options, scheduler=not args.disable_scheduler,
-                                        scheduler_config=args.scheduler_config))
+                                        scheduler_config=args.scheduler_config,
+                                        agent=None if args.disable_agent else args))
     except KeyboardInterrupt:
         pass
     return 0
@@ -303,6 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="do not run the scheduler in this process")
     server.add_argument("--scheduler-config", type=Path, default=None, metavar="FILE",
                         help="a KubeSchedulerConfiguration for the scheduler in this process")
+    server.add_argument("--disable-agent", action="store_true",
+                        help="do not run a node (kubelet) in this process")
+    agent_cli.add_agent_flags(server)
     _add_controller_manager_flags(server)
     apiserver = commands.add_parser("apiserver", help="the API server alone")
     _add_apiserver_flags(apiserver)
@@ -313,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "else $KUBECONFIG or ~/.kube/config)")
     _add_controller_manager_flags(manager)
     scheduler_cli.add_parser(commands)
+    agent_cli.add_parser(commands)
     image_cli.add_parser(commands)
     sim_cli.add_parser(commands)
     kubectl = commands.add_parser("kubectl", help="kubectl against this cluster",

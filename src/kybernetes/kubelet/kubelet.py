@@ -29,7 +29,7 @@ import contextlib
 import ipaddress
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,7 +123,12 @@ class Kubelet:
         self.ready = asyncio.Event()
         self._gone: dict[str, Obj] = {}  # uid -> last object of pods deleted from the API
         self._container_states: dict[str, ContainerState] = {}
-        self._not_ready: list[str] = []
+        self._container_images: dict[str, str] = {}  # container id -> image of live ones
+        # Hooks for the node's services: told the pod CIDR once registered (CNI config),
+        # and asked why the network is not ready ("" when it is: the Ready condition's
+        # message otherwise, "container runtime network not ready: ...").
+        self.on_registered: Callable[[str], None] | None = None
+        self.network_status: Callable[[], str] | None = None
 
     # -- events and handlers ------------------------------------------------------------
 
@@ -180,12 +185,20 @@ class Kubelet:
                 return str(subnet)
         raise RuntimeError(f"no free /24 left in {self.config.cluster_cidr}")
 
+    def _not_ready(self) -> list[str]:
+        network = self.network_status() if self.network_status is not None else ""
+        return [network] if network else []
+
+    def images_in_use(self) -> set[str]:
+        """Images of the containers the runtime holds (never garbage-collected)."""
+        return set(self._container_images.values())
+
     def _node_status(self, old: Obj | None = None) -> Obj:
         root = self.config.root_dir
         host = nodestatus.host_resources(root, self.config.max_pods)
         conditions = nodestatus.node_conditions(
             (old or {}).get("conditions") or (), pressure=nodestatus.measure_pressure(root),
-            not_ready=self._not_ready, now=_now())
+            not_ready=self._not_ready(), now=_now())
         return {
             "capacity": nodestatus.capacity(host),
             "allocatable": nodestatus.allocatable(host),
@@ -221,6 +234,8 @@ class Kubelet:
             existing = await self.client.patch(NODES, name, {"spec": {
                 "podCIDR": cidr, "podCIDRs": [cidr]}})
         self.pod_cidr = str(existing["spec"]["podCIDR"])
+        if self.on_registered is not None:
+            self.on_registered(self.pod_cidr)
         existing = await self.client.patch(
             NODES, name, {"status": self._node_status(existing.get("status"))},
             subresource="status")
@@ -275,6 +290,7 @@ class Kubelet:
                 log.exception("relisting containers failed")
                 continue
             seen: dict[str, ContainerState] = {}
+            self._container_images = {c.id: c.image for c in listed}
             for container in listed:
                 seen[container.id] = container.state
                 if self._container_states.get(container.id) != container.state:

@@ -109,6 +109,10 @@ class NetworkService(Protocol):
 
     async def teardown(self, sandbox_id: str, netns: str, pod: Obj) -> None: ...
 
+    def not_ready_message(self) -> str:
+        """Why pods cannot get a network now ("" when they can)."""
+        ...
+
 
 class VolumeService(Protocol):
     """Pod volumes and container environments, as the sync loop needs them."""
@@ -117,9 +121,13 @@ class VolumeService(Protocol):
         """Prepare the pod's volumes (raises `ContainerConfigError` via VolumeError)."""
         ...
 
-    def mounts(self, pod: Obj, container: Obj) -> list[Mount]: ...
+    async def env(self, pod: Obj, container: Obj, pod_ips: Sequence[str]
+                  ) -> list[tuple[str, str]]: ...
 
-    async def env(self, pod: Obj, container: Obj) -> list[tuple[str, str]]: ...
+    def mounts(self, pod: Obj, container: Obj, env: Sequence[tuple[str, str]]
+               ) -> list[Mount]:
+        """The container's volume mounts (`env` expands subPathExpr)."""
+        ...
 
     async def teardown(self, pod: Obj) -> None: ...
 
@@ -247,6 +255,12 @@ class RuntimeManager:
         uid = str(pod["metadata"]["uid"])
         result = SyncResult()
         sandbox = state.ready_sandbox()
+        not_ready = "" if spec.get("hostNetwork") else self.network.not_ready_message()
+        if sandbox is None and not_ready:
+            # Upstream's NetworkNotReady: no sandbox until the node's network works.
+            self.events(pod, "Warning", "NetworkNotReady",
+                        f"network is not ready: {not_ready}")
+            return result
         if sandbox is None and state.containers and \
                 (spec.get("restartPolicy") or "Always") == "Never":
             return result  # its containers ran and must not run again (upstream's rule)
@@ -469,12 +483,12 @@ class RuntimeManager:
                                 image: ImageLike) -> ContainerConfig:
         uid = str(pod["metadata"]["uid"])
         spec = pod.get("spec") or {}
-        try:
-            env = await self.volumes.env(pod, container)
-            mounts = list(self.volumes.mounts(pod, container))
-        except Exception as err:
-            raise ContainerConfigError(str(err)) from err
         pod_dir = self._pod_dir(uid)
+        try:
+            env = await self.volumes.env(pod, container, self.pod_ips(uid))
+            mounts = list(self.volumes.mounts(pod, container, env))
+        except Exception as err:  # the env and volume modules' own errors
+            raise ContainerConfigError(str(err)) from err
         if not spec.get("hostNetwork") and (pod_dir / "etc-hosts").exists():
             mounts.append(Mount("/etc/hosts", str(pod_dir / "etc-hosts")))
         termination_path = container.get("terminationMessagePath") or \

@@ -7,6 +7,8 @@ this module binds them to the real parts:
 - `ApiImageService`: the OCI image store, pulling with the pod's `imagePullSecrets` (read
   from the API; a missing secret is an event, not a failure, as upstream), and image
   garbage collection by disk usage every `gc_period` for images no container uses.
+- `ApiVolumeService`: the volume manager (volumes prepared on every sync, so ConfigMap and
+  Secret changes reach running pods) and container environments, both read from the API.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
 from typing import Any
 
 from kybernetes.client import ApiClient, ClientError, resource
+from kybernetes.kubelet.envvars import ApiLookups, container_env
 from kybernetes.kubelet.images import (
     DEFAULT_HIGH_THRESHOLD_PERCENT,
     DEFAULT_LOW_THRESHOLD_PERCENT,
@@ -26,6 +30,8 @@ from kybernetes.kubelet.images import (
     RegistryCredential,
     credentials_from_docker_config,
 )
+from kybernetes.kubelet.runtime.cri import Mount
+from kybernetes.kubelet.volumes import PodVolumes, VolumeManager, container_mounts
 
 log = logging.getLogger(__name__)
 
@@ -92,3 +98,30 @@ class ApiImageService:
                 continue
             if removed:
                 log.info("image garbage collection removed %s", ", ".join(removed))
+
+
+class ApiVolumeService:
+    def __init__(self, root: Path, client: ApiClient, node_name: str) -> None:
+        self.manager = VolumeManager(root, client, node_name)
+        self.lookups = ApiLookups(client, node_name)
+        self._prepared: dict[str, PodVolumes] = {}
+
+    async def setup(self, pod: Obj) -> None:
+        uid = str(pod["metadata"]["uid"])
+        self._prepared[uid] = await self.manager.setup(pod)
+
+    async def env(self, pod: Obj, container: Obj, pod_ips: Sequence[str]
+                  ) -> list[tuple[str, str]]:
+        return await container_env(pod, container, lookups=self.lookups,
+                                   pod_ips=list(pod_ips) or None)
+
+    def mounts(self, pod: Obj, container: Obj, env: Sequence[tuple[str, str]]
+               ) -> list[Mount]:
+        volumes = self._prepared.get(str(pod["metadata"]["uid"])) or PodVolumes()
+        return [Mount(m.container_path, str(m.host_path), m.read_only)
+                for m in container_mounts(pod, container, volumes, env=env)]
+
+    async def teardown(self, pod: Obj) -> None:
+        uid = str(pod["metadata"]["uid"])
+        self._prepared.pop(uid, None)
+        await self.manager.teardown(uid)

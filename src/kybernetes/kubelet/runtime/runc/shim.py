@@ -310,6 +310,11 @@ def main() -> None:
     # changes into it): an absolute name is longer than a unix socket address allows.
     os.chdir(cfg["bundle"])
     report = os.dup(1)
+    # Whatever else the kubelet's process let us inherit (uvloop's spawn leaves its own
+    # socket of our stdout open at a high fd) must not outlive the report: the kubelet
+    # reads the report until EOF.
+    os.closerange(3, report)
+    os.closerange(report + 1, os.sysconf("SC_OPEN_MAX"))
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)
