@@ -1,8 +1,8 @@
 """The controllers inside `kyb server`, seen through the real kubectl 1.35.
 
 `kubectl delete deployment` with each `--cascade` policy, on a Deployment whose
-ReplicaSet and Pods name it (and each other) in `ownerReferences` — created here with
-`kubectl apply`, as the deployment and replica-set controllers would — and
+ReplicaSet and Pods name it (and each other) in `ownerReferences` — made by the
+deployment and replica-set controllers — and
 `kubectl delete namespace` on a namespace full of objects; the `default` ServiceAccount
 appearing in a new namespace. kubectl waits for each deletion itself (`--wait` is the
 default), so foreground and orphan deletions are complete when it returns; background
@@ -11,10 +11,8 @@ deletion of the dependents happens after, and is polled for with a bound.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 import pytest
@@ -39,34 +37,15 @@ def names(kubectl: Kubectl, ns: str, kinds: str) -> list[str]:
     return sorted(kubectl("get", "-n", ns, kinds, "-o", "name").split())
 
 
-def owner(kubectl: Kubectl, ns: str, kind: str, name: str, api_version: str) -> dict[str, Any]:
-    uid = kubectl("get", "-n", ns, kind, name, "-o", "jsonpath={.metadata.uid}")
-    return {"apiVersion": api_version, "kind": kind, "name": name, "uid": uid,
-            "controller": True, "blockOwnerDeletion": True}
-
-
-def deployment_family(kubectl: Kubectl, ns: str, name: str = "web", pods: int = 2) -> None:
-    """A Deployment, its ReplicaSet and Pods, linked by ownerReferences."""
-    kubectl("create", "deployment", name, "-n", ns, "--image=busybox")
-    replicaset = {
-        "apiVersion": "apps/v1", "kind": "ReplicaSet",
-        "metadata": {"name": f"{name}-5d8f9c", "labels": {"app": name},
-                     "ownerReferences": [owner(kubectl, ns, "Deployment", name, "apps/v1")]},
-        "spec": {"replicas": pods, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}},
-                              "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
-    kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(replicaset))
-    rs_owner = owner(kubectl, ns, "ReplicaSet", f"{name}-5d8f9c", "apps/v1")
-    for i in range(pods):
-        # One at a time: kubectl validates a `List` against /openapi/v2 in protobuf.
-        pod = {"apiVersion": "v1", "kind": "Pod",
-               "metadata": {"name": f"{name}-5d8f9c-{i}", "labels": {"app": name},
-                            "ownerReferences": [rs_owner]},
-               "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
-        kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(pod))
-    assert names(kubectl, ns, "deployments,replicasets,pods") == [
-        f"deployment.apps/{name}", *(f"pod/{name}-5d8f9c-{i}" for i in range(pods)),
-        f"replicaset.apps/{name}-5d8f9c"]
+def deployment_family(kubectl: Kubectl, ns: str, name: str = "web", pods: int = 2
+                      ) -> tuple[str, list[str]]:
+    """A Deployment and the ReplicaSet and Pods its controllers made for it (linked by
+    ownerReferences); returns the ReplicaSet's name and the Pods' names."""
+    kubectl("create", "deployment", name, "-n", ns, "--image=busybox", f"--replicas={pods}")
+    wait_until(lambda: len(names(kubectl, ns, "replicasets")) == 1
+               and len(names(kubectl, ns, "pods")) == pods, "the ReplicaSet and its Pods")
+    replicaset = names(kubectl, ns, "replicasets")[0].split("/", 1)[1]
+    return replicaset, [n.split("/", 1)[1] for n in names(kubectl, ns, "pods")]
 
 
 def test_default_service_account_in_a_new_namespace(kubectl: Kubectl, ns: str) -> None:
@@ -112,26 +91,27 @@ def test_delete_deployment_foreground_waits_for_its_dependents(kubectl: Kubectl,
 
 
 def test_delete_deployment_orphan_keeps_its_dependents(kubectl: Kubectl, ns: str) -> None:
-    deployment_family(kubectl, ns)
+    rs_name, pod_names = deployment_family(kubectl, ns)
     kubectl("delete", "-n", ns, "deployment", "web", "--cascade=orphan", "--timeout=60s")
     assert names(kubectl, ns, "deployments") == []
-    replicaset = kubectl.json("get", "-n", ns, "replicaset", "web-5d8f9c")
+    replicaset = kubectl.json("get", "-n", ns, "replicaset", rs_name)
     assert not replicaset["metadata"].get("ownerReferences")
     assert not replicaset["metadata"].get("finalizers")
     # Only the deleted owner's references go: the Pods still belong to the ReplicaSet.
     for pod in kubectl.json("get", "-n", ns, "pods")["items"]:
-        assert [r["name"] for r in pod["metadata"]["ownerReferences"]] == ["web-5d8f9c"]
+        assert [r["name"] for r in pod["metadata"]["ownerReferences"]] == [rs_name]
     # The orphans are left alone from now on.
     time.sleep(1.0)
     assert names(kubectl, ns, "replicasets,pods") == [
-        "pod/web-5d8f9c-0", "pod/web-5d8f9c-1", "replicaset.apps/web-5d8f9c"]
+        *(f"pod/{p}" for p in pod_names), f"replicaset.apps/{rs_name}"]
 
 
 def test_delete_replicaset_leaves_its_owner(kubectl: Kubectl, ns: str) -> None:
-    """Deleting a dependent is not deleting its owner."""
-    deployment_family(kubectl, ns)
-    kubectl("delete", "-n", ns, "replicaset", "web-5d8f9c")
-    wait_until(lambda: names(kubectl, ns, "pods") == [], "the Pods are collected")
+    """Deleting a dependent is not deleting its owner (which makes itself a new one)."""
+    rs_name, pod_names = deployment_family(kubectl, ns)
+    kubectl("delete", "-n", ns, "replicaset", rs_name)
+    wait_until(lambda: not {f"pod/{p}" for p in pod_names} & set(names(kubectl, ns, "pods")),
+               "the ReplicaSet's Pods are collected")
     assert names(kubectl, ns, "deployments") == ["deployment.apps/web"]
 
 

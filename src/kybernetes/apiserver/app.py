@@ -9,6 +9,7 @@ import logging
 import platform
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from kybernetes import __version__
@@ -45,17 +46,22 @@ def version_info() -> dict[str, str]:
 
 
 class ApiServerApp:
-    def __init__(self, registry: Registry, store: ObjectStore, *, server_address: str) -> None:
+    def __init__(self, registry: Registry, store: ObjectStore, *, server_address: str,
+                 kubelet_ca: Path | None = None) -> None:
         self.registry = registry
         self.store = store
         self.server_address = server_address
-        self.resources = ResourceHandlers(registry, store)
+        self.resources = ResourceHandlers(registry, store, kubelet_ca=kubelet_ca)
         self.requests: Counter[tuple[str, int]] = Counter()
         self.started = time.time()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
+            return
+        if scope["type"] == "websocket":
+            # exec, attach and port-forward upgrades, relayed to the kubelet.
+            await self.resources.pods.websocket(scope, receive, send)
             return
         if scope["type"] != "http":
             return

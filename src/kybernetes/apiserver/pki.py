@@ -158,6 +158,25 @@ def issue_client_cert(
     return cert_path, key_path
 
 
+def issue_serving_cert(
+    pki: Pki, common_name: str, dest_dir: Path, *, hostnames: Sequence[str] = (),
+    ips: Sequence[str] = ()
+) -> tuple[Path, Path]:
+    """A serving certificate (EKU serverAuth) signed by the cluster CA for another
+    component, a kubelet say: ``dest_dir/serving.crt`` and ``serving.key``, reissued when
+    the SANs asked for are not all in it. Returns ``(cert_path, key_path)``."""
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    cert_path, key_path = dest_dir / "serving.crt", dest_dir / "serving.key"
+    dns_names, ip_addrs = _requested_sans(hostnames, ips)
+    with _locked(pki):
+        ca_cert, ca_key = _load_ca(pki)
+        _ensure_serving_at(cert_path, key_path, ca_cert, ca_key, dns_names, ip_addrs,
+                           common_name)
+        _tighten_mode(key_path)
+    return cert_path, key_path
+
+
 def write_kubeconfig(
     path: Path,
     *,
@@ -318,8 +337,21 @@ def _ensure_serving(
     dns_names: list[str],
     ip_addrs: list[IPAddress],
 ) -> None:
-    key = _load_or_new_key(pki.serving_key)
-    cert = _load_cert(pki.serving_cert)
+    _ensure_serving_at(pki.serving_cert, pki.serving_key, ca_cert, ca_key, dns_names,
+                       ip_addrs, SERVING_COMMON_NAME)
+
+
+def _ensure_serving_at(
+    cert_path: Path,
+    key_path: Path,
+    ca_cert: x509.Certificate,
+    ca_key: CertificateIssuerPrivateKeyTypes,
+    dns_names: list[str],
+    ip_addrs: list[IPAddress],
+    common_name: str,
+) -> None:
+    key = _load_or_new_key(key_path)
+    cert = _load_cert(cert_path)
     have_dns: list[str] = []
     have_ips: list[IPAddress] = []
     if cert is not None and _issued_by(cert, ca_cert):
@@ -338,13 +370,13 @@ def _ensure_serving(
     sans += [x509.IPAddress(ip) for ip in all_ips]
     subject = x509.Name(
         [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, SERVING_COMMON_NAME),
-            x509.NameAttribute(NameOID.COMMON_NAME, SERVING_COMMON_NAME),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, common_name),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
         ]
     )
     new = _sign_leaf(subject, key, ca_cert, ca_key, ExtendedKeyUsageOID.SERVER_AUTH, sans)
-    _write_key_if_new(pki.serving_key, key)
-    _write_atomic(pki.serving_cert, new.public_bytes(serialization.Encoding.PEM), _CERT_MODE)
+    _write_key_if_new(key_path, key)
+    _write_atomic(cert_path, new.public_bytes(serialization.Encoding.PEM), _CERT_MODE)
 
 
 def _ensure_client(

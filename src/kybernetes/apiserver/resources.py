@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -23,6 +24,7 @@ from kybernetes.api.tables import build_table
 from kybernetes.api.validation.schemacheck import check_schema
 from kybernetes.apiserver import patch as patches
 from kybernetes.apiserver.binding import create_binding
+from kybernetes.apiserver.eviction import Eviction
 from kybernetes.apiserver.http import Request, Response, Streaming, json_response
 from kybernetes.apiserver.listing import Filter, list_body, list_page
 from kybernetes.apiserver.negotiation import (
@@ -31,6 +33,7 @@ from kybernetes.apiserver.negotiation import (
     encode_yaml,
     negotiate,
 )
+from kybernetes.apiserver.podproxy import STREAMING, PodProxy
 from kybernetes.apiserver.routing import ResourcePath
 from kybernetes.apiserver.store import (
     DEFAULT_MANAGER,
@@ -74,9 +77,12 @@ def _metadata_only(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 class ResourceHandlers:
-    def __init__(self, registry: Registry, store: ObjectStore) -> None:
+    def __init__(self, registry: Registry, store: ObjectStore, *,
+                 kubelet_ca: Path | None = None) -> None:
         self.registry = registry
         self.store = store
+        self.pods = PodProxy(registry, store, kubelet_ca=kubelet_ca)
+        self.eviction = Eviction(registry, store)
 
     # -- dispatch ----------------------------------------------------------------------
 
@@ -406,9 +412,13 @@ class ResourceHandlers:
             return await self._scale(request, info, path)
         if sub.name == "finalize":
             return await self._finalize(request, info, path, wanted)
+        if sub.name in ("log", *STREAMING) and info.plural == "pods" and not info.group:
+            return await self.pods.handle(request, path)
         if sub.name == "binding" and info.plural == "pods":
             return await create_binding(self.store, request, info, path.namespace, path.name,
                                         _dry_run(request.query))
+        if sub.name == "eviction" and info.plural == "pods":
+            return await self.eviction.handle(request, path.namespace, path.name)
         raise errors.method_not_allowed(
             f"{info.plural}/{sub.name} is not served by this API server yet")
 

@@ -21,7 +21,11 @@ import uvicorn
 
 from kybernetes.api import errors
 from kybernetes.api.registry import Registry, builtin_registry
-from kybernetes.apiserver import pki
+from kybernetes.apiserver import pki, podproxy
+from kybernetes.apiserver.admission.defaulttolerationseconds import (
+    DEFAULT_TOLERATION_SECONDS,
+    DefaultTolerationSeconds,
+)
 from kybernetes.apiserver.allocators import KUBERNETES_SERVICE_IP, ServiceAllocator
 from kybernetes.apiserver.app import ApiServerApp
 from kybernetes.apiserver.store import ObjectStore
@@ -49,6 +53,10 @@ class ApiServerConfig:
     etcd_keyfile: Path | None = None
     # How long `prepare` waits for an unreachable storage before giving up.
     storage_wait: float = 60.0
+    # The DefaultTolerationSeconds admission (--default-not-ready-toleration-seconds,
+    # --default-unreachable-toleration-seconds).
+    default_not_ready_toleration_seconds: int = DEFAULT_TOLERATION_SECONDS
+    default_unreachable_toleration_seconds: int = DEFAULT_TOLERATION_SECONDS
 
     @property
     def storage(self) -> str:
@@ -73,8 +81,12 @@ class ApiServer:
         allocator = ServiceAllocator(
             lambda: (o.obj for o in self.cache.scan(services.key_prefix)))
         self.store.create_hooks["services"] = allocator.allocate
+        self.store.create_hooks["pods"] = DefaultTolerationSeconds(
+            not_ready_seconds=config.default_not_ready_toleration_seconds,
+            unreachable_seconds=config.default_unreachable_toleration_seconds).admit
         self.app = ApiServerApp(self.registry, self.store,
-                                server_address=f"{config.advertise_address}:{config.port}")
+                                server_address=f"{config.advertise_address}:{config.port}",
+                                kubelet_ca=pki.Pki.at(config.data_dir).ca_cert)
         self.pki: pki.Pki | None = None
         self._uvicorn: uvicorn.Server | None = None
 
@@ -133,7 +145,7 @@ class ApiServer:
             self.app, host=self.config.bind_address, port=self.config.port,
             ssl_certfile=str(self.pki.serving_cert), ssl_keyfile=str(self.pki.serving_key),
             ssl_ca_certs=str(self.pki.ca_cert), ssl_cert_reqs=ssl.CERT_OPTIONAL,
-            loop="none", http="httptools", ws="websockets-sansio", lifespan="off",
+            loop="none", http="httptools", ws=podproxy.WebSocketProtocol, lifespan="off",
             log_level="warning", timeout_keep_alive=120, backlog=4096,
             # Watches stream until their timeout; do not let them hold up a shutdown.
             timeout_graceful_shutdown=2,

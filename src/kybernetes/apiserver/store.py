@@ -166,7 +166,12 @@ class ObjectStore:
             raise errors.StatusError(
                 403, "Forbidden",
                 f"unable to create new content in namespace {namespace} because it is being "
-                "terminated", {"name": namespace, "kind": "namespaces"})
+                "terminated", {"name": namespace, "kind": "namespaces", "causes": [
+                    # Upstream's NamespaceLifecycle cause: controllers recognise it
+                    # (apierrors.HasStatusCause) and stop creating without an error.
+                    {"type": "NamespaceTerminating",
+                     "message": f"namespace {namespace} is being terminated",
+                     "field": "metadata.namespace"}]})
 
     @staticmethod
     def _check_size(value: bytes) -> None:
@@ -236,7 +241,7 @@ class ObjectStore:
         if info.namespaced:
             new["metadata"]["namespace"] = namespace
         if subresource == "status":
-            new = strategy.prepare_for_status_update(new, old)
+            new = strategy.prepare_for_status_update(new, old, plural=info.plural)
         else:
             strategy.prepare_for_update(info, new, old, subresource=subresource)
         if tracked:

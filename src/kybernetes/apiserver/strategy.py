@@ -80,19 +80,38 @@ def prepare_for_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, A
         new["metadata"]["generation"] = generation
 
 
-def prepare_for_status_update(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
-    """`/status` update: only status (and, as upstream, labels/annotations are kept old)."""
+# Kinds whose `/status` takes annotation changes too: upstream's deployment status strategy
+# resets only spec and labels, and the deployment controller records
+# `deployment.kubernetes.io/revision` through it.
+_STATUS_WRITES_ANNOTATIONS = {"deployments"}
+
+
+def prepare_for_status_update(new: dict[str, Any], old: dict[str, Any], *,
+                              plural: str = "") -> dict[str, Any]:
+    """`/status` update: only status (and, as upstream, labels/annotations are kept old,
+    except the annotations of the kinds in `_STATUS_WRITES_ANNOTATIONS`)."""
     merged = copy.deepcopy(old)
     if "status" in new:
         merged["status"] = new["status"]
     else:
         merged.pop("status", None)
+    if plural in _STATUS_WRITES_ANNOTATIONS:
+        annotations = (new.get("metadata") or {}).get("annotations")
+        if annotations:
+            merged["metadata"]["annotations"] = copy.deepcopy(annotations)
+        else:
+            merged["metadata"].pop("annotations", None)
     return merged
 
 
 def _keep_system_metadata(new: dict[str, Any], old: dict[str, Any]) -> None:
     meta = new.setdefault("metadata", {})
     for name in _SYSTEM_METADATA:
+        if name == "uid" and meta.get("uid"):
+            # As upstream's BeforeUpdate: the old uid only fills an empty one; a different
+            # uid fails validation (field is immutable), so a uid in a patch or update is a
+            # precondition (controllers adopt and release with it).
+            continue
         if name in old["metadata"]:
             meta[name] = old["metadata"][name]
         else:

@@ -21,6 +21,7 @@ import logging
 import signal
 import socket
 import subprocess
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -144,12 +145,36 @@ async def serve(client_config: Any, data_dir: Path, args: argparse.Namespace) ->
         housekeeping = [
             asyncio.create_task(images.garbage_collect_forever(kubelet.images_in_use)),
             asyncio.create_task(_network_gc(runtime, network))]
+        streaming = _streaming_server(kubelet, runtime, data_dir, root, node_name, node_ip,
+                                      args.kubelet_port)
+        if streaming is not None:
+            housekeeping.append(asyncio.create_task(streaming))
         try:
             await kubelet.run()
         finally:
             for task in housekeeping:
                 task.cancel()
             await asyncio.gather(*housekeeping, return_exceptions=True)
+
+
+def _streaming_server(kubelet: Any, runtime: Any, data_dir: Path, root: Path, node_name: str,
+                      node_ip: str, port: int) -> Coroutine[Any, Any, None] | None:
+    """The kubelet's HTTPS server (logs, exec, attach, port-forward), with a serving
+    certificate signed by the cluster CA when this node can sign one (the CA key is under
+    `--data-dir`, as on the server's own node). Without it, logs and exec are unavailable."""
+    from kybernetes.apiserver.pki import Pki, issue_serving_cert
+    from kybernetes.kubelet.server import KubeletServer
+    from kybernetes.kubelet.streaminghost import RuntimeStreamingHost
+
+    pki = Pki.at(data_dir)
+    if not pki.ca_key.exists():
+        log.warning("no cluster CA key under %s: the kubelet serves no logs or exec", data_dir)
+        return None
+    cert, key = issue_serving_cert(pki, f"system:node:{node_name}", root / "tls",
+                                   hostnames=[node_name], ips=[node_ip])
+    sock = socket.create_server(("", port), family=socket.AF_INET, reuse_port=False)
+    server = KubeletServer(RuntimeStreamingHost(runtime, kubelet.pod_with_status))
+    return server.serve(sock, cert_file=cert, key_file=key, client_ca=pki.ca_cert)
 
 
 async def _network_gc(runtime: Any, network: Any, period: float = 60.0) -> None:

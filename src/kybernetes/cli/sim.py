@@ -70,6 +70,9 @@ def add_parser(commands: Any) -> None:
                             "(no kubelet work, as upstream's scheduler_perf)")
     nodes.add_argument("--concurrency", type=int, default=64,
                        help="API requests in flight at most (registration, leases)")
+    nodes.add_argument("--node-lease-duration-seconds", type=int, default=40,
+                       help="the nodes' Lease duration; renewed every quarter of it, as the "
+                            "kubelet does (default: %(default)s)")
     nodes.set_defaults(run=run_nodes)
 
 
@@ -85,7 +88,9 @@ async def serve_nodes(args: argparse.Namespace) -> None:
     config = load_config(args.kubeconfig).replace(qps=0, user_agent="kubelet/v1.35.0 (sim)")
     async with ApiClient(config) as client:
         nodes = SimulatedNodes(client, specs, concurrency=args.concurrency,
-                               pod_cidr=args.pod_cidr, run_pods=args.run_pods)
+                               pod_cidr=args.pod_cidr, run_pods=args.run_pods,
+                               lease_duration=args.node_lease_duration_seconds,
+                               renew_interval=args.node_lease_duration_seconds / 4)
         running = asyncio.create_task(nodes.run())
         ready = asyncio.create_task(nodes.ready.wait())
         await asyncio.wait({running, ready}, return_when=asyncio.FIRST_COMPLETED)

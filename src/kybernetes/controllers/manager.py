@@ -40,7 +40,18 @@ from kybernetes.client import (
     LeaderElector,
     SharedInformerFactory,
 )
-from kybernetes.controllers import garbagecollector, namespace, serviceaccount
+from kybernetes.controllers import (
+    deployment,
+    disruption,
+    garbagecollector,
+    namespace,
+    nodelifecycle,
+    nodezones,
+    replicaset,
+    replication,
+    serviceaccount,
+    tainteviction,
+)
 from kybernetes.controllers.base import Controller, ControllerContext
 from kybernetes.controllers.discovery import Discovery
 
@@ -69,6 +80,19 @@ class ControllerManagerOptions:
     namespace_deletion_grace_period: float = namespace.DELETION_GRACE_PERIOD
     # --concurrent-serviceaccount-token-syncs is for tokens; upstream runs one SA worker.
     concurrent_serviceaccount_syncs: int = serviceaccount.DEFAULT_WORKERS
+    concurrent_deployment_syncs: int = deployment.DEFAULT_WORKERS  # --concurrent-deployment-syncs
+    concurrent_replicaset_syncs: int = replicaset.DEFAULT_WORKERS  # --concurrent-replicaset-syncs
+    concurrent_rc_syncs: int = replication.DEFAULT_WORKERS  # --concurrent-rc-syncs
+    # --node-monitor-period, --node-monitor-grace-period, --node-startup-grace-period
+    node_monitor_period: float = nodelifecycle.NODE_MONITOR_PERIOD
+    node_monitor_grace_period: float = nodelifecycle.NODE_MONITOR_GRACE_PERIOD
+    node_startup_grace_period: float = nodelifecycle.NODE_STARTUP_GRACE_PERIOD
+    # --node-eviction-rate, --secondary-node-eviction-rate, --large-cluster-size-threshold,
+    # --unhealthy-zone-threshold
+    node_eviction_rate: float = nodezones.NODE_EVICTION_RATE
+    secondary_node_eviction_rate: float = nodezones.SECONDARY_NODE_EVICTION_RATE
+    large_cluster_size_threshold: int = nodezones.LARGE_CLUSTER_SIZE_THRESHOLD
+    unhealthy_zone_threshold: float = nodezones.UNHEALTHY_ZONE_THRESHOLD
 
 
 ControllerFactory = Callable[[ControllerContext, ControllerManagerOptions], Controller]
@@ -99,10 +123,48 @@ def _service_account(ctx: ControllerContext, opts: ControllerManagerOptions) -> 
         ctx, workers=opts.concurrent_serviceaccount_syncs)
 
 
+def _deployment(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return deployment.DeploymentController(ctx, workers=opts.concurrent_deployment_syncs)
+
+
+def _replica_set(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return replicaset.ReplicaSetController(ctx, workers=opts.concurrent_replicaset_syncs)
+
+
+def _replication(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return replication.ReplicationManager(ctx, workers=opts.concurrent_rc_syncs)
+
+
+def _node_lifecycle(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return nodelifecycle.NodeLifecycleController(
+        ctx, node_monitor_period=opts.node_monitor_period,
+        node_monitor_grace_period=opts.node_monitor_grace_period,
+        node_startup_grace_period=opts.node_startup_grace_period,
+        node_eviction_rate=opts.node_eviction_rate,
+        secondary_node_eviction_rate=opts.secondary_node_eviction_rate,
+        large_cluster_size_threshold=opts.large_cluster_size_threshold,
+        unhealthy_zone_threshold=opts.unhealthy_zone_threshold)
+
+
+def _taint_eviction(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return tainteviction.TaintEvictionController(ctx)
+
+
+def _disruption(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return disruption.DisruptionController(ctx)
+
+
 CONTROLLERS: dict[str, ControllerSpec] = {spec.name: spec for spec in (
     ControllerSpec("garbage-collector-controller", _garbage_collector, ("garbagecollector",)),
     ControllerSpec("namespace-controller", _namespace, ("namespace",)),
     ControllerSpec("serviceaccount-controller", _service_account, ("serviceaccount",)),
+    ControllerSpec("deployment-controller", _deployment, ("deployment",)),
+    ControllerSpec("replicaset-controller", _replica_set, ("replicaset",)),
+    ControllerSpec("replicationcontroller-controller", _replication,
+                   ("replicationcontroller",)),
+    ControllerSpec("node-lifecycle-controller", _node_lifecycle, ("nodelifecycle",)),
+    ControllerSpec("taint-eviction-controller", _taint_eviction),
+    ControllerSpec("disruption-controller", _disruption, ("disruption",)),
 )}
 
 

@@ -98,6 +98,12 @@ class KubeletConfig:
     runtime_version: str = "runc://1.1.5"
 
 
+def _desired_meta(pod: Obj) -> tuple[Any, ...]:
+    meta = pod.get("metadata") or {}
+    return (meta.get("labels"), meta.get("annotations"), meta.get("deletionTimestamp"),
+            meta.get("deletionGracePeriodSeconds"))
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -116,8 +122,7 @@ class Kubelet:
         manager.events = self.event
         self.pods = Informer(client, PODS, field_selector=f"spec.nodeName={config.node_name}",
                              indexers={UID_INDEX: lambda p: [str(p["metadata"]["uid"])]})
-        self.pods.add_event_handler(self._changed, lambda _old, new: self._changed(new),
-                                    self._removed)
+        self.pods.add_event_handler(self._changed, self._updated, self._removed)
         self.node: Obj = {}
         self.pod_cidr = config.pod_cidr
         self.ready = asyncio.Event()
@@ -139,10 +144,26 @@ class Kubelet:
     def _changed(self, pod: Obj) -> None:
         self.workers.wake(str(pod["metadata"]["uid"]))
 
+    def _updated(self, old: Obj, new: Obj) -> None:
+        """A change of what the pod asks for wakes its worker; a change of its status (the
+        kubelet's own writes, coming back) does not, as upstream's pod config source."""
+        if old.get("spec") != new.get("spec") or \
+                _desired_meta(old) != _desired_meta(new):
+            self._changed(new)
+
     def _removed(self, pod: Obj) -> None:
         uid = str(pod["metadata"]["uid"])
         self._gone[uid] = pod
         self.workers.wake(uid)
+
+    def pod_with_status(self, namespace: str, name: str) -> Obj | None:
+        """The pod as the kubelet knows it: the API's object with the status it last wrote
+        (for the streaming server, which picks containers by their status)."""
+        pod = self.pods.store.get(f"{namespace}/{name}")
+        if pod is None:
+            return None
+        written = self.status.last(str(pod["metadata"]["uid"]))
+        return pod if written is None else {**pod, "status": written}
 
     def _pod(self, uid: str) -> Obj | None:
         found = self.pods.store.by_index(UID_INDEX, uid)
@@ -260,13 +281,21 @@ class Kubelet:
             await asyncio.sleep(self.config.renew_interval)
 
     async def _report_status(self) -> None:
+        """Every update period, compare what the API shows of the node (the node
+        lifecycle controller may have marked it Unknown) with what it is, and report when
+        they differ or when the report period has passed (upstream's tryUpdateNodeStatus)."""
         last_report = time.monotonic()
         while True:
             await asyncio.sleep(self.config.status_update_period)
-            old = self.node.get("status") or {}
+            try:
+                current = await self.client.get(NODES, self.config.node_name)
+            except ClientError as err:
+                log.warning("node status not read: %s", err)
+                continue
+            old = current.get("status") or {}
             status = self._node_status(old)
-            changed = [c["status"] for c in status["conditions"]] != \
-                [c.get("status") for c in old.get("conditions") or ()]
+            changed = [(c["type"], c["status"]) for c in status["conditions"]] != \
+                [(c.get("type"), c.get("status")) for c in old.get("conditions") or ()]
             if not changed and time.monotonic() - last_report < \
                     self.config.status_report_period:
                 continue
@@ -343,7 +372,9 @@ class Kubelet:
         await self.status.set(pod, status)
         if status["phase"] in TERMINAL_PHASES:
             return None
-        return 1.0 if result.errors or not result.sandbox_ready else self.config.resync_period
+        # After an error too, as upstream's pod workers (backOffPeriod 10 s): the waiting
+        # reason (ErrImagePull, RunContainerError, ...) stays visible until then.
+        return self.config.resync_period
 
     async def _terminate(self, pod: Obj) -> SyncOutcome:
         uid = str(pod["metadata"]["uid"])
