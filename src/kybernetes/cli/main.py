@@ -290,6 +290,10 @@ def _report_failure(task: asyncio.Task[None]) -> None:
 
 
 def _run_server(args: argparse.Namespace) -> int:
+    if not args.disable_agent and os.geteuid() != 0:
+        logging.getLogger("kyb").warning(
+            "not root: running without a node (the agent needs root for runc and CNI)")
+        args.disable_agent = True
     if args.disable_controller_manager and args.disable_scheduler and args.disable_agent:
         return _run_apiserver(args)
     server = ApiServer(_apiserver_config(args))
