@@ -352,3 +352,32 @@ async def test_a_restarted_kubelet_adopts_running_containers(api: ApiClient, nod
     assert node.runtime.started.count("stay/keeper") == 1
     obj = await get(api, namespace, "stay")
     assert obj["status"]["containerStatuses"][0]["restartCount"] == 0
+
+
+async def test_a_failing_pre_stop_hook_is_reported_and_the_pod_still_stops(
+        api: ApiClient, node: Node, namespace: str) -> None:
+    hooked = container("hooked", lifecycle={"preStop": {"exec": {"command": ["drain"]}}})
+    await api.create(PODS, pod("hook", hooked), namespace)
+
+    async def running() -> bool:
+        return bool(node.runtime.running("hook", "hooked"))
+
+    await eventually(running, "hooked running")
+    node.runtime.health["hooked"] = 1
+    await api.delete(PODS, "hook", namespace, grace_period_seconds=5)
+
+    async def reported() -> Obj | None:
+        events = await api.list(EVENTS, namespace)
+        return next((e for e in events.items if e["reason"] == "FailedPreStopHook"), None)
+
+    event = await eventually(reported, "a FailedPreStopHook event")
+    assert event["message"].startswith("PreStopHook failed: command ['drain'] exited with 1")
+
+    async def deleted() -> bool:
+        try:
+            await get(api, namespace, "hook")
+        except NotFoundError:
+            return True
+        return False
+
+    await eventually(deleted, "the pod deleted despite its hook")

@@ -113,6 +113,7 @@ async def serve(client_config: Any, data_dir: Path, args: argparse.Namespace) ->
     from kybernetes.kubelet.images import ImageStore
     from kybernetes.kubelet.kubelet import Kubelet, KubeletConfig
     from kybernetes.kubelet.kuberuntime import RuntimeManager
+    from kybernetes.kubelet.logrotation import ContainerLogManager
     from kybernetes.kubelet.network import PodNetwork, PodNetworkConfig
     from kybernetes.kubelet.runtime.runc.runtime import RuncRuntime
     from kybernetes.kubelet.services import ApiImageService, ApiVolumeService
@@ -144,7 +145,8 @@ async def serve(client_config: Any, data_dir: Path, args: argparse.Namespace) ->
         kubelet.network_status = network.not_ready_message
         housekeeping = [
             asyncio.create_task(images.garbage_collect_forever(kubelet.images_in_use)),
-            asyncio.create_task(_network_gc(runtime, network))]
+            asyncio.create_task(_network_gc(runtime, network)),
+            asyncio.create_task(ContainerLogManager(runtime).run())]
         streaming = _streaming_server(kubelet, runtime, data_dir, root, node_name, node_ip,
                                       args.kubelet_port)
         if streaming is not None:

@@ -50,6 +50,7 @@ from kybernetes.kubelet.images import (
 )
 from kybernetes.kubelet.images.policy import should_pull
 from kybernetes.kubelet.podstatus import ContainerRecord, SyncError, all_containers, is_sidecar
+from kybernetes.kubelet.probes import ProbeTarget, run_probe
 from kybernetes.kubelet.runtime.cri import (
     ContainerConfig,
     ContainerFilter,
@@ -463,21 +464,40 @@ class RuntimeManager:
         await self._post_start(pod, container, created)
         return None
 
+    async def _run_hook(self, pod: Obj, container: Obj, container_id: ContainerId,
+                        hook: Obj, limit: float) -> str | None:
+        """Run a lifecycle hook (exec, httpGet or sleep) for at most `limit` seconds; its
+        failure message, or None."""
+        if hook.get("exec"):
+            try:
+                outcome = await self.runtime.exec_sync(
+                    container_id, list(hook["exec"].get("command") or ()), limit)
+            except CRIError as err:
+                return str(err)
+            if outcome.exit_code != 0:
+                output = (outcome.stdout + outcome.stderr).decode(errors="replace")
+                return (f"command {list(hook['exec'].get('command') or ())!r} exited with "
+                        f"{outcome.exit_code}: {output}")
+        elif hook.get("httpGet"):
+            ips = self.pod_ips(str(pod["metadata"]["uid"]))
+            target = ProbeTarget(container_id, 0.0, ips[0] if ips else "127.0.0.1")
+            ok, output = await run_probe(self.runtime, {"httpGet": hook["httpGet"],
+                                                        "timeoutSeconds": limit},
+                                         container, target)
+            if not ok:
+                return output
+        elif hook.get("sleep"):
+            await asyncio.sleep(min(limit, float(hook["sleep"].get("seconds") or 0)))
+        return None
+
     async def _post_start(self, pod: Obj, container: Obj, created: ContainerId) -> None:
-        hook = ((container.get("lifecycle") or {}).get("postStart") or {}).get("exec")
+        hook = (container.get("lifecycle") or {}).get("postStart")
         if not hook:
             return
-        try:
-            outcome = await self.runtime.exec_sync(created, list(hook.get("command") or ()),
-                                                   _grace(pod))
-        except CRIError as err:
-            failed, message = True, str(err)
-        else:
-            failed = outcome.exit_code != 0
-            message = (outcome.stdout + outcome.stderr).decode(errors="replace")
-        if failed:
+        failure = await self._run_hook(pod, container, created, hook, _grace(pod))
+        if failure is not None:
             self.events(pod, "Warning", "FailedPostStartHook",
-                        f"PostStartHook failed: {message}".strip())
+                        f"PostStartHook failed: {failure}".strip())
 
     async def _container_config(self, pod: Obj, container: Obj, attempt: int,
                                 image: ImageLike) -> ContainerConfig:
@@ -533,16 +553,16 @@ class RuntimeManager:
     async def _stop(self, pod: Obj, container: Obj | None, status: ContainerStatus,
                     grace: float) -> None:
         started = time.monotonic()
-        hook = (((container or {}).get("lifecycle") or {}).get("preStop") or {})
-        if hook.get("exec") and grace > 0:
-            command = list(hook["exec"].get("command") or ())
+        hook = ((container or {}).get("lifecycle") or {}).get("preStop")
+        if hook and grace > 0 and container is not None:
             try:
-                await asyncio.wait_for(self.runtime.exec_sync(status.id, command, grace), grace)
-            except (CRIError, TimeoutError) as err:
+                failure = await asyncio.wait_for(
+                    self._run_hook(pod, container, status.id, hook, grace), grace)
+            except TimeoutError:
+                failure = f"the hook did not finish within {grace:g}s"
+            if failure is not None:
                 self.events(pod, "Warning", "FailedPreStopHook",
-                            f"PreStopHook failed: {err}")
-        elif hook.get("sleep") and grace > 0:
-            await asyncio.sleep(min(grace, float(hook["sleep"].get("seconds") or 0)))
+                            f"PreStopHook failed: {failure}".strip())
         remaining = max(2.0 if grace > 0 else 0.0, grace - (time.monotonic() - started))
         await self.runtime.stop_container(status.id, remaining)
 
