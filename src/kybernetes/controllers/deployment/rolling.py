@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kybernetes.client.rest import Obj
+from kybernetes.controllers.base import Requeue
 from kybernetes.controllers.deployment import util
 from kybernetes.controllers.deployment.progress import sync_rollout_status
 from kybernetes.controllers.deployment.sync import Syncer
@@ -82,6 +83,13 @@ async def cleanup_unhealthy_replicas(s: Syncer, old_rss: list[Obj], d: Obj,
         if size == 0 or size == available:
             continue
         count = min(max_cleanup - total, size - available)
+        if count < 0:
+            # The RS's status still counts pods of a larger size (it was just scaled
+            # down): "cleaning up" would scale it back up, past maxSurge. Upstream fails
+            # the sync; the retry sees the status caught up.
+            raise Requeue("when cleaning up unhealthy replicas, got invalid request to "
+                          f"scale down {util.meta(rs)['namespace']}/{util.meta(rs)['name']} "
+                          f"{size} -> {size - count}")
         _, old_rss[i] = await s.scale_replica_set_and_record_event(rs, size - count, d)
         total += count
     return old_rss, total
