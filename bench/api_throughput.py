@@ -17,7 +17,6 @@ import asyncio
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,24 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.e2e.cluster import Server, etcd_storage_args, wipe_etcd
 from tests.etcd_cluster import EtcdCluster, etcd_binary
 
-from bench.loadgen import Connection
+from bench.loadgen import Connection, ops_per_second
 from kybernetes.apiserver.pki import Pki, ssl_client_context
 from kybernetes.storage.etcd import EtcdStorage
 from kybernetes.storage.interface import Storage
 from kybernetes.storage.sqlite import SQLiteStorage
-
-
-async def _run(count: int, concurrency: int, op: Callable[[int], Awaitable[None]]) -> float:
-    """Operations per second for `count` calls of `op`, `concurrency` at a time."""
-    queue = iter(range(count))
-
-    async def worker() -> None:
-        for i in queue:
-            await op(i)
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return count / (time.perf_counter() - start)
 
 
 def _configmap(i: int) -> dict[str, object]:
@@ -72,8 +58,8 @@ async def raw_storage(storage: Storage, count: int, concurrency: int) -> tuple[f
         async def get(i: int) -> None:
             await storage.get(f"/registry/configmaps/default/cm-{i}")
 
-        puts = await _run(count, concurrency, put)
-        gets = await _run(count, concurrency, get)
+        puts = await ops_per_second(count, concurrency, put)
+        gets = await ops_per_second(count, concurrency, get)
     finally:
         await storage.close()
     return puts, gets
@@ -110,9 +96,9 @@ async def through_api(server: Server, count: int, concurrency: int, pods: int
         await call("POST", "/api/v1/namespaces/default/pods", orjson.dumps(_pod(i)), 201,
                    json_body)
 
-    creates = await _run(count, concurrency, create)
-    gets = await _run(count, concurrency, get)
-    await _run(pods, concurrency, create_pod)
+    creates = await ops_per_second(count, concurrency, create)
+    gets = await ops_per_second(count, concurrency, get)
+    await ops_per_second(pods, concurrency, create_pod)
     start = time.perf_counter()
     listed = await call("GET", "/api/v1/pods")
     list_json = time.perf_counter() - start

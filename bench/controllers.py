@@ -30,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import uvloop
-from tests.e2e.cluster import Server
+from tests.e2e.cluster import Server, stop_process
 
 from bench.scheduler import Tracker, create_pods, default_pod, kyb, wait_nodes
 from kybernetes.client import ApiClient, load_kubeconfig, resource
@@ -121,11 +121,7 @@ def main() -> None:
                 uvloop.run(wait_nodes(server, args.nodes, args.timeout))
                 figures = uvloop.run(run(server, args.replicas, args.timeout))
             finally:
-                sim.terminate()
-                try:
-                    sim.wait(20)
-                except subprocess.TimeoutExpired:
-                    sim.kill()
+                stop_process(sim, 20)
                 server.stop()
     n = args.replicas
     api = figures["api_create_seconds"]

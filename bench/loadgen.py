@@ -3,12 +3,15 @@
 httpx costs more CPU per request than the server it measures, and both share the machine,
 so the benchmarks drive the API server with this instead: one TLS connection per worker,
 requests written as bytes, responses read by Content-Length (or chunked for lists).
+`ops_per_second` drives any async operation (HTTP or a storage call) at a concurrency.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import time
+from collections.abc import Awaitable, Callable
 
 
 class Connection:
@@ -55,3 +58,17 @@ class Connection:
 
     def close(self) -> None:
         self.writer.close()
+
+
+async def ops_per_second(count: int, concurrency: int,
+                         op: Callable[[int], Awaitable[object]]) -> float:
+    """Operations per second for `count` calls of `op`, `concurrency` at a time."""
+    queue = iter(range(count))
+
+    async def worker() -> None:
+        for i in queue:
+            await op(i)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return count / (time.perf_counter() - start)

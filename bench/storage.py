@@ -19,7 +19,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import orjson
@@ -29,24 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.etcd_cluster import EtcdCluster, etcd_binary
 
+from bench.loadgen import ops_per_second
 from kybernetes.storage.etcd import EtcdStorage
 from kybernetes.storage.interface import Storage
 from kybernetes.storage.sqlite import SQLiteStorage
 
 Figures = dict[str, float]
-
-
-async def _run(count: int, concurrency: int, op: Callable[[int], Awaitable[object]]) -> float:
-    """Operations per second for `count` calls of `op`, `concurrency` at a time."""
-    queue = iter(range(count))
-
-    async def worker() -> None:
-        for i in queue:
-            await op(i)
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return count / (time.perf_counter() - start)
 
 
 def _value(i: int) -> bytes:
@@ -120,9 +107,10 @@ async def measure(storage: Storage, count: int, concurrency: int, samples: int) 
         async def list_page(i: int) -> None:
             await storage.list("/registry/configmaps/", limit=500)
 
-        figures = {"puts/s": await _run(count, concurrency, put),
-                   "gets/s": await _run(count, concurrency, get),
-                   "lists of 500/s": await _run(max(count // 50, 20), concurrency, list_page)}
+        figures = {"puts/s": await ops_per_second(count, concurrency, put),
+                   "gets/s": await ops_per_second(count, concurrency, get),
+                   "lists of 500/s": await ops_per_second(max(count // 50, 20), concurrency,
+                                                          list_page)}
         quiet, busy = await _watch_latency(storage, samples, concurrency)
         figures["watch p50 ms (idle)"] = statistics.median(quiet) * 1000
         figures["watch p99 ms (idle)"] = _percentile(quiet, 0.99) * 1000

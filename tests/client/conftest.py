@@ -8,19 +8,15 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from kybernetes.client import ApiClient, load_kubeconfig, resource
-from tests.e2e.cluster import Server
+from tests.e2e.cluster import Server, running_server
 
 NAMESPACES = resource("", "v1", "namespaces")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = Server(tmp_path_factory.mktemp("kyb"))
-    running.start()
-    try:
+    with running_server(tmp_path_factory.mktemp("kyb")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -50,6 +51,18 @@ def fast_backoff() -> Backoff:
     return Backoff(0.001, 0.01, jitter=0)
 
 
+@contextlib.asynccontextmanager
+async def logged(informer: Informer) -> AsyncIterator[Log]:
+    """`informer` started with a `Log` as its handlers, and stopped on the way out."""
+    log = Log()
+    informer.add_event_handler(log.on_add, log.on_update, log.on_delete)
+    informer.start()
+    try:
+        yield log
+    finally:
+        await informer.stop()
+
+
 async def test_list_then_watch_events_reach_handlers_and_store(fake: FakeApi,
                                                                client: ApiClient) -> None:
     fake.put("a", "1")
@@ -84,10 +97,7 @@ async def test_gone_relists_and_synthesises_missed_changes(fake: FakeApi,
     for name in ("keep", "change", "vanish"):
         fake.put(name, "1")
     informer = Informer(client, CONFIGMAPS, namespace="ns", backoff=fast_backoff())
-    log = Log()
-    informer.add_event_handler(log.on_add, log.on_update, log.on_delete)
-    informer.start()
-    try:
+    async with logged(informer) as log:
         await informer.wait_for_sync(5)
         await eventually(lambda: len(fake.watches) == 1)
         # Changes the watch never delivers (the client was cut off), then 410.
@@ -102,18 +112,13 @@ async def test_gone_relists_and_synthesises_missed_changes(fake: FakeApi,
         assert informer.stats.relists_after_gone == 1 and fake.lists == 2
         await eventually(lambda: len(fake.watches) == 2)
         assert fake.watch.params["resourceVersion"] == str(fake.rv)
-    finally:
-        await informer.stop()
 
 
 async def test_broken_watch_resumes_from_last_resource_version(fake: FakeApi,
                                                                client: ApiClient) -> None:
     fake.put("a", "1")
     informer = Informer(client, CONFIGMAPS, namespace="ns", backoff=fast_backoff())
-    log = Log()
-    informer.add_event_handler(log.on_add, log.on_update, log.on_delete)
-    informer.start()
-    try:
+    async with logged(informer):
         await informer.wait_for_sync(5)
         await eventually(lambda: len(fake.watches) == 1)
         fake.watch.send("MODIFIED", fake.put("a", "2"))
@@ -126,8 +131,6 @@ async def test_broken_watch_resumes_from_last_resource_version(fake: FakeApi,
         assert fake.lists == 1, "no relist while the server still has the revision"
         fake.watch.send("BOOKMARK", {"metadata": {"resourceVersion": "999"}})
         await eventually(lambda: informer.last_sync_resource_version == "999")
-    finally:
-        await informer.stop()
 
 
 async def test_watch_list_mode_replaces_at_the_end_marker(fake: FakeApi,
@@ -135,17 +138,12 @@ async def test_watch_list_mode_replaces_at_the_end_marker(fake: FakeApi,
     fake.put("a", "1")
     fake.put("b", "1")
     informer = Informer(client, CONFIGMAPS, namespace="ns", watch_list=True)
-    log = Log()
-    informer.add_event_handler(log.on_add, log.on_update, log.on_delete)
-    informer.start()
-    try:
+    async with logged(informer) as log:
         assert await informer.wait_for_sync(5)
         assert fake.lists == 0
         assert sorted(informer.store.keys()) == ["ns/a", "ns/b"]
         fake.watch.send("DELETED", fake.remove("a"))
         await eventually(lambda: ("delete", "a", "1") in log.events)
-    finally:
-        await informer.stop()
 
 
 async def test_a_slow_handler_delays_only_itself(fake: FakeApi, client: ApiClient) -> None:

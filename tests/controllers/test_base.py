@@ -9,20 +9,14 @@ workers and shuts the queue down.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import ClassVar
 
 from kybernetes.client import ApiClient, Informer, RateLimitingQueue, resource
 from kybernetes.client.workqueue import ItemExponentialFailureRateLimiter
 from kybernetes.controllers.base import QueueController, Requeue, process_queue, run_workers
+from tests.client.helpers import eventually
 
 CONFIGMAPS = resource("", "v1", "configmaps")
-
-
-async def eventually(predicate: Callable[[], bool], limit: float = 10.0) -> None:
-    async with asyncio.timeout(limit):
-        while not predicate():  # noqa: ASYNC110 - polling state other tasks change
-            await asyncio.sleep(0.005)
 
 
 def fast_queue() -> RateLimitingQueue[str]:

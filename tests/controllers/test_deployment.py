@@ -114,10 +114,31 @@ async def roll_to_completion(ctl: DeploymentController, api: ApiClient,
     raise AssertionError(f"rollout did not complete: {seen}")
 
 
+async def first_step_rolling_ten(api: ApiClient, ctl: DeploymentController
+                                 ) -> tuple[str, str]:
+    """Ten replicas rolled out at maxSurge = maxUnavailable = 25%, then a new image and one
+    sync: the names of the old and the new ReplicaSet."""
+    await api.create(DEPLOYMENTS, deployment(replicas=10, strategy={
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%",
+                                                   "maxUnavailable": "25%"}}))
+    await roll_to_completion(ctl, api)
+    [old] = await replica_sets(api)
+    await set_image(api, "nginx:2")
+    await step(ctl, api)
+    old_name = old["metadata"]["name"]
+    return old_name, next(n for n in await sizes(api) if n != old_name)
+
+
 def condition(d: Obj, type_: str) -> dict[str, Any]:
     found = util.get_condition(d.get("status") or {}, type_)
     assert found is not None, f"no {type_} condition in {d.get('status')}"
     return found
+
+
+def condition_summary(d: Obj, type_: str) -> tuple[str, str, str]:
+    """The (status, reason, message) of the condition `type_`, which must be there."""
+    found = condition(d, type_)
+    return found["status"], found["reason"], found["message"]
 
 
 # ----------------------------------------------------------------------------- pure helpers
@@ -269,8 +290,7 @@ async def test_a_new_deployment_gets_a_hashed_replica_set(
     assert notes["kubernetes.io/change-cause"] == "first"
     d = await get(api)
     assert d["metadata"]["annotations"][util.REVISION_ANNOTATION] == "1"
-    progressing = condition(d, "Progressing")
-    assert (progressing["status"], progressing["reason"], progressing["message"]) == (
+    assert condition_summary(d, "Progressing") == (
         "True", "NewReplicaSetCreated", f'Created new replica set "{rs["metadata"]["name"]}"')
 
 
@@ -293,12 +313,10 @@ async def test_status_follows_the_replica_sets_until_available(
     d = await get(api)
     assert (d["status"]["availableReplicas"], d["status"]["readyReplicas"]) == (3, 3)
     assert "unavailableReplicas" not in d["status"]
-    available = condition(d, "Available")
-    assert (available["status"], available["reason"], available["message"]) == (
+    assert condition_summary(d, "Available") == (
         "True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
     rs_name = (await replica_sets(api))[0]["metadata"]["name"]
-    progressing = condition(d, "Progressing")
-    assert (progressing["status"], progressing["reason"], progressing["message"]) == (
+    assert condition_summary(d, "Progressing") == (
         "True", "NewReplicaSetAvailable", f'ReplicaSet "{rs_name}" has successfully progressed.')
     # A further sync with nothing new writes nothing.
     rv = d["metadata"]["resourceVersion"]
@@ -332,16 +350,9 @@ async def test_a_rolling_update_keeps_within_surge_and_availability(
 
 async def test_percentages_round_as_upstream(api: ApiClient,
                                              ctl: DeploymentController) -> None:
-    await api.create(DEPLOYMENTS, deployment(replicas=10, strategy={
-        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%",
-                                                   "maxUnavailable": "25%"}}))
-    await roll_to_completion(ctl, api)
-    [old] = await replica_sets(api)
-    await set_image(api, "nginx:2")
-    await step(ctl, api)
-    new_name = next(n for n in await sizes(api) if n != old["metadata"]["name"])
+    old_name, new_name = await first_step_rolling_ten(api, ctl)
     # Surge ceil(2.5) = 3 new replicas; unavailability floor(2.5) = 2 fewer old ones.
-    assert await sizes(api) == {old["metadata"]["name"]: 8, new_name: 3}
+    assert await sizes(api) == {old_name: 8, new_name: 3}
 
 
 async def test_unavailable_old_replicas_are_removed_first(
@@ -438,16 +449,8 @@ async def test_a_hash_collision_bumps_collision_count(
 
 async def test_scaling_mid_rollout_is_proportional(api: ApiClient,
                                                    ctl: DeploymentController) -> None:
-    await api.create(DEPLOYMENTS, deployment(replicas=10, strategy={
-        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%",
-                                                   "maxUnavailable": "25%"}}))
-    await roll_to_completion(ctl, api)
-    [old] = await replica_sets(api)
-    await set_image(api, "nginx:2")
-    await step(ctl, api)  # 3 new (surge), then 2 old fewer (unavailability)
-    old_name = old["metadata"]["name"]
-    new_name = next(n for n in await sizes(api) if n != old_name)
-    assert await sizes(api) == {old_name: 8, new_name: 3}
+    old_name, new_name = await first_step_rolling_ten(api, ctl)
+    assert await sizes(api) == {old_name: 8, new_name: 3}  # 3 new (surge), 2 old fewer
     d = await get(api)
     d["spec"]["replicas"] = 20
     await api.update(DEPLOYMENTS, d)
@@ -491,8 +494,7 @@ async def test_a_paused_deployment_scales_but_does_not_roll_out(
     await api.update(DEPLOYMENTS, d)
     await step(ctl, api)
     assert list((await sizes(api)).values()) == [5]
-    progressing = condition(await get(api), "Progressing")
-    assert (progressing["status"], progressing["reason"], progressing["message"]) == (
+    assert condition_summary(await get(api), "Progressing") == (
         "Unknown", "DeploymentPaused", "Deployment is paused")
     d = await get(api)
     d["spec"]["paused"] = False
@@ -552,8 +554,7 @@ async def test_no_progress_past_the_deadline_is_reported(
     ctl.syncer.clock = lambda: util.now() + timedelta(seconds=120)
     await step(ctl, api)
     rs_name = (await replica_sets(api))[0]["metadata"]["name"]
-    progressing = condition(await get(api), "Progressing")
-    assert (progressing["status"], progressing["reason"], progressing["message"]) == (
+    assert condition_summary(await get(api), "Progressing") == (
         "False", "ProgressDeadlineExceeded", f'ReplicaSet "{rs_name}" has timed out progressing.')
 
 
@@ -566,8 +567,7 @@ async def test_replica_failures_are_propagated_and_cleared(
                "lastTransitionTime": "2026-01-01T00:00:00Z"}
     await settle(api, available=False, conditions=[failure])
     await step(ctl, api)
-    copied = condition(await get(api), "ReplicaFailure")
-    assert (copied["status"], copied["reason"], copied["message"]) == (
+    assert condition_summary(await get(api), "ReplicaFailure") == (
         "True", "FailedCreate", failure["message"])
     await settle(api)
     await step(ctl, api)

@@ -22,7 +22,7 @@ from kybernetes.controllers.manager import (
     ControllerManagerOptions,
     enabled_controllers,
 )
-from tests.e2e.cluster import Server
+from tests.e2e.cluster import Server, running_server
 
 LEASES = resource("coordination.k8s.io", "v1", "leases")
 NAMESPACES = resource("", "v1", "namespaces")
@@ -56,13 +56,9 @@ def test_unknown_controller_is_refused() -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A `kyb server` without its own controller manager: the tests bring theirs."""
-    running = Server(tmp_path_factory.mktemp("kyb"),
-                     extra_args=["--disable-controller-manager"])
-    running.start()
-    try:
+    with running_server(tmp_path_factory.mktemp("kyb"),
+                        ["--disable-controller-manager"]) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture

@@ -21,12 +21,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import httpx
+import pytest
 
 from kybernetes.apiserver.pki import Pki, ssl_client_context
 
@@ -44,6 +45,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def stop_process(process: subprocess.Popen[Any], timeout: float = 20,
+                 sig: int = signal.SIGTERM) -> None:
+    """Signal `process` (SIGTERM: shut down cleanly) and wait up to `timeout` seconds for
+    it to exit; kill it if it does not."""
+    process.send_signal(sig)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @dataclass
@@ -91,12 +104,7 @@ class Server:
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process, 20, sig)
         self.process = None
 
     def kill(self) -> None:
@@ -130,6 +138,27 @@ class Server:
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, verify=ssl_client_context(Pki.at(self.data_dir)),
                             timeout=30)
+
+
+@contextlib.contextmanager
+def running_server(data_dir: Path, extra_args: Sequence[str] = ()) -> Iterator[Server]:
+    """A started `kyb server` (the fixture of a test module), stopped on exit."""
+    running = Server(data_dir, extra_args=list(extra_args))
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@contextlib.contextmanager
+def checked_server(data_dir: Path, extra_args: Sequence[str] = ()) -> Iterator[Server]:
+    """`running_server`, and the test fails if the server answered any 5xx."""
+    with running_server(data_dir, extra_args) as running:
+        yield running
+        errors = running.server_errors()
+    if errors:
+        pytest.fail(f"the server answered 5xx: {errors}\n{running.log_tail()}")
 
 
 def etcd_storage_args(endpoints: list[str]) -> list[str]:
@@ -278,3 +307,21 @@ def namespace_name(test_name: str) -> str:
         return base
     digest = hashlib.sha1(test_name.encode()).hexdigest()[:8]
     return f"{base[:54].rstrip('-')}-{digest}"
+
+
+T = TypeVar("T")
+
+# How long the e2e tests wait for the cluster to converge: a guard against hangs, not a measure.
+WAIT = 90.0
+
+
+def wait_until(check: Callable[[], T | None], what: str, timeout: float = WAIT) -> T:
+    """Poll `check` until it returns something truthy, and return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.2)

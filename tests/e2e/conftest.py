@@ -24,6 +24,7 @@ import pytest
 from tests.e2e.cluster import (
     Kubectl,
     Server,
+    checked_server,
     etcd_storage_args,
     make_namespace,
     namespace_name,
@@ -85,15 +86,8 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         cluster: EtcdCluster = request.getfixturevalue("e2e_etcd")
         wipe_etcd(cluster.endpoints[0])
         extra = etcd_storage_args(cluster.endpoints)
-    running = Server(tmp_path_factory.mktemp("kyb"), extra_args=extra)
-    running.start()
-    try:
+    with checked_server(tmp_path_factory.mktemp("kyb"), extra) as running:
         yield running
-        errors = running.server_errors()
-    finally:
-        running.stop()
-    if errors:
-        pytest.fail(f"the server answered 5xx: {errors}\n{running.log_tail()}")
 
 
 @pytest.fixture(scope="module")

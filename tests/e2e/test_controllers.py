@@ -12,25 +12,16 @@ deletion of the dependents happens after, and is polled for with a bound.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import httpx
 import pytest
 
-from tests.e2e.cluster import Kubectl, make_namespace
+from tests.e2e.cluster import Kubectl, make_namespace, wait_until
 
 pytestmark = pytest.mark.e2e
 
 # Bounds on waiting for the controllers: guards against hangs, not performance claims.
 WAIT = 60.0
-
-
-def wait_until(predicate: Callable[[], bool], what: str, limit: float = WAIT) -> None:
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {limit}s: {what}")
-        time.sleep(0.2)
 
 
 def names(kubectl: Kubectl, ns: str, kinds: str) -> list[str]:

@@ -13,36 +13,22 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.cluster import Kubectl, Server
+from tests.e2e.cluster import Kubectl, Server, running_server, wait_until
 
 pytestmark = pytest.mark.e2e
-
-WAIT = 60.0
-
-
-def wait_until(predicate: Callable[[], bool], what: str, limit: float = WAIT) -> None:
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {limit}s: {what}")
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
 def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = Server(tmp_path_factory.mktemp("kyb"),
-                     extra_args=["--disable-controller-manager"])
-    running.start()
-    try:
+    with running_server(tmp_path_factory.mktemp("kyb"),
+                        ["--disable-controller-manager"]) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -13,37 +13,22 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
-from tests.e2e.cluster import Kubectl, Server
+from tests.e2e.cluster import Kubectl, Server, stop_process, wait_until
 
 pytestmark = pytest.mark.e2e
 
-T = TypeVar("T")
-WAIT = 90.0
 ROLLOUT_TIMEOUT = "--timeout=90s"
 SIM_PREFIX = "dep-"
 # The simulated nodes never pull images. Should a pod ever reach a real node, its image
 # names a registry on a closed loopback port, so nothing leaves the machine.
 IMAGE_1 = "127.0.0.1:1/nginx:1.0"
 IMAGE_2 = "127.0.0.1:1/nginx:2.0"
-
-
-def wait_until(check: Callable[[], T | None], what: str, timeout: float = WAIT) -> T:
-    """Poll `check` until it returns something truthy (a safety limit, not a measure)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +52,7 @@ def nodes(server: Server, kubectl: Kubectl, tmp_path_factory: pytest.TempPathFac
         cordon_other_nodes(kubectl)
         yield
     finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, 20)
         if process.returncode not in (0, -15):
             print(Path(log).read_text(errors="replace")[-4000:])
 

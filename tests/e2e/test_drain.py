@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.cluster import Kubectl, LineReader, Server
-from tests.e2e.test_scheduler import Process, wait_until
+from tests.e2e.cluster import Kubectl, LineReader, Server, checked_server, wait_until
+from tests.e2e.test_scheduler import Process
 
 pytestmark = pytest.mark.e2e
 
@@ -33,16 +33,9 @@ SIM_FLAGS = ["--node-lease-duration-seconds", "4"]
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = Server(tmp_path_factory.mktemp("kyb"), extra_args=[
-        "--node-monitor-period", "1s", "--node-monitor-grace-period", "4s"])
-    running.start()
-    try:
+    with checked_server(tmp_path_factory.mktemp("kyb"), [
+            "--node-monitor-period", "1s", "--node-monitor-grace-period", "4s"]) as running:
         yield running
-        errors = running.server_errors()
-    finally:
-        running.stop()
-    if errors:
-        pytest.fail(f"the server answered 5xx: {errors}\n{running.log_tail()}")
 
 
 @pytest.fixture(scope="module")

@@ -23,15 +23,15 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.cluster import Kubectl, LineReader, Server, find_kubectl
+from tests.e2e.cluster import WAIT, Kubectl, LineReader, Server, find_kubectl, wait_until
 from tests.e2e.nodens import NODE_IP, add_node_address, inside
 from tests.kubelet import netns
 from tests.kubelet.imagebuild import busybox_image, push_image, write_oci_archive
@@ -42,22 +42,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
     or not Path("/usr/lib/cni/bridge").exists(),
     reason="needs root, iproute2, runc and the CNI plugins")]
 
-T = TypeVar("T")
-WAIT = 90.0
 NODE = "node-1"
 LOCAL_IMAGE = "busybox:1.36"
 Obj = dict[str, Any]
-
-
-def wait_until(check: Callable[[], T | None], what: str, limit: float = WAIT) -> T:
-    deadline = time.monotonic() + limit
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.25)
 
 
 @dataclass

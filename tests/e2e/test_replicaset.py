@@ -11,26 +11,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.cluster import Kubectl
+from tests.e2e.cluster import Kubectl, wait_until
 
 pytestmark = pytest.mark.e2e
-
-WAIT = 60.0
-
-
-def wait_until(predicate: Callable[[], bool], what: str, limit: float = WAIT) -> None:
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {limit}s: {what}")
-        time.sleep(0.2)
 
 
 def replica_set(name: str, replicas: int, *, min_ready: int = 0) -> dict[str, Any]:

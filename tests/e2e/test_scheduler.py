@@ -14,33 +14,19 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.cluster import Kubectl, Server
+from tests.e2e.cluster import Kubectl, Server, stop_process, wait_until
 
 pytestmark = pytest.mark.e2e
 
-T = TypeVar("T")
-WAIT = 90.0
 WORKERS = ["w-0", "w-1", "w-2"]
-
-
-def wait_until(check: Callable[[], T | None], what: str, timeout: float = WAIT) -> T:
-    """Poll `check` until it returns something truthy (a safety limit, not a measure)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 class Process:
@@ -53,12 +39,7 @@ class Process:
 
     def stop(self) -> None:
         if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(20)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
+            stop_process(self.popen, 20)
 
     def tail(self, lines: int = 30) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])

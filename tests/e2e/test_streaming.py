@@ -32,7 +32,7 @@ import pytest
 from kybernetes.apiserver.pki import Pki
 from kybernetes.kubelet.logs import STDERR, STDOUT
 from kybernetes.kubelet.server import KubeletServer
-from tests.e2e.cluster import Kubectl, LineReader, Server
+from tests.e2e.cluster import Kubectl, LineReader, Server, running_server
 from tests.kubelet.streamhost import LocalHost
 
 pytestmark = pytest.mark.e2e
@@ -51,12 +51,8 @@ class NodeKubelet:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One `kyb server` on SQLite without its own node: the storage backend plays no part."""
-    running = Server(tmp_path_factory.mktemp("kyb"), extra_args=["--disable-agent"])
-    running.start()
-    try:
+    with running_server(tmp_path_factory.mktemp("kyb"), ["--disable-agent"]) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

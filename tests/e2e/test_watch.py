@@ -19,6 +19,7 @@ from tests.e2e.cluster import (
     make_namespace,
     open_watch,
     read_until,
+    stop_process,
     watch_events,
 )
 
@@ -66,12 +67,7 @@ def kubectl_watch(kubectl: Kubectl) -> Iterator[list[subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
     yield started
     for process in started:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, 10)
 
 
 # -- kubectl get -w ----------------------------------------------------------------------

@@ -33,6 +33,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+from tests.e2e.cluster import stop_process
+
 DOCKER_REGISTRY = Path("/usr/bin/docker-registry")
 SERVICE = "kyb-test-registry"
 ISSUER = "kyb-test-token-issuer"
@@ -188,12 +190,7 @@ def run_registry(directory: Path, *, token_auth: TokenServer | None = None
             raise RuntimeError("docker-registry did not start listening")
         yield RunningRegistry(host=f"127.0.0.1:{port}", process=process)
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, 10)
         log.close()
         if token_auth is not None:
             token_auth.stop()

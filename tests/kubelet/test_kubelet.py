@@ -21,7 +21,7 @@ from kybernetes.client import ApiClient, NotFoundError, load_kubeconfig, resourc
 from kybernetes.kubelet.backoff import Backoff
 from kybernetes.kubelet.kubelet import Kubelet, KubeletConfig
 from kybernetes.kubelet.kuberuntime import RuntimeManager
-from tests.e2e.cluster import Server
+from tests.e2e.cluster import Server, running_server
 from tests.kubelet.fakes import FakeImages, FakeNetwork, FakeRuntime, FakeVolumes
 
 PODS = resource("", "v1", "pods")
@@ -36,13 +36,9 @@ Obj = dict[str, Any]
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = Server(tmp_path_factory.mktemp("kyb"),
-                     extra_args=["--disable-controller-manager", "--disable-scheduler"])
-    running.start()
-    try:
+    with running_server(tmp_path_factory.mktemp("kyb"),
+                        ["--disable-controller-manager", "--disable-scheduler"]) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
@@ -144,7 +140,14 @@ async def test_node_registers_with_capacity_and_renews_its_lease(api: ApiClient,
         "MemoryPressure", "DiskPressure", "PIDPressure", "Ready"]
     assert status["nodeInfo"]["kubeletVersion"] == "v1.35.0"
     assert status["daemonEndpoints"]["kubeletEndpoint"]["Port"] == 10250
-    first = (await api.get(LEASES, NODE, "kube-node-lease"))["spec"]["renewTime"]
+    async def lease() -> Obj | None:
+        try:
+            found: Obj = await api.get(LEASES, NODE, "kube-node-lease")
+        except NotFoundError:
+            return None  # the first heartbeat has not run yet
+        return found
+
+    first = (await eventually(lease, "the node's Lease"))["spec"]["renewTime"]
 
     async def renewed() -> bool:
         lease = await api.get(LEASES, NODE, "kube-node-lease")

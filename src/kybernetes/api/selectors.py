@@ -24,6 +24,8 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from kybernetes.api.errors import bad_request
+from kybernetes.api.goquote import go_quote
+from kybernetes.api.validation.meta import is_qualified_name, is_valid_label_value
 
 __all__ = [
     "FieldRequirement",
@@ -39,118 +41,18 @@ __all__ = [
     "validate_field_selector",
 ]
 
-# --------------------------------------------------------------------------------------
-# Label key / value validation (k8s.io/apimachinery/pkg/api/validate/content)
-# --------------------------------------------------------------------------------------
+# Label keys and values are checked by api.validation.meta (upstream's validate/content), so a
+# selector and an object's labels are held to the very same rules and messages.
 
-_LABEL_KEY_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_LABEL_KEY_ERR = ("must consist of alphanumeric characters, '-', '_' or '.', and must start "
-                  "and end with an alphanumeric character")
-_LABEL_VALUE_FMT = f"({_LABEL_KEY_FMT})?"
-_LABEL_VALUE_ERR = ("a valid label must be an empty string or consist of alphanumeric "
-                    "characters, '-', '_' or '.', and must start and end with an alphanumeric "
-                    "character")
-_DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1123_SUBDOMAIN_FMT = _DNS1123_LABEL_FMT + "(\\." + _DNS1123_LABEL_FMT + ")*"
-_DNS1123_SUBDOMAIN_ERR = ("a lowercase RFC 1123 subdomain must consist of lower case "
-                          "alphanumeric characters, '-' or '.', and must start and end with an "
-                          "alphanumeric character")
-_LABEL_KEY_RE = re.compile(_LABEL_KEY_FMT)
-_LABEL_VALUE_RE = re.compile(_LABEL_VALUE_FMT)
-_DNS1123_SUBDOMAIN_RE = re.compile(_DNS1123_SUBDOMAIN_FMT)
 _INT64_RE = re.compile(r"[+-]?[0-9]+")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-
-
-def _regex_error(msg: str, fmt: str, *examples: str) -> str:
-    if not examples:
-        return f"{msg} (regex used for validation is '{fmt}')"
-    msg += " (e.g. "
-    for i, example in enumerate(examples):
-        if i > 0:
-            msg += " or "
-        msg += f"'{example}', "
-    return msg + f"regex used for validation is '{fmt}')"
-
-
-def _max_len_error(length: int) -> str:
-    return f"must be no more than {length} bytes"
-
-
-def _is_dns1123_subdomain(value: str) -> list[str]:
-    errs = []
-    if len(value.encode()) > 253:
-        errs.append(_max_len_error(253))
-    if not _DNS1123_SUBDOMAIN_RE.fullmatch(value):
-        errs.append(_regex_error(_DNS1123_SUBDOMAIN_ERR, _DNS1123_SUBDOMAIN_FMT, "example.com"))
-    return errs
-
-
-def _is_label_key(value: str) -> list[str]:
-    """Upstream's `content.IsLabelKey` (formerly `IsQualifiedName`): error strings or []."""
-    errs: list[str] = []
-    parts = value.split("/")
-    if len(parts) == 1:
-        name = parts[0]
-    elif len(parts) == 2:
-        prefix, name = parts
-        if not prefix:
-            errs.append("prefix part must be non-empty")
-        else:
-            errs.extend("prefix part " + m for m in _is_dns1123_subdomain(prefix))
-    else:
-        return ["a valid label key "
-                + _regex_error(_LABEL_KEY_ERR, _LABEL_KEY_FMT, "MyName", "my.name", "123-abc")
-                + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"]
-    if not name:
-        errs.append("name part must be non-empty")
-    elif len(name.encode()) > 63:
-        errs.append("name part " + _max_len_error(63))
-    if not _LABEL_KEY_RE.fullmatch(name):
-        errs.append("name part " + _regex_error(_LABEL_KEY_ERR, _LABEL_KEY_FMT,
-                                                "MyName", "my.name", "123-abc"))
-    return errs
-
-
-def _is_label_value(value: str) -> list[str]:
-    errs = []
-    if len(value.encode()) > 63:
-        errs.append(_max_len_error(63))
-    if not _LABEL_VALUE_RE.fullmatch(value):
-        errs.append(_regex_error(_LABEL_VALUE_ERR, _LABEL_VALUE_FMT,
-                                 "MyValue", "my_value", "12345"))
-    return errs
-
-
-def _go_quote(s: str) -> str:
-    """Go's `strconv.Quote` (as `%q` prints a string), close enough for error messages."""
-    out = ['"']
-    for ch in s:
-        if ch in ('"', "\\"):
-            out.append("\\" + ch)
-        elif ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif ch.isprintable():
-            out.append(ch)
-        elif ord(ch) < 0x80:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) <= 0xFFFF:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    out.append('"')
-    return "".join(out)
-
-
-_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
-               "\v": "\\v"}
 
 
 def _go_string_slice(values: list[str] | None) -> str:
     """`%#v` of a Go `[]string`, as `field.Invalid` prints a list value."""
     if not values:
         return "[]string(nil)"
-    return "[]string{" + ", ".join(_go_quote(v) for v in values) + "}"
+    return "[]string{" + ", ".join(go_quote(v) for v in values) + "}"
 
 
 def _invalid(path: str, rendered_value: str, detail: str) -> str:
@@ -209,9 +111,9 @@ class Requirement(NamedTuple):
 def _new_requirement(key: str, op: str, values: list[str]) -> Requirement:
     """`labels.NewRequirement` with no path option; raises ValueError with upstream's text."""
     errs: list[str] = []
-    key_errs = _is_label_key(key)
+    key_errs = is_qualified_name(key)
     if key_errs:
-        errs.append(_invalid("key", _go_quote(key), "; ".join(key_errs)))
+        errs.append(_invalid("key", go_quote(key), "; ".join(key_errs)))
     if op in (IN, NOT_IN):
         if not values:
             errs.append(_invalid("values", _go_string_slice(values),
@@ -230,15 +132,15 @@ def _new_requirement(key: str, op: str, values: list[str]) -> Requirement:
                                  "for 'Gt', 'Lt' operators, exactly one value is required"))
         for i, v in enumerate(values):
             if _parse_int64(v) is None:
-                errs.append(_invalid(f"values[{i}]", _go_quote(v),
+                errs.append(_invalid(f"values[{i}]", go_quote(v),
                                      "for 'Gt', 'Lt' operators, the value must be an integer"))
     else:
-        supported = ", ".join(_go_quote(o) for o in (*_BINARY_OPERATORS, EXISTS, DOES_NOT_EXIST))
-        errs.append(f"operator: Unsupported value: {_go_quote(op)}: supported values: {supported}")
+        supported = ", ".join(go_quote(o) for o in (*_BINARY_OPERATORS, EXISTS, DOES_NOT_EXIST))
+        errs.append(f"operator: Unsupported value: {go_quote(op)}: supported values: {supported}")
     for i, v in enumerate(values):
-        value_errs = _is_label_value(v)
+        value_errs = is_valid_label_value(v)
         if value_errs:
-            errs.append(_invalid(f"values[{i}][{key}]", _go_quote(v), "; ".join(value_errs)))
+            errs.append(_invalid(f"values[{i}][{key}]", go_quote(v), "; ".join(value_errs)))
     if errs:
         raise ValueError(_aggregate(errs))
     return Requirement(key, op, tuple(values))
@@ -477,9 +379,9 @@ class _LabelParser:
             tok, lit = self.consume(True)
         if tok != _T_IDENT:
             raise ValueError(f"found '{lit}', expected: identifier")
-        errs = _is_label_key(lit)
+        errs = is_qualified_name(lit)
         if errs:
-            raise ValueError(_invalid("<nil>", _go_quote(lit), "; ".join(errs)))
+            raise ValueError(_invalid("<nil>", go_quote(lit), "; ".join(errs)))
         if self.lookahead(True)[0] in (_T_EOS, _T_COMMA) and op != DOES_NOT_EXIST:
             op = EXISTS
         return lit, op
@@ -578,7 +480,7 @@ def label_selector_from_dict(selector: Mapping[str, Any] | None) -> LabelSelecto
         operator = expr.get("operator")
         op = _DICT_OPERATORS.get(operator) if isinstance(operator, str) else None
         if op is None:
-            shown = _go_quote(operator) if isinstance(operator, str) else _go_quote(str(operator))
+            shown = go_quote(operator) if isinstance(operator, str) else go_quote(str(operator))
             raise ValueError(f"{shown} is not a valid label selector operator")
         requirements.append(
             _new_requirement(expr.get("key") or "", op, list(expr.get("values") or [])))
@@ -887,7 +789,7 @@ def _not_supported(label: str) -> str:
 
 
 def _default_not_supported(label: str) -> str:
-    return (f"{_go_quote(label)} is not a known field selector: only "
+    return (f"{go_quote(label)} is not a known field selector: only "
             f'"metadata.name", "metadata.namespace"')
 
 
@@ -954,7 +856,7 @@ _SPECS: dict[str, tuple[_FieldSpec, ...]] = {
     "jobs": (_FieldSpec(
         "batch", _with(True, {"status.successful": ("status", "succeeded")}, count=True),
         _same(*_META_LABELS, "status.successful"),
-        lambda label: f"field label {_go_quote(label)} not supported for batchv1.Job"),),
+        lambda label: f"field label {go_quote(label)} not supported for batchv1.Job"),),
     # certificates.k8s.io
     "certificatesigningrequests": (_FieldSpec(
         "certificates.k8s.io", _with(False, {"spec.signerName": ("spec", "signerName")}),

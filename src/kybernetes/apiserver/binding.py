@@ -104,15 +104,22 @@ def bind_pod(pod: dict[str, Any], binding: dict[str, Any], now: str) -> dict[str
     return pod
 
 
-async def create_binding(store: ObjectStore, request: Request, info: ResourceInfo,
-                         namespace: str, name: str, dry_run: bool) -> Response:
-    """Handle one binding POST."""
+async def read_posted_object(request: Request, kind: str) -> dict[str, Any]:
+    """The body of a POST to a create-only subresource (binding, eviction): any other
+    method is a 405, a body that is not an object a 400."""
     if request.method != "POST":
         raise errors.method_not_allowed(
             "the server does not allow this method on the requested resource")
-    binding = decode_body(await request.body(), request.header("content-type"))
-    if not isinstance(binding, dict):
-        raise errors.bad_request(f"not a Binding object: {binding!r}"[:200])
+    body = decode_body(await request.body(), request.header("content-type"))
+    if not isinstance(body, dict):
+        raise errors.bad_request(f"not a {kind} object: {body!r}"[:200])
+    return body
+
+
+async def create_binding(store: ObjectStore, request: Request, info: ResourceInfo,
+                         namespace: str, name: str, dry_run: bool) -> Response:
+    """Handle one binding POST."""
+    binding = await read_posted_object(request, "Binding")
     kind, api_version = binding.get("kind"), binding.get("apiVersion")
     if (kind and kind != "Binding") or (api_version and api_version != "v1"):
         raise errors.bad_request(f"not a Binding object: {kind} {api_version}")

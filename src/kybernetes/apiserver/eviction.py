@@ -45,10 +45,14 @@ from kybernetes.api.poddisruptionbudget import (
 )
 from kybernetes.api.registry import Registry, ResourceInfo
 from kybernetes.api.selectors import label_selector_from_dict
-from kybernetes.apiserver.binding import set_condition
+from kybernetes.apiserver.binding import read_posted_object, set_condition
 from kybernetes.apiserver.http import Request, Response, json_response
-from kybernetes.apiserver.negotiation import decode_body
-from kybernetes.apiserver.store import DeleteOptions, ObjectStore
+from kybernetes.apiserver.store import (
+    DeleteOptions,
+    ObjectStore,
+    check_propagation_policy,
+    parse_grace_period,
+)
 
 T = TypeVar("T")
 
@@ -176,17 +180,9 @@ def _delete_options(options: dict[str, Any], dry_run: bool) -> DeleteOptions:
     orphan = options.get("orphanDependents")
     if policy is None and orphan is not None:
         policy = "Orphan" if orphan else "Background"
-    if policy not in (None, "Foreground", "Background", "Orphan"):
-        raise errors.invalid("meta.k8s.io", "DeleteOptions", "", [
-            errors.FieldError.not_supported("propagationPolicy", policy,
-                                            ["Foreground", "Background", "Orphan"])])
-    grace = options.get("gracePeriodSeconds")
-    try:
-        grace_seconds = None if grace is None else int(grace)
-    except (TypeError, ValueError):
-        raise errors.bad_request(f"invalid gracePeriodSeconds: {grace!r}") from None
-    return DeleteOptions(policy, grace_seconds, preconditions.get("uid"),
-                         preconditions.get("resourceVersion"), dry_run)
+    return DeleteOptions(check_propagation_policy(policy),
+                         parse_grace_period(options.get("gracePeriodSeconds")),
+                         preconditions.get("uid"), preconditions.get("resourceVersion"), dry_run)
 
 
 class Eviction:
@@ -212,12 +208,7 @@ class Eviction:
         return info
 
     async def handle(self, request: Request, namespace: str, name: str) -> Response:
-        if request.method != "POST":
-            raise errors.method_not_allowed(
-                "the server does not allow this method on the requested resource")
-        eviction = decode_body(await request.body(), request.header("content-type"))
-        if not isinstance(eviction, dict):
-            raise errors.bad_request(f"not a Eviction object: {eviction!r}"[:200])
+        eviction = await read_posted_object(request, "Eviction")
         kind, api_version = eviction.get("kind"), eviction.get("apiVersion")
         if (kind and kind != "Eviction") or (api_version and
                                              api_version not in _ACCEPTED_VERSIONS):

@@ -39,8 +39,10 @@ from kybernetes.apiserver.store import (
     DEFAULT_MANAGER,
     DeleteOptions,
     ObjectStore,
+    check_propagation_policy,
     kind_schema,
     now_rfc3339,
+    parse_grace_period,
 )
 from kybernetes.apiserver.watch import validate_watch_query, watch_stream
 from kybernetes.apiserver.watchcache import CachedObject
@@ -345,18 +347,11 @@ class ResourceHandlers:
         orphan = body.get("orphanDependents", query.get("orphanDependents"))
         if policy is None and orphan is not None:
             policy = "Orphan" if str(orphan).lower() == "true" else "Background"
-        if policy not in (None, "Foreground", "Background", "Orphan"):
-            raise errors.invalid("meta.k8s.io", "DeleteOptions", "", [
-                errors.FieldError.not_supported("propagationPolicy", policy,
-                                                ["Foreground", "Background", "Orphan"])])
+        policy = check_propagation_policy(policy)
         grace = body.get("gracePeriodSeconds", query.get("gracePeriodSeconds"))
         preconditions = body.get("preconditions") or {}
         dry_run = body.get("dryRun") == ["All"] or _dry_run(query)
-        try:
-            grace_seconds = None if grace is None else int(grace)
-        except (TypeError, ValueError):
-            raise errors.bad_request(f"invalid gracePeriodSeconds: {grace!r}") from None
-        return DeleteOptions(policy, grace_seconds, preconditions.get("uid"),
+        return DeleteOptions(policy, parse_grace_period(grace), preconditions.get("uid"),
                              preconditions.get("resourceVersion"), dry_run)
 
     async def _delete(self, request: Request, info: ResourceInfo, path: ResourcePath,

@@ -73,6 +73,26 @@ class DeleteOptions:
     dry_run: bool = False
 
 
+PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
+
+
+def check_propagation_policy(policy: Any) -> str | None:
+    """A DeleteOptions `propagationPolicy` (None when unset); another value is a 422."""
+    if policy not in (None, *PROPAGATION_POLICIES):
+        raise errors.invalid("meta.k8s.io", "DeleteOptions", "", [
+            errors.FieldError.not_supported("propagationPolicy", policy,
+                                            list(PROPAGATION_POLICIES))])
+    return None if policy is None else str(policy)
+
+
+def parse_grace_period(grace: Any) -> int | None:
+    """A DeleteOptions `gracePeriodSeconds` (None when unset); not a number is a 400."""
+    try:
+        return None if grace is None else int(grace)
+    except (TypeError, ValueError):
+        raise errors.bad_request(f"invalid gracePeriodSeconds: {grace!r}") from None
+
+
 class ObjectStore:
     """CRUD over all resources of a registry, on one storage and its watch cache."""
 

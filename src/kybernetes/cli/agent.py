@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 import socket
 import subprocess
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
+
+from kybernetes.cli.process import run_until_signal
 
 log = logging.getLogger(__name__)
 
@@ -210,15 +210,5 @@ def run(args: argparse.Namespace) -> int:
     data_dir = args.data_dir or default_data_dir()
     client_config = client_config_from(args)
 
-    async def main() -> None:
-        task = asyncio.create_task(serve(client_config, data_dir, args))
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    import uvloop
-
-    uvloop.run(main())
+    run_until_signal(serve(client_config, data_dir, args))
     return 0

@@ -31,6 +31,7 @@ from kybernetes.cli import agent as agent_cli
 from kybernetes.cli import image as image_cli
 from kybernetes.cli import scheduler as scheduler_cli
 from kybernetes.cli import sim as sim_cli
+from kybernetes.cli.flags import parse_bool
 
 if TYPE_CHECKING:  # the controllers are imported only by the commands that run them
     from kybernetes.controllers.manager import ControllerManagerOptions
@@ -124,21 +125,12 @@ def parse_duration(text: str) -> float:
     return total
 
 
-def _parse_bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("true", "1", "t", "yes"):
-        return True
-    if lowered in ("false", "0", "f", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
-
-
 def _add_controller_manager_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--controllers", default="*",
         help="comma-separated controllers to enable: '*' all enabled by default, 'foo' "
              "enables foo, '-foo' disables foo (default: %(default)s)")
-    parser.add_argument("--leader-elect", type=_parse_bool, nargs="?", const=True,
+    parser.add_argument("--leader-elect", type=parse_bool, nargs="?", const=True,
                         default=True, help="run under leader election (default: true)")
     parser.add_argument("--leader-elect-lease-duration", type=parse_duration, default=15.0)
     parser.add_argument("--leader-elect-renew-deadline", type=parse_duration, default=10.0)

@@ -11,22 +11,13 @@ runs, so `kyb --help` stays fast.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import signal
 from pathlib import Path
 from typing import Any
 
+from kybernetes.cli.flags import parse_bool
+from kybernetes.cli.process import run_until_signal
+
 SCHEDULER_AGENT = "kube-scheduler/v1.35.0 (kybernetes)"
-
-
-def _parse_bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("true", "1", "t", "yes"):
-        return True
-    if lowered in ("false", "0", "f", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
 
 
 def add_parser(commands: Any) -> None:
@@ -36,7 +27,7 @@ def add_parser(commands: Any) -> None:
                              "clientConnection.kubeconfig, in-cluster config, $KUBECONFIG)")
     parser.add_argument("--config", type=Path, default=None,
                         help="a KubeSchedulerConfiguration YAML file")
-    parser.add_argument("--leader-elect", type=_parse_bool, nargs="?", const=True,
+    parser.add_argument("--leader-elect", type=parse_bool, nargs="?", const=True,
                         default=None, help="run under leader election (default: true)")
     parser.add_argument("--qps", type=float, default=None,
                         help="client QPS (default: 50, or clientConnection.qps; 0: unlimited)")
@@ -73,20 +64,9 @@ async def serve(kubeconfig: str | None, config_path: Path | None = None, *,
 def run(args: argparse.Namespace) -> int:
     from kybernetes.scheduler import ConfigError
 
-    async def main() -> None:
-        task = asyncio.create_task(serve(args.kubeconfig, args.config,
-                                         leader_elect=args.leader_elect, qps=args.qps,
-                                         burst=args.burst))
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    import uvloop
-
     try:
-        uvloop.run(main())
+        run_until_signal(serve(args.kubeconfig, args.config, leader_elect=args.leader_elect,
+                               qps=args.qps, burst=args.burst))
     except ConfigError as err:
         raise SystemExit(f"kyb scheduler: {err}") from None
     return 0

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 from typing import Any
+
+from kybernetes.cli.process import run_until_signal
 
 log = logging.getLogger("kyb.sim")
 
@@ -102,15 +102,5 @@ async def serve_nodes(args: argparse.Namespace) -> None:
 
 
 def run_nodes(args: argparse.Namespace) -> int:
-    async def main() -> None:
-        task = asyncio.create_task(serve_nodes(args))
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    import uvloop
-
-    uvloop.run(main())
+    run_until_signal(serve_nodes(args))
     return 0

@@ -32,7 +32,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -226,42 +226,46 @@ def _by_age_bucket(t1: float | None, t2: float | None, a: _Facts, b: _Facts,
     return -1 if diff < 0 else 1
 
 
-def _cmp_ranked(a: _Facts, b: _Facts, now: float | None) -> int:
-    """Upstream's ActivePodsWithRanks.Less as a three-way comparison."""
+def _cmp_state(a: _Facts, b: _Facts) -> int:
+    """The keys both orders start with: unassigned, then pending, then not ready first."""
     if a.assigned != b.assigned:
         return -1 if not a.assigned else 1
     if a.phase != b.phase:
         return -1 if a.phase < b.phase else 1
     if a.ready != b.ready:
         return -1 if not a.ready else 1
+    return 0
+
+
+def _cmp_times(a: _Facts, b: _Facts, by_time: Callable[[float | None, float | None], int]
+               ) -> int:
+    """The keys both orders end with: ready for less time, more restarts, then newer
+    first, the times compared by `by_time`."""
+    if a.ready and b.ready and a.ready_time != b.ready_time:
+        return by_time(a.ready_time, b.ready_time)
+    if a.restarts != b.restarts:
+        return -1 if a.restarts > b.restarts else 1
+    if a.created != b.created:
+        return by_time(a.created, b.created)
+    return 0
+
+
+def _cmp_ranked(a: _Facts, b: _Facts, now: float | None) -> int:
+    """Upstream's ActivePodsWithRanks.Less as a three-way comparison."""
+    state = _cmp_state(a, b)
+    if state:
+        return state
     if a.cost != b.cost:
         return -1 if a.cost < b.cost else 1
     if a.rank != b.rank:
         return -1 if a.rank > b.rank else 1
-    if a.ready and b.ready and a.ready_time != b.ready_time:
-        return _by_age_bucket(a.ready_time, b.ready_time, a, b, now)
-    if a.restarts != b.restarts:
-        return -1 if a.restarts > b.restarts else 1
-    if a.created != b.created:
-        return _by_age_bucket(a.created, b.created, a, b, now)
-    return 0
+    return _cmp_times(a, b, lambda t1, t2: _by_age_bucket(t1, t2, a, b, now))
 
 
 def _cmp_active(a: _Facts, b: _Facts) -> int:
     """Upstream's ActivePods.Less (no cost, no ranks, exact times)."""
-    if a.assigned != b.assigned:
-        return -1 if not a.assigned else 1
-    if a.phase != b.phase:
-        return -1 if a.phase < b.phase else 1
-    if a.ready != b.ready:
-        return -1 if not a.ready else 1
-    if a.ready and b.ready and a.ready_time != b.ready_time:
-        return -1 if _after_or_zero(a.ready_time, b.ready_time) else 1
-    if a.restarts != b.restarts:
-        return -1 if a.restarts > b.restarts else 1
-    if a.created != b.created:
-        return -1 if _after_or_zero(a.created, b.created) else 1
-    return 0
+    return _cmp_state(a, b) or _cmp_times(
+        a, b, lambda t1, t2: -1 if _after_or_zero(t1, t2) else 1)
 
 
 def active_pods_order(pods: Sequence[Obj]) -> list[Obj]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from kybernetes.client import ApiClient, ApiError
@@ -252,38 +252,40 @@ async def container_env(pod: Mapping[str, Any], container: Mapping[str, Any], *,
                 except ResourceFieldError as err:
                     raise EnvError(str(err)) from err
             elif source.get("configMapKeyRef"):
-                ref = source["configMapKeyRef"]
-                optional = bool(ref.get("optional"))
-                configmap = await objects.configmap(str(ref.get("name") or ""), optional)
-                if configmap is None:
+                found = await _key_ref_value(source["configMapKeyRef"], "ConfigMap",
+                                             objects.configmap, namespace, str)
+                if found is None:
                     continue
-                data = configmap.get("data") or {}
-                key = str(ref.get("key") or "")
-                if key not in data:
-                    if optional:
-                        continue
-                    raise EnvError(f"couldn't find key {key} in ConfigMap "
-                                   f"{namespace}/{ref.get('name')}")
-                value = str(data[key])
+                value = found
             elif source.get("secretKeyRef"):
-                ref = source["secretKeyRef"]
-                optional = bool(ref.get("optional"))
-                secret = await objects.secret(str(ref.get("name") or ""), optional)
-                if secret is None:
+                found = await _key_ref_value(source["secretKeyRef"], "Secret",
+                                             objects.secret, namespace, _secret_text)
+                if found is None:
                     continue
-                data = secret.get("data") or {}
-                key = str(ref.get("key") or "")
-                if key not in data:
-                    if optional:
-                        continue
-                    raise EnvError(f"couldn't find key {key} in Secret "
-                                   f"{namespace}/{ref.get('name')}")
-                value = _secret_text(data[key])
+                value = found
         env[name] = value
 
     result = list(env.items())
     result.extend((key, value) for key, value in services.items() if key not in env)
     return result
+
+
+async def _key_ref_value(ref: Mapping[str, Any], kind: str,
+                         fetch: Callable[[str, bool], Awaitable[Obj | None]], namespace: str,
+                         text: Callable[[Any], str]) -> str | None:
+    """The value of a `configMapKeyRef` or `secretKeyRef` (`kind` names the object in the
+    error), or None when the reference is optional and its object or key is missing."""
+    optional = bool(ref.get("optional"))
+    obj = await fetch(str(ref.get("name") or ""), optional)
+    if obj is None:
+        return None
+    data = obj.get("data") or {}
+    key = str(ref.get("key") or "")
+    if key not in data:
+        if optional:
+            return None
+        raise EnvError(f"couldn't find key {key} in {kind} {namespace}/{ref.get('name')}")
+    return text(data[key])
 
 
 async def _field_value(ref: Mapping[str, Any], pod: Mapping[str, Any],

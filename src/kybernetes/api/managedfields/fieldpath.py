@@ -36,6 +36,8 @@ from typing import Any
 
 import orjson
 
+from kybernetes.api.goquote import go_quote
+
 __all__ = [
     "Built",
     "Node",
@@ -222,24 +224,6 @@ def _sorted_keys(node: Node) -> list[str]:
 # --- Go-style rendering (conflict messages) ---------------------------------------------------
 
 
-def go_quote(s: str) -> str:
-    """Go's `%q` of a string (strconv.Quote)."""
-    out = ['"']
-    for ch in s:
-        if ch == '"' or ch == "\\":
-            out.append("\\" + ch)
-        elif ch in "\a\b\f\n\r\t\v":
-            out.append({"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
-                        "\t": "\\t", "\v": "\\v"}[ch])
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        elif not ch.isprintable() and ch != " ":
-            code = ord(ch)
-            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
 
 
 def _go_value_string(v: Any) -> str:

@@ -1002,18 +1002,23 @@ def _validate_security_context(sc: Any, path: str, host_users: bool) -> Errors:
     return errs
 
 
+def _validate_profile_type(typ: str, path: str, field: str) -> Errors:
+    """The `type` of a seccompProfile or an appArmorProfile (`field`): both take the same
+    three values."""
+    supported = ["Localhost", "RuntimeDefault", "Unconfined"]
+    if not typ:
+        return [FieldError.required(child(path, "type"), f"type is required when {field} is set")]
+    if typ not in supported:
+        return [FieldError.not_supported(child(path, "type"), typ, supported)]
+    return []
+
+
 def _validate_seccomp_profile(profile: Any, path: str) -> Errors:
     if profile is None:
         return []
     sp = as_dict(profile)
     typ = as_str(sp.get("type"))
-    errs: Errors = []
-    supported = ["Localhost", "RuntimeDefault", "Unconfined"]
-    if not typ:
-        errs.append(FieldError.required(child(path, "type"),
-                                        "type is required when seccompProfile is set"))
-    elif typ not in supported:
-        errs.append(FieldError.not_supported(child(path, "type"), typ, supported))
+    errs = _validate_profile_type(typ, path, "seccompProfile")
     if typ == "Localhost":
         if sp.get("localhostProfile") is None:
             errs.append(FieldError.required(child(path, "localhostProfile"),
@@ -1032,13 +1037,7 @@ def _validate_apparmor(profile: Any, path: str) -> Errors:
         return []
     ap = as_dict(profile)
     typ = as_str(ap.get("type"))
-    errs: Errors = []
-    supported = ["Localhost", "RuntimeDefault", "Unconfined"]
-    if not typ:
-        errs.append(FieldError.required(child(path, "type"),
-                                        "type is required when appArmorProfile is set"))
-    elif typ not in supported:
-        errs.append(FieldError.not_supported(child(path, "type"), typ, supported))
+    errs = _validate_profile_type(typ, path, "appArmorProfile")
     if typ == "Localhost":
         lp = ap.get("localhostProfile")
         if lp is None:

@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from kybernetes.api.goquote import go_quote
 from kybernetes.api.quantity import Quantity
-from kybernetes.kubelet.volumes.fieldpath import go_quote
 
 EMPTY_DIR_MODE = 0o777
 

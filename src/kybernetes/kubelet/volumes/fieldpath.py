@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kybernetes.api.goquote import go_quote
+
 _SUPPORTED_LABELS = frozenset({
     "metadata.annotations", "metadata.labels", "metadata.name", "metadata.namespace",
     "metadata.uid", "spec.nodeName", "spec.restartPolicy", "spec.serviceAccountName",
     "spec.schedulerName", "status.phase", "status.hostIP", "status.hostIPs",
     "status.podIP", "status.podIPs"})
-_GO_ESCAPES = {"\a": r"\a", "\b": r"\b", "\f": r"\f", "\n": r"\n", "\r": r"\r", "\t": r"\t",
-               "\v": r"\v", "\\": r"\\", '"': r"\""}
 
 
 class FieldPathError(ValueError):
@@ -50,22 +50,6 @@ def convert_downward_api_field_label(version: str, label: str) -> str:
     raise FieldPathError(f"field label not supported: {label}")
 
 
-def go_quote(text: str) -> str:
-    """Go's `%q` of a string (strconv.Quote): printable runes kept, others escaped."""
-    out = ['"']
-    for ch in text:
-        if ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif ch.isprintable():
-            out.append(ch)
-        elif ord(ch) < 0x80:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) <= 0xFFFF:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    out.append('"')
-    return "".join(out)
 
 
 def format_map(values: Mapping[str, str]) -> str:

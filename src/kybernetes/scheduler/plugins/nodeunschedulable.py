@@ -12,11 +12,8 @@ from typing import Any
 from kybernetes.scheduler.interface import (
     QUEUE,
     QUEUE_SKIP,
-    ActionType,
-    ClusterEvent,
     ClusterEventWithHint,
     CycleState,
-    EventResource,
     Handle,
     Mask,
     QueueingHint,
@@ -24,6 +21,7 @@ from kybernetes.scheduler.interface import (
 from kybernetes.scheduler.nodeinfo import NodeInfo
 from kybernetes.scheduler.nodetable import NodeTable
 from kybernetes.scheduler.plugins.names import NODE_UNSCHEDULABLE
+from kybernetes.scheduler.plugins.tainttoleration import taint_events
 from kybernetes.scheduler.podinfo import (
     NO_SCHEDULE,
     TAINT_NODE_UNSCHEDULABLE,
@@ -61,13 +59,7 @@ class NodeUnschedulable:
         return mask
 
     def events_to_register(self) -> list[ClusterEventWithHint]:
-        return [
-            ClusterEventWithHint(ClusterEvent(
-                EventResource.NODE, ActionType.ADD | ActionType.UPDATE_NODE_TAINT),
-                _after_node_change),
-            ClusterEventWithHint(ClusterEvent(EventResource.POD,
-                                              ActionType.UPDATE_POD_TOLERATION)),
-        ]
+        return taint_events(_after_node_change)
 
 
 def _after_node_change(pod: PodInfo, old: Obj | None, new: Obj | None) -> QueueingHint:

@@ -27,6 +27,7 @@ from kybernetes.scheduler.interface import (
     CycleState,
     EventResource,
     Handle,
+    HintFn,
     Mask,
     QueueingHint,
     Scores,
@@ -66,6 +67,18 @@ def count_intolerable_prefer_no_schedule(taints: tuple[Taint, ...],
                                          tolerations: tuple[Toleration, ...]) -> int:
     return sum(1 for t in taints
                if t.effect == PREFER_NO_SCHEDULE and not tolerations_tolerate(tolerations, t))
+
+
+def taint_events(after_node_change: HintFn) -> list[ClusterEventWithHint]:
+    """What can make a pod that a taint kept off schedulable: a node added or its taints
+    changed (`after_node_change` judges which), or the pod's tolerations changed. Shared
+    with NodeUnschedulable, whose cordon is a taint too."""
+    return [
+        ClusterEventWithHint(ClusterEvent(
+            EventResource.NODE, ActionType.ADD | ActionType.UPDATE_NODE_TAINT),
+            after_node_change),
+        ClusterEventWithHint(ClusterEvent(EventResource.POD, ActionType.UPDATE_POD_TOLERATION)),
+    ]
 
 
 class TaintToleration:
@@ -112,13 +125,7 @@ class TaintToleration:
         return None
 
     def events_to_register(self) -> list[ClusterEventWithHint]:
-        return [
-            ClusterEventWithHint(ClusterEvent(
-                EventResource.NODE, ActionType.ADD | ActionType.UPDATE_NODE_TAINT),
-                _after_node_change),
-            ClusterEventWithHint(ClusterEvent(EventResource.POD,
-                                              ActionType.UPDATE_POD_TOLERATION)),
-        ]
+        return taint_events(_after_node_change)
 
 
 def _after_node_change(pod: PodInfo, old: Obj | None, new: Obj | None) -> QueueingHint:
