@@ -19,7 +19,8 @@ Measures, in one run (needs root, runc, iproute2 and the CNI plugins):
    creating the sandbox), namespaces pinned (sandbox.json created_at), CNI done (the pod's
    ips.json mtime), container created (container.json created_at: rootfs mount + spec),
    shim launched (shim.json mtime), runc create+start done (the shim's started_at), and
-   the watch event. Wall clock throughout (the kubelet stamps with time.time_ns()).
+   the watch event. Wall clock throughout (the kubelet stamps with time.time_ns()); file
+   mtimes are as coarse as the kernel's clock tick (a few ms).
 4. **memory**: more pods up to `--scale` (10 at a time), then the RSS and PSS of the
    `kyb server` process, which holds the API server, controllers and scheduler as well as
    the kubelet (its RSS with no pods is printed for the difference), and of every
@@ -252,9 +253,10 @@ class Stages:
     """Per pod, seconds spent in each stage (see the module docstring)."""
 
     names: tuple[str, ...] = (
-        "create -> scheduled (watch)", "scheduled -> sandbox begun", "pinned namespaces",
-        "CNI ADD", "container create (rootfs, spec)", "-> shim launched",
-        "shim: runc create+start", "-> Running seen (status write, watch)")
+        "create -> scheduled (watch)", "scheduled -> sandbox begun",
+        "sandbox: shm mount, unshare, lo up", "CNI ADD (loopback, bridge, portmap, bw)",
+        "container create (rootfs mount, spec)", "-> shim launched",
+        "shim: python start, runc create+start", "-> Running seen (status write, watch)")
     values: list[list[float]] = field(default_factory=list)
 
 
@@ -342,6 +344,8 @@ def start_server(server: Server, profile: Path | None, loop: str) -> None:
     server.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"kyb server exited: {server.log_tail()}")
         with contextlib.suppress(httpx.HTTPError, OSError), server.client() as client:
             if client.get("/readyz").status_code == 200:
                 return
@@ -496,6 +500,7 @@ def report(args: argparse.Namespace, before: RuncTimes, after: RuncTimes,
     base_total = before.total + after.total
     base_cpu = (before.cpu + after.cpu) / len(base_run)
     lines = [
+        time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         f"Pod startup: {args.runs} pods one at a time, created -> Running through a watch,"
         f" beside bare runc ({args.runs} runs before and {args.runs} after the cluster);"
         f" server loop: {args.loop}",
@@ -524,7 +529,7 @@ def report(args: argparse.Namespace, before: RuncTimes, after: RuncTimes,
     ]
     for i, name in enumerate(node.stages.names):
         column = [row[i] for row in node.stages.values]
-        lines.append(f"  {name:40} {percentile(column, 50) * 1000:7.1f} "
+        lines.append(f"  {name:42} {percentile(column, 50) * 1000:7.1f} "
                      f"{percentile(column, 99) * 1000:7.1f} "
                      f"{sum(column) / len(column) * 1000:7.1f}")
     shims_rss = [s[0] for s in node.shims]

@@ -132,6 +132,9 @@ def _add_controller_manager_flags(parser: argparse.ArgumentParser) -> None:
              "enables foo, '-foo' disables foo (default: %(default)s)")
     parser.add_argument("--leader-elect", type=parse_bool, nargs="?", const=True,
                         default=True, help="run under leader election (default: true)")
+    parser.add_argument("--kube-api-qps", type=float, default=50.0,
+                        help="the controllers' requests per second (0: unlimited)")
+    parser.add_argument("--kube-api-burst", type=int, default=100)
     parser.add_argument("--leader-elect-lease-duration", type=parse_duration, default=15.0)
     parser.add_argument("--leader-elect-renew-deadline", type=parse_duration, default=10.0)
     parser.add_argument("--leader-elect-retry-period", type=parse_duration, default=2.0)
@@ -155,6 +158,7 @@ def _controller_manager_options(args: argparse.Namespace) -> ControllerManagerOp
         raise SystemExit(f"kyb: --controllers: {err}") from None
     return ControllerManagerOptions(
         controllers=controllers, leader_elect=args.leader_elect,
+        kube_api_qps=args.kube_api_qps, kube_api_burst=args.kube_api_burst,
         lease_name=args.leader_elect_resource_name,
         lease_namespace=args.leader_elect_resource_namespace,
         lease_duration=args.leader_elect_lease_duration,
@@ -175,7 +179,9 @@ async def _controller_manager(kubeconfig: str | None, options: ControllerManager
     from kybernetes.client import ApiClient, load_config
     from kybernetes.controllers.manager import ControllerManager
 
-    config = load_config(kubeconfig).replace(user_agent=CONTROLLER_MANAGER_AGENT)
+    config = load_config(kubeconfig).replace(user_agent=CONTROLLER_MANAGER_AGENT,
+                                             qps=options.kube_api_qps,
+                                             burst=options.kube_api_burst)
     if server is not None:
         config = config.replace(server=server)
     async with ApiClient(config) as client:

@@ -73,6 +73,10 @@ class ControllerManagerOptions:
     renew_deadline: float = 10.0  # --leader-elect-renew-deadline
     retry_period: float = 2.0  # --leader-elect-retry-period
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}_{uuid.uuid4()}")
+    # --kube-api-qps, --kube-api-burst: the client's rate limit, shared by all controllers
+    # (upstream's defaults are 20 and 30; kybernetes' clients default to 50 and 100).
+    kube_api_qps: float = 50.0
+    kube_api_burst: int = 100
     concurrent_gc_syncs: int = garbagecollector.DEFAULT_WORKERS  # --concurrent-gc-syncs
     # --concurrent-namespace-syncs, --namespace-sync-period
     concurrent_namespace_syncs: int = namespace.DEFAULT_WORKERS

@@ -23,7 +23,6 @@ namespace when the kubelet runs as a kind-like node, and a test's own namespace 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -31,6 +30,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from kybernetes.kubelet import spawn
 
 Obj = dict[str, Any]
 
@@ -100,20 +101,15 @@ class Invoker:
         argv = [str(path)]
         if self.host_netns:
             argv = [NSENTER, f"--net={self.host_netns}", "--", *argv]
-        proc = await asyncio.create_subprocess_exec(
-            *argv, env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE)
         try:
-            stdout, stderr = await asyncio.wait_for(
-                proc.communicate(json.dumps(net).encode()), self.timeout)
+            done = await spawn.run(argv, input=json.dumps(net).encode(), env=env,
+                                   limit=self.timeout)
         except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
             raise CNIError(f"netplugin timed out after {self.timeout:g}s",
                            plugin=desc, command=command) from None
-        if proc.returncode != 0:
-            raise _plugin_error(proc.returncode, stdout, stderr, desc, command)
+        stdout, stderr = done.stdout, done.stderr
+        if done.returncode != 0:
+            raise _plugin_error(done.returncode, stdout, stderr, desc, command)
         if not stdout.strip():
             return None
         try:

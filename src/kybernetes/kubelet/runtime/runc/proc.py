@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
+
+from kybernetes.kubelet import spawn
 
 
 @dataclass(frozen=True)
@@ -20,12 +21,9 @@ class Result:
 
 
 async def run(*argv: str) -> Result:
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return Result(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+    done = await spawn.run(argv)
+    return Result(done.returncode, done.stdout.decode(errors="replace"),
+                  done.stderr.decode(errors="replace"))
 
 
 async def check(*argv: str) -> Result:

@@ -35,6 +35,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from kybernetes.kubelet import spawn
 from kybernetes.kubelet.runtime.cri import (
     Container,
     ContainerConfig,
@@ -232,13 +233,10 @@ class RuncRuntime:
         # neither kybernetes' packages (their __init__s pull in dataclasses and more) nor
         # what site-packages' .pth files load: one shim runs per container, so its size counts.
         with open(run_dir / "shim.log", "ab") as shim_log:  # noqa: ASYNC230 (tmpfs)
-            proc = await asyncio.create_subprocess_exec(
-                self.python, "-I", "-S", str(SHIM), str(run_dir),
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=shim_log)
-        assert proc.stdout is not None
-        report = await proc.stdout.read()
-        await proc.wait()
+            # Until the shim's report: it closes its stdout once it has said how runc did.
+            done = await spawn.run([self.python, "-I", "-S", str(SHIM), str(run_dir)],
+                                   stderr=shim_log)
+        report = done.stdout
         try:
             answer = json.loads(report.decode().splitlines()[0])
         except (ValueError, IndexError):
