@@ -76,7 +76,8 @@ async def wait_rolled_out(api: ApiClient, namespace: str, replicas: int,
 
 
 async def run(server: Server, replicas: int, limit: float) -> dict[str, float]:
-    config = load_kubeconfig(server.kubeconfig).replace(qps=0, user_agent="bench-controllers")
+    config = load_kubeconfig(server.kubeconfig).replace(qps=0, user_agent="bench-controllers",
+                                                       timeout=600)
     figures: dict[str, float] = {}
     async with ApiClient(config) as api:
         for ns in ("bare", "deploy"):
