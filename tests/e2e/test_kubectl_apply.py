@@ -53,8 +53,12 @@ def test_apply_create_unchanged_configured(kubectl: Kubectl, api: httpx.Client,
     again = kubectl("apply", "-n", ns, "-f", str(app))
     assert _verbs(again) == dict.fromkeys(NAMES, "unchanged"), again
     unchanged = kubectl.json("get", "-n", ns, "deployment", "web")
-    assert unchanged["metadata"]["resourceVersion"] == \
-        deployment["metadata"]["resourceVersion"]
+    # Nothing written by the apply (the deployment controller writes status meanwhile).
+    last_applied = "kubectl.kubernetes.io/last-applied-configuration"
+    assert unchanged["metadata"]["generation"] == 1
+    assert unchanged["metadata"]["annotations"][last_applied] == \
+        deployment["metadata"]["annotations"][last_applied]
+    assert unchanged["spec"] == deployment["spec"]
 
     changed = tmp_path / "app-changed.yaml"
     changed.write_text(_changed(app.read_text()))
