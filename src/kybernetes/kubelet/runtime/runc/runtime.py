@@ -99,6 +99,7 @@ class RuncRuntime:
         self.runc = shutil.which(runc) or runc
         self.python = python
         self.paths.ensure()
+        self._records: dict[str, Obj] = {}  # container id -> its container.json
 
     # -- sandboxes ---------------------------------------------------------------------
 
@@ -182,9 +183,17 @@ class RuncRuntime:
     # -- containers --------------------------------------------------------------------
 
     def _container_record(self, container_id: str) -> Obj:
-        record = read_json(self.paths.container_dir(container_id) / "container.json")
+        """The container's `container.json` (written once, at create: decoded once per
+        instance, while the file exists)."""
+        path = self.paths.container_dir(container_id) / "container.json"
+        cached = self._records.get(container_id)
+        if cached is not None and path.exists():
+            return cached
+        record = read_json(path)
         if record is None:
+            self._records.pop(container_id, None)
             raise NotFoundError(f"container {container_id} not found")
+        self._records[container_id] = record
         return record
 
     async def create_container(self, sandbox_id: SandboxId,
@@ -279,6 +288,15 @@ class RuncRuntime:
         for container_id in self.paths.container_ids():
             if f.id and not container_id.startswith(f.id):
                 continue
+            if f.label_selector:
+                # Other pods' containers are skipped on their (immutable) labels, without
+                # reading their status.
+                try:
+                    labels = self._container_record(container_id)["config"].get("labels")
+                except NotFoundError:
+                    continue
+                if not labels_match(labels or {}, f.label_selector):
+                    continue
             try:
                 s = await self.container_status(ContainerId(container_id))
             except NotFoundError:
@@ -352,6 +370,7 @@ class RuncRuntime:
             raise CRIError(f"failed to remove container {container_id}: {e}") from e
         shutil.rmtree(self.paths.container_run_dir(container_id), ignore_errors=True)
         shutil.rmtree(self.paths.container_dir(container_id), ignore_errors=True)
+        self._records.pop(container_id, None)
 
     # -- exec --------------------------------------------------------------------------
 
