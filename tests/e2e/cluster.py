@@ -161,6 +161,13 @@ def checked_server(data_dir: Path, extra_args: Sequence[str] = ()) -> Iterator[S
         pytest.fail(f"the server answered 5xx: {errors}\n{running.log_tail()}")
 
 
+def desired_state(obj: dict[str, Any]) -> tuple[Any, ...]:
+    """What a user's write changes (spec, generation, labels): a refused or no-op write must
+    leave it as it was, while controllers may write status and annotations meanwhile."""
+    meta = obj["metadata"]
+    return obj["spec"], meta["generation"], meta.get("labels")
+
+
 def etcd_storage_args(endpoints: list[str]) -> list[str]:
     """`kyb` flags for an etcd cluster at these `127.0.0.1:port` endpoints."""
     return ["--storage", "etcd://" + ",".join(endpoints)]

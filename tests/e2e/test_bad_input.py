@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.cluster import Kubectl, Server, assert_status, make_namespace
+from tests.e2e.cluster import Kubectl, Server, assert_status, desired_state, make_namespace
 
 pytestmark = pytest.mark.e2e
 
@@ -56,13 +56,6 @@ def _create(api: httpx.Client, path: str, obj: dict[str, Any]) -> dict[str, Any]
 def _absent(api: httpx.Client, path: str, name: str) -> None:
     """Nothing was written: the object does not exist."""
     assert_status(api.get(f"{path}/{name}"), 404, "NotFound")
-
-
-def _desired(obj: dict[str, Any]) -> tuple[Any, ...]:
-    """What a refused write would have changed (the deployment controller writes status
-    and its revision annotation meanwhile)."""
-    meta = obj["metadata"]
-    return obj["spec"], meta["generation"], meta.get("labels")
 
 
 def _current(api: httpx.Client, path: str, name: str) -> dict[str, Any]:
@@ -157,7 +150,7 @@ def test_a_wrong_type_in_an_update_changes_nothing(api: httpx.Client) -> None:
     status = assert_status(api.put(f"{DEPLOYMENTS}/typed-update", json=wrong), 400,
                            "BadRequest")
     assert "spec.replicas" in status["message"]
-    assert _desired(_current(api, DEPLOYMENTS, "typed-update")) == _desired(created)
+    assert desired_state(_current(api, DEPLOYMENTS, "typed-update")) == desired_state(created)
 
 
 def test_kubectl_apply_of_a_wrong_type(kubectl: Kubectl, api: httpx.Client) -> None:
@@ -249,7 +242,7 @@ def test_kubectl_apply_validates_strictly_by_default(kubectl: Kubectl, api: http
     result = kubectl.run("apply", "-n", NS, "-f", "-", input=manifest, check=False)
     assert result.returncode != 0
     assert 'unknown field "spec.replicaz"' in result.stderr
-    assert _desired(_current(api, DEPLOYMENTS, "kubectl-strict")) == _desired(before)
+    assert desired_state(_current(api, DEPLOYMENTS, "kubectl-strict")) == desired_state(before)
 
     # --validate=false lets the server drop the field.
     kubectl("apply", "-n", NS, "-f", "-", "--validate=false", input=manifest)
@@ -312,7 +305,7 @@ def test_an_invalid_update_changes_nothing(api: httpx.Client) -> None:
                          content=json.dumps({"spec": {"replicas": -1}}))
     status = assert_status(response, 422, "Invalid")
     assert _causes(status) == ["spec.replicas"]
-    assert _desired(_current(api, DEPLOYMENTS, "invalid-update")) == _desired(created)
+    assert desired_state(_current(api, DEPLOYMENTS, "invalid-update")) == desired_state(created)
 
 
 # -- conflicts and missing objects -------------------------------------------------------
@@ -430,7 +423,7 @@ def test_an_update_too_large_to_store_changes_nothing(api: httpx.Client) -> None
     response = api.patch(f"{DEPLOYMENTS}/grows", content=json.dumps(patch),
                          headers={"content-type": "application/strategic-merge-patch+json"})
     assert_status(response, 413, "RequestEntityTooLarge")
-    assert _desired(_current(api, DEPLOYMENTS, "grows")) == _desired(created)
+    assert desired_state(_current(api, DEPLOYMENTS, "grows")) == desired_state(created)
 
 
 def test_a_body_over_3mib_is_a_413(api: httpx.Client) -> None:

@@ -46,6 +46,7 @@ from kybernetes.client import (
 )
 from kybernetes.client.rest import Preconditions
 from kybernetes.kubelet import nodestatus
+from kybernetes.kubelet.containers import LABEL_POD_UID
 from kybernetes.kubelet.kuberuntime import (
     PodRuntimeState,
     RuntimeManager,
@@ -309,8 +310,6 @@ class Kubelet:
     # -- PLEG -----------------------------------------------------------------------------
 
     async def _relist(self) -> None:
-        from kybernetes.kubelet.containers import LABEL_POD_UID
-
         while True:
             await asyncio.sleep(self.config.relist_period)
             try:
@@ -410,10 +409,10 @@ class Kubelet:
             name = container["name"]
 
             async def target(name: str = name) -> ProbeTarget | None:
-                latest = (await self.manager.pod_state(uid)).instances(name)
-                if not latest or latest[0].state is not ContainerState.CONTAINER_RUNNING:
+                latest = await self.manager.newest_instance(uid, name)
+                if latest is None or latest.state is not ContainerState.CONTAINER_RUNNING:
                     return None
-                return ProbeTarget(latest[0].id, latest[0].started_at / 1e9, pod_ip)
+                return ProbeTarget(latest.id, latest.started_at / 1e9, pod_ip)
 
             if state.instances(name):
                 self.probes.ensure(pod, container, target)

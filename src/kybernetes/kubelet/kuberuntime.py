@@ -230,6 +230,18 @@ class RuntimeManager:
                 statuses.append(await self.runtime.container_status(entry.id))
         return PodRuntimeState(sandboxes, statuses)
 
+    async def newest_instance(self, uid: str, name: str) -> ContainerStatus | None:
+        """The newest instance of one container of a pod (what a probe looks at each
+        period: only that container's records are read, not the pod's or the node's)."""
+        listed = await self.runtime.list_containers(ContainerFilter(label_selector={
+            specs.LABEL_POD_UID: uid, specs.LABEL_CONTAINER_NAME: name}))
+        if not listed:
+            return None
+        newest = max(listed, key=lambda c: (c.attempt, c.created_at))
+        with contextlib.suppress(CRIError):
+            return await self.runtime.container_status(newest.id)
+        return None
+
     def pod_ips(self, uid: str) -> list[str]:
         try:
             return list(json.loads((self._pod_dir(uid) / "ips.json").read_text()))
@@ -331,7 +343,7 @@ class RuntimeManager:
             reason = "failed liveness probe" if condemned else "definition changed"
             self.events(pod, "Normal", "Killing",
                         f"Container {name} {reason}, will be restarted")
-            await self._stop(pod, container, newest, _grace(pod))
+            await self._stop(pod, container, newest, grace_period(pod))
             self.condemned.get(uid, set()).discard(name)
             newest = await self.runtime.container_status(newest.id)
             if not _should_restart(policy, newest) and not changed:
@@ -375,7 +387,7 @@ class RuntimeManager:
                                  cluster_domain=self.cluster_domain),
             cgroup_parent=specs.cgroup_parent(self.cgroup_root, pod),
             log_directory=str(log_dir), labels=specs.pod_labels(pod),
-            annotations={specs.ANNOTATION_GRACE: str(_grace(pod))})
+            annotations={specs.ANNOTATION_GRACE: str(grace_period(pod))})
         sandbox_id = await self.runtime.run_pod_sandbox(config)
         pod_dir = self._pod_dir(uid)
         pod_dir.mkdir(parents=True, exist_ok=True)
@@ -494,7 +506,7 @@ class RuntimeManager:
         hook = (container.get("lifecycle") or {}).get("postStart")
         if not hook:
             return
-        failure = await self._run_hook(pod, container, created, hook, _grace(pod))
+        failure = await self._run_hook(pod, container, created, hook, grace_period(pod))
         if failure is not None:
             self.events(pod, "Warning", "FailedPostStartHook",
                         f"PostStartHook failed: {failure}".strip())
@@ -619,16 +631,13 @@ class _BackOffPulling(Exception):
     pass
 
 
-def _grace(pod: Mapping[str, Any]) -> float:
+def grace_period(pod: Mapping[str, Any]) -> float:
+    """The seconds a pod's containers get to stop: the deletion's, else the spec's (30)."""
     meta = pod.get("metadata") or {}
     if meta.get("deletionGracePeriodSeconds") is not None:
         return float(meta["deletionGracePeriodSeconds"])
     value = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
     return float(30 if value is None else value)
-
-
-def grace_period(pod: Mapping[str, Any]) -> float:
-    return _grace(pod)
 
 
 def _duration(seconds: float) -> str:
