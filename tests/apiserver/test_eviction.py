@@ -23,7 +23,8 @@ PDBS = f"/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets"
 
 @pytest.fixture
 async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    server = ApiServer(ApiServerConfig(data_dir=tmp_path))
+    # In-process over ASGI (no TLS, so no client certificate): authorization is off.
+    server = ApiServer(ApiServerConfig(data_dir=tmp_path, authorization_mode="AlwaysAllow"))
     await server.storage.start()
     await server.cache.start()
     await server._bootstrap()
@@ -236,9 +237,9 @@ async def test_default_toleration_seconds(http: httpx.AsyncClient) -> None:
 
 def test_default_toleration_seconds_are_configurable() -> None:
     pod: dict[str, Any] = {"spec": {"tolerations": [{"operator": "Exists"}]}}
-    DefaultTolerationSeconds(not_ready_seconds=5).admit(pod)
+    DefaultTolerationSeconds(not_ready_seconds=5).add_tolerations(pod)
     # A toleration of every taint covers both: nothing is added.
     assert pod["spec"]["tolerations"] == [{"operator": "Exists"}]
     pod = {"spec": {}}
-    DefaultTolerationSeconds(not_ready_seconds=5, unreachable_seconds=7).admit(pod)
+    DefaultTolerationSeconds(not_ready_seconds=5, unreachable_seconds=7).add_tolerations(pod)
     assert [t["tolerationSeconds"] for t in pod["spec"]["tolerations"]] == [5, 7]

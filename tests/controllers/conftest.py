@@ -21,7 +21,8 @@ from kybernetes.controllers.discovery import Discovery
 
 @pytest.fixture
 async def apiserver(tmp_path: Path) -> AsyncIterator[ApiServer]:
-    server = ApiServer(ApiServerConfig(data_dir=tmp_path))
+    # In-process over ASGI (no TLS, so no client certificate): authorization is off.
+    server = ApiServer(ApiServerConfig(data_dir=tmp_path, authorization_mode="AlwaysAllow"))
     await server.storage.start()
     await server.cache.start()
     await server._bootstrap()

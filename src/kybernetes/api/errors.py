@@ -181,6 +181,11 @@ def method_not_allowed(message: str) -> StatusError:
     return StatusError(405, "MethodNotAllowed", message)
 
 
+def unauthorized(message: str = "Unauthorized") -> StatusError:
+    """401: no valid credential (upstream's body says just "Unauthorized")."""
+    return StatusError(401, "Unauthorized", message)
+
+
 def forbidden(group: str, resource: str, name: str, why: str) -> StatusError:
     return StatusError(
         403, "Forbidden", f'{_qualified(group, resource)} "{name}" is forbidden: {why}',

@@ -15,7 +15,10 @@ from typing import Any
 from kybernetes import __version__
 from kybernetes.api import errors
 from kybernetes.api.registry import Registry
-from kybernetes.apiserver import discovery, openapi
+from kybernetes.apiserver import discovery, openapi, requestcontext
+from kybernetes.apiserver.authn.interface import Authenticator
+from kybernetes.apiserver.authz.attributes import request_attributes
+from kybernetes.apiserver.authz.authorizer import Authorizer, forbidden_error
 from kybernetes.apiserver.http import (
     Receive,
     Request,
@@ -47,9 +50,12 @@ def version_info() -> dict[str, str]:
 
 class ApiServerApp:
     def __init__(self, registry: Registry, store: ObjectStore, *, server_address: str,
+                 authenticator: Authenticator, authorizer: Authorizer,
                  kubelet_ca: Path | None = None) -> None:
         self.registry = registry
         self.store = store
+        self.authenticator = authenticator
+        self.authorizer = authorizer
         self.server_address = server_address
         self.resources = ResourceHandlers(registry, store, kubelet_ca=kubelet_ca)
         self.requests: Counter[tuple[str, int]] = Counter()
@@ -61,12 +67,17 @@ class ApiServerApp:
             return
         if scope["type"] == "websocket":
             # exec, attach and port-forward upgrades, relayed to the kubelet.
-            await self.resources.pods.websocket(scope, receive, send)
+            async def admit() -> None:
+                await self.admit(Request(scope, receive, method="GET"), websocket=True)
+
+            await self.resources.pods.websocket(scope, receive, send, admit)
             return
         if scope["type"] != "http":
             return
         request = Request(scope, receive)
+        warnings = requestcontext.start_warnings()
         try:
+            await self.admit(request)
             result = await self.route(request)
         except errors.StatusError as err:
             result = status_response(err)
@@ -77,10 +88,22 @@ class ApiServerApp:
             log.exception("unhandled error on %s %s", request.method, request.path)
             result = status_response(errors.internal("an internal error occurred"))
         self.requests[(request.method, result.status)] += 1
+        result.headers += [("warning", requestcontext.warning_header(w)) for w in warnings]
         if isinstance(result, Streaming):
             await result.send(send, receive)
         else:
             await result.send(send)
+
+    async def admit(self, request: Request, *, websocket: bool = False) -> None:
+        """Authentication then authorization (upstream's filter chain): who is asking,
+        and may they; the identity is then the request context's."""
+        user = await self.authenticator.authenticate(request)
+        requestcontext.set_user(user)
+        attrs = request_attributes(user, request.method, request.path, request.query,
+                                   websocket=websocket)
+        decision = self.authorizer.authorize(attrs)
+        if not decision.allowed:
+            raise forbidden_error(attrs, decision.reason)
 
     async def route(self, request: Request) -> Response | Streaming:
         path = request.path.rstrip("/") or "/"

@@ -31,10 +31,10 @@ JSON = "application/json"
 
 
 class Request:
-    def __init__(self, scope: Scope, receive: Receive) -> None:
+    def __init__(self, scope: Scope, receive: Receive, *, method: str = "") -> None:
         self.scope = scope
         self.receive = receive
-        self.method: str = scope["method"]
+        self.method: str = method or scope["method"]
         self.path: str = scope["path"]
         raw_query = scope.get("query_string", b"").decode("latin-1")
         self.query: dict[str, str] = {k: v[-1] for k, v in

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ from kybernetes.api.registry import Registry, ResourceInfo
 from kybernetes.apiserver.http import Receive, Request, Response, Scope, Send, Streaming
 from kybernetes.apiserver.routing import ResourcePath, parse_resource_path
 from kybernetes.apiserver.store import ObjectStore
+from kybernetes.apiserver.tlspeer import add_peer_certificate, peer_certificate
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +231,11 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         self.conn.__class__ = _AnySubprotocolServer
 
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        # The upgraded request authenticates by its connection's client certificate too.
+        add_peer_certificate(self.scope, peer_certificate(self.transport))  # type: ignore[arg-type]
+
 
 class PodProxy:
     def __init__(self, registry: Registry, store: ObjectStore, *,
@@ -313,14 +319,17 @@ class PodProxy:
 
     # -- WebSocket -------------------------------------------------------------------------
 
-    async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """An upgraded exec/attach/portforward request: relay it to the kubelet."""
+    async def websocket(self, scope: Scope, receive: Receive, send: Send,
+                        admit: Callable[[], Awaitable[None]]) -> None:
+        """An upgraded exec/attach/portforward request: relay it to the kubelet once
+        `admit` (authentication and authorization) lets it through."""
         if (await receive())["type"] != "websocket.connect":
             return
         offered = [str(p) for p in scope.get("subprotocols") or ()]
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"),
                          keep_blank_values=True)
         try:
+            await admit()
             path = parse_resource_path(scope["path"].rstrip("/"))
             if path is None or (path.group, path.resource) != ("", "pods") or \
                     path.subresource not in STREAMING or not path.namespace:

@@ -9,7 +9,7 @@ the `status` and `scale` subresources. Bodies are decoded, checked against the k
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,12 @@ from kybernetes.apiserver.watch import validate_watch_query, watch_stream
 from kybernetes.apiserver.watchcache import CachedObject
 
 Result = Response | Streaming
+# A resource that is created and answered, never stored (TokenReview, SubjectAccessReview):
+# (request, resource, namespace, decoded body) -> the answered object.
+VirtualCreate = Callable[[Request, ResourceInfo, str, dict[str, Any]],
+                         Awaitable[dict[str, Any]]]
+# A subresource served by its own handler (serviceaccounts/token, csr/approval).
+SubresourceHandler = Callable[[Request, ResourceInfo, ResourcePath], Awaitable[Result]]
 
 
 def _flag(query: dict[str, str], name: str) -> bool:
@@ -85,6 +91,9 @@ class ResourceHandlers:
         self.store = store
         self.pods = PodProxy(registry, store, kubelet_ca=kubelet_ca)
         self.eviction = Eviction(registry, store)
+        # Keyed by (group, plural) and (group, plural, subresource).
+        self.virtual: dict[tuple[str, str], VirtualCreate] = {}
+        self.subresources: dict[tuple[str, str, str], SubresourceHandler] = {}
 
     # -- dispatch ----------------------------------------------------------------------
 
@@ -97,8 +106,20 @@ class ResourceHandlers:
             raise errors.StatusError(404, "NotFound",
                                      "the server could not find the requested resource")
         if path.subresource:
+            handler = self.subresources.get((info.group, info.plural, path.subresource))
+            if handler is not None:
+                return await handler(request, info, path)
             return await self._subresource(request, info, path)
         method = request.method
+        virtual = self.virtual.get((info.group, info.plural))
+        if virtual is not None:
+            if method != "POST" or path.name:
+                raise errors.method_not_allowed(
+                    "the server does not allow this method on the requested resource")
+            headers: list[tuple[str, str]] = []
+            body = await self._decode_object(request, info, headers)
+            return json_response(await virtual(request, info, path.namespace, body), 201,
+                                 headers)
         wanted = negotiate(request.header("accept"))
         if method == "GET":
             if path.name:

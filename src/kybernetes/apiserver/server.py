@@ -22,13 +22,14 @@ import uvicorn
 from kybernetes.api import errors
 from kybernetes.api.registry import Registry, builtin_registry
 from kybernetes.apiserver import pki, podproxy
-from kybernetes.apiserver.admission.defaulttolerationseconds import (
-    DEFAULT_TOLERATION_SECONDS,
-    DefaultTolerationSeconds,
-)
+from kybernetes.apiserver.admission import setup as admission_setup
+from kybernetes.apiserver.admission.defaulttolerationseconds import DEFAULT_TOLERATION_SECONDS
 from kybernetes.apiserver.allocators import KUBERNETES_SERVICE_IP, ServiceAllocator
 from kybernetes.apiserver.app import ApiServerApp
+from kybernetes.apiserver.authn import setup as authn_setup
+from kybernetes.apiserver.authz import setup as authz_setup
 from kybernetes.apiserver.store import ObjectStore
+from kybernetes.apiserver.tlspeer import PeerCertHttpProtocol
 from kybernetes.apiserver.watchcache import WatchCache
 from kybernetes.storage import open_storage
 from kybernetes.storage.interface import Storage, StorageError, UnavailableError
@@ -57,6 +58,9 @@ class ApiServerConfig:
     # --default-unreachable-toleration-seconds).
     default_not_ready_toleration_seconds: int = DEFAULT_TOLERATION_SECONDS
     default_unreachable_toleration_seconds: int = DEFAULT_TOLERATION_SECONDS
+    # Security: --anonymous-auth, --authorization-mode.
+    anonymous_auth: bool = True
+    authorization_mode: str = "Node,RBAC"
 
     @property
     def storage(self) -> str:
@@ -81,12 +85,12 @@ class ApiServer:
         allocator = ServiceAllocator(
             lambda: (o.obj for o in self.cache.scan(services.key_prefix)))
         self.store.create_hooks["services"] = allocator.allocate
-        self.store.create_hooks["pods"] = DefaultTolerationSeconds(
-            not_ready_seconds=config.default_not_ready_toleration_seconds,
-            unreachable_seconds=config.default_unreachable_toleration_seconds).admit
         self.app = ApiServerApp(self.registry, self.store,
                                 server_address=f"{config.advertise_address}:{config.port}",
+                                authenticator=authn_setup.install(self),
+                                authorizer=authz_setup.install(self),
                                 kubelet_ca=pki.Pki.at(config.data_dir).ca_cert)
+        self.store.admission.plugins = admission_setup.install(self)
         self.pki: pki.Pki | None = None
         self._uvicorn: uvicorn.Server | None = None
 
@@ -145,7 +149,7 @@ class ApiServer:
             self.app, host=self.config.bind_address, port=self.config.port,
             ssl_certfile=str(self.pki.serving_cert), ssl_keyfile=str(self.pki.serving_key),
             ssl_ca_certs=str(self.pki.ca_cert), ssl_cert_reqs=ssl.CERT_OPTIONAL,
-            loop="none", http="httptools", ws=podproxy.WebSocketProtocol, lifespan="off",
+            loop="none", http=PeerCertHttpProtocol, ws=podproxy.WebSocketProtocol, lifespan="off",
             log_level="warning", timeout_keep_alive=120, backlog=4096,
             # Watches stream until their timeout; do not let them hold up a shutdown.
             timeout_graceful_shutdown=2,

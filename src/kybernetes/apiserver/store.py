@@ -23,6 +23,7 @@ from kybernetes.api import errors, schema
 from kybernetes.api.managedfields import track_update
 from kybernetes.api.registry import Registry, ResourceInfo
 from kybernetes.apiserver import strategy
+from kybernetes.apiserver.admission.chain import AdmissionChain, AdmissionRequest
 from kybernetes.apiserver.watchcache import CachedObject, WatchCache
 from kybernetes.storage.interface import (
     ConflictError,
@@ -100,8 +101,9 @@ class ObjectStore:
         self.registry = registry
         self.storage = storage
         self.cache = cache
-        # Hooks run on create after defaulting, e.g. the ClusterIP allocator.
+        # Hooks run on create after admission, e.g. the ClusterIP allocator.
         self.create_hooks: dict[str, Callable[[dict[str, Any]], None]] = {}
+        self.admission = AdmissionChain()
 
     # -- reads -------------------------------------------------------------------------
 
@@ -148,9 +150,13 @@ class ObjectStore:
         if tracked:
             track_update(None, obj, manager=manager, schema=kind_schema(info),
                          api_version=info.group_version, now=meta["creationTimestamp"])
+        review = AdmissionRequest("CREATE", info, namespace, str(meta.get("name", "")), obj,
+                                  dry_run=dry_run)
+        await self.admission.admit(review)
         failures = strategy.validate_create(info, obj)
         if failures:
             raise errors.invalid(info.group, info.kind, str(meta.get("name", "")), failures)
+        await self.admission.validate(review)
         hook = self.create_hooks.get(info.plural)
         if hook is not None:
             hook(obj)
@@ -269,9 +275,13 @@ class ObjectStore:
                          api_version=info.group_version, now=now_rfc3339(),
                          subresource=subresource)
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+        review = AdmissionRequest("UPDATE", info, namespace, name, new, old,
+                                  subresource=subresource, dry_run=dry_run)
+        await self.admission.admit(review)
         failures = strategy.validate_update(info, new, old)
         if failures:
             raise errors.invalid(info.group, info.kind, name, failures)
+        await self.admission.validate(review)
         if new == old:
             return old
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers") \
@@ -312,6 +322,10 @@ class ObjectStore:
                     "Precondition failed: ResourceVersion in precondition: "
                     f"{options.precondition_resource_version}, ResourceVersion in object meta: "
                     f"{meta['resourceVersion']}")
+            review = AdmissionRequest("DELETE", info, namespace, name, None, obj,
+                                      dry_run=options.dry_run)
+            await self.admission.admit(review)
+            await self.admission.validate(review)
             pending = self._pending_deletion(info, obj, options)
             if pending is None:
                 if options.dry_run:

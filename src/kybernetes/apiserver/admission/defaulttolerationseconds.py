@@ -7,13 +7,15 @@ unless it already tolerates them (a toleration with that key or no key, and effe
 NoExecute or no effect). So a pod outlives a short node outage instead of being evicted
 the moment its node is tainted, and is evicted five minutes into a long one.
 
-The store runs it as the pods' create hook (after defaulting).
+It runs in the admission chain, on pod creation.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from kybernetes.apiserver.admission.chain import AdmissionRequest
 
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
@@ -31,8 +33,17 @@ def _tolerates(toleration: Any, key: str) -> bool:
 class DefaultTolerationSeconds:
     not_ready_seconds: int = DEFAULT_TOLERATION_SECONDS
     unreachable_seconds: int = DEFAULT_TOLERATION_SECONDS
+    name: str = "DefaultTolerationSeconds"
 
-    def admit(self, pod: dict[str, Any]) -> None:
+    async def admit(self, request: AdmissionRequest) -> None:
+        if request.operation == "CREATE" and request.is_pod() and not request.subresource \
+                and request.obj is not None:
+            self.add_tolerations(request.obj)
+
+    async def validate(self, request: AdmissionRequest) -> None:
+        return None
+
+    def add_tolerations(self, pod: dict[str, Any]) -> None:
         """Add the missing default tolerations to a pod being created."""
         spec = pod.setdefault("spec", {})
         tolerations = spec.get("tolerations")

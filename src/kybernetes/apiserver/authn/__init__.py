@@ -1,0 +1,1 @@
+"""Authentication: who sent a request (upstream's `k8s.io/apiserver/pkg/authentication`)."""
