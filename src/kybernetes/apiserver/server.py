@@ -58,9 +58,31 @@ class ApiServerConfig:
     # --default-unreachable-toleration-seconds).
     default_not_ready_toleration_seconds: int = DEFAULT_TOLERATION_SECONDS
     default_unreachable_toleration_seconds: int = DEFAULT_TOLERATION_SECONDS
-    # Security: --anonymous-auth, --authorization-mode.
+    # Authentication: --anonymous-auth, --token-auth-file, --service-account-issuer,
+    # --api-audiences (default: the issuer), --service-account-max-token-expiration
+    # (seconds; 0: none), and the node token agents join with (k3s' --token; generated
+    # into <data-dir>/token when empty).
     anonymous_auth: bool = True
+    token_auth_file: Path | None = None
+    service_account_issuer: str = "https://kubernetes.default.svc.cluster.local"
+    api_audiences: list[str] = field(default_factory=list)
+    service_account_max_token_expiration: float = 0.0
+    node_token: str = ""
+    # Authorization: --authorization-mode.
     authorization_mode: str = "Node,RBAC"
+    # Admission: --enable-admission-plugins / --disable-admission-plugins (on top of the
+    # default set).
+    enable_admission_plugins: list[str] = field(default_factory=list)
+    disable_admission_plugins: list[str] = field(default_factory=list)
+    # Encryption at rest: --encryption-provider-config (an EncryptionConfiguration).
+    encryption_provider_config: Path | None = None
+    # Audit: --audit-policy-file, --audit-log-path ("-": stdout), --audit-log-maxsize (MiB),
+    # --audit-log-maxbackup, --audit-log-maxage (days).
+    audit_policy_file: Path | None = None
+    audit_log_path: str = ""
+    audit_log_maxsize: int = 100
+    audit_log_maxbackup: int = 0
+    audit_log_maxage: int = 0
 
     @property
     def storage(self) -> str:
@@ -90,7 +112,10 @@ class ApiServer:
                                 authenticator=authn_setup.install(self),
                                 authorizer=authz_setup.install(self),
                                 kubelet_ca=pki.Pki.at(config.data_dir).ca_cert)
-        self.store.admission.plugins = admission_setup.install(self)
+        # The admission chain, then RBAC's own checks on role and binding writes
+        # (escalation and bind prevention, upstream's RBAC REST storage).
+        self.store.admission.plugins = [*admission_setup.install(self),
+                                        *authz_setup.write_guards(self)]
         self.pki: pki.Pki | None = None
         self._uvicorn: uvicorn.Server | None = None
 
@@ -125,6 +150,10 @@ class ApiServer:
                 await asyncio.sleep(1)
 
     async def _bootstrap(self) -> None:
+        await self._bootstrap_namespaces()
+        await authz_setup.bootstrap(self)
+
+    async def _bootstrap_namespaces(self) -> None:
         info = self.registry.get("", "v1", "namespaces")
         assert info is not None
         for name in SYSTEM_NAMESPACES:

@@ -69,6 +69,42 @@ def _add_apiserver_flags(parser: argparse.ArgumentParser) -> None:
                         help="address written into the kubeconfig and certificates")
     parser.add_argument("--tls-san", action="append", default=[],
                         help="extra host name or IP for the serving certificate")
+    parser.add_argument("--anonymous-auth", type=parse_bool, nargs="?", const=True,
+                        default=True, help="serve requests without credentials as "
+                        "system:anonymous, allowed only what RBAC grants it (default: true)")
+    parser.add_argument("--token-auth-file", type=Path, default=None, metavar="FILE",
+                        help="static bearer tokens, a CSV of token,user,uid[,\"group1,"
+                             "group2\"]")
+    parser.add_argument("--service-account-issuer",
+                        default="https://kubernetes.default.svc.cluster.local",
+                        help="the iss claim of service account tokens")
+    parser.add_argument("--api-audiences", default="",
+                        help="comma-separated audiences the API accepts tokens for "
+                             "(default: the issuer)")
+    parser.add_argument("--service-account-max-token-expiration", type=parse_duration,
+                        default=0.0, help="the longest token TokenRequest issues (0: none)")
+    parser.add_argument("--token", default="", help="the node token agents join with "
+                        "(default: generated into <data-dir>/token)")
+    parser.add_argument("--authorization-mode", default="Node,RBAC",
+                        help="ordered authorizers: Node, RBAC, AlwaysAllow (default: "
+                             "%(default)s)")
+    parser.add_argument("--enable-admission-plugins", default="",
+                        help="admission plugins to enable besides the default ones")
+    parser.add_argument("--disable-admission-plugins", default="",
+                        help="default admission plugins to disable")
+    parser.add_argument("--encryption-provider-config", type=Path, default=None,
+                        metavar="FILE", help="an EncryptionConfiguration: which resources "
+                        "are encrypted at rest, and how")
+    parser.add_argument("--audit-policy-file", type=Path, default=None, metavar="FILE",
+                        help="an audit Policy: which requests are logged at which level")
+    parser.add_argument("--audit-log-path", default="",
+                        help="where audit events go, as JSON lines ('-': standard output)")
+    parser.add_argument("--audit-log-maxsize", type=int, default=100,
+                        help="MiB of an audit log file before it is rotated")
+    parser.add_argument("--audit-log-maxbackup", type=int, default=0,
+                        help="rotated audit log files to keep (0: all)")
+    parser.add_argument("--audit-log-maxage", type=int, default=0,
+                        help="days to keep rotated audit log files (0: forever)")
     parser.add_argument("--default-not-ready-toleration-seconds", type=int, default=300,
                         help="tolerationSeconds of the not-ready:NoExecute toleration every "
                              "pod gets by default (default: %(default)s)")
@@ -85,7 +121,22 @@ def _apiserver_config(args: argparse.Namespace) -> ApiServerConfig:
         etcd_cafile=args.etcd_cafile, etcd_certfile=args.etcd_certfile,
         etcd_keyfile=args.etcd_keyfile,
         default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
-        default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds)
+        default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
+        anonymous_auth=args.anonymous_auth, token_auth_file=args.token_auth_file,
+        service_account_issuer=args.service_account_issuer,
+        api_audiences=_split_list(args.api_audiences),
+        service_account_max_token_expiration=args.service_account_max_token_expiration,
+        node_token=args.token, authorization_mode=args.authorization_mode,
+        enable_admission_plugins=_split_list(args.enable_admission_plugins),
+        disable_admission_plugins=_split_list(args.disable_admission_plugins),
+        encryption_provider_config=args.encryption_provider_config,
+        audit_policy_file=args.audit_policy_file, audit_log_path=args.audit_log_path,
+        audit_log_maxsize=args.audit_log_maxsize, audit_log_maxbackup=args.audit_log_maxbackup,
+        audit_log_maxage=args.audit_log_maxage)
+
+
+def _split_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def _run_apiserver(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from kybernetes.apiserver.admission.chain import AdmissionPlugin
 from kybernetes.apiserver.authz.authorizer import AlwaysAllow, Authorizer, PrivilegedGroups, Union
 
 if TYPE_CHECKING:
@@ -23,3 +24,12 @@ def install(server: ApiServer) -> Authorizer:
     if "AlwaysAllow" in modes:
         chain.append(AlwaysAllow())
     return Union(chain)
+
+
+def write_guards(server: ApiServer) -> list[AdmissionPlugin]:
+    """Checks on writes of roles and bindings (escalation and bind prevention)."""
+    return []
+
+
+async def bootstrap(server: ApiServer) -> None:
+    """Reconcile the bootstrap policy (default roles and bindings) at start."""
