@@ -146,3 +146,24 @@ def test_non_string_inputs() -> None:
         parse_quantity(True)
     with pytest.raises(ValueError, match="quantities must match"):
         parse_quantity({"a": 1})
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("1e100001", "9223372036854775807"),  # capped at upstream's maxAllowed (int64)
+    ("1e2000000", "9223372036854775807"),
+    ("12345678901234567890123", "9223372036854775807"),
+    ("1" * 1_000_000, "9223372036854775807"),
+    ("1e-2000000", "1e-9"),  # below a nano unit: rounded up to one
+    ("0." + "0" * 1_000_000 + "1", "1n"),
+    ("1." + "0" * 1_000_000 + "1", "1000000001n"),
+    ("1." + "0" * 1_000_000, "1"),
+    ("0." + "1" * 100_000 + "Ki", "113777777778n"),
+])
+def test_extreme_quantities_are_bounded_as_upstream(text: str, expected: str) -> None:
+    """Huge exponents and digit strings parse in linear time, capped as upstream."""
+    assert str(Quantity.parse(text)) == expected
+
+
+def test_exponent_beyond_int64_is_a_suffix_error() -> None:
+    with pytest.raises(ValueError, match=ERR_SUFFIX):
+        Quantity.parse("1e" + "9" * 5000)

@@ -10,6 +10,7 @@ otherwise the canonical form of `CanonicalizeBytes` (`0.5` -> `500m`, `1024Mi` -
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from fractions import Fraction
@@ -26,8 +27,6 @@ ERR_NUMERIC = "unable to parse numeric part of quantity"
 ERR_SUFFIX = "unable to parse quantity's suffix"
 
 _MAX_INT64 = (1 << 63) - 1
-_SUFFIX_CHARS = frozenset("eEinumkKMGTP")
-_DIGITS = frozenset("0123456789")
 _DEC_SUFFIXES = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15,
                  "E": 18}
 _BIN_SUFFIXES = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
@@ -40,43 +39,17 @@ class QuantityError(ValueError):
     """A string that is not a quantity; the message is upstream's error text."""
 
 
+_PARTS = re.compile(r"([+-]?)0*([0-9]*)(?:\.([0-9]*))?([eEinumkKMGTP]*[-+]?[0-9]*)")
+
+
 def _split(text: str) -> tuple[bool, str, str, str]:
-    """Upstream's `parseQuantityString`: (positive, num, denom, suffix)."""
-    positive = True
-    pos = 0
-    end = len(text)
-    if pos < end and text[0] in "+-":
-        positive = text[0] == "+"
-        pos += 1
-    while pos < end and text[pos] == "0":  # leading zeros
-        pos += 1
-    if pos >= end:
-        return positive, "0", "", ""
-    start = pos
-    while pos < end and text[pos] in _DIGITS:
-        pos += 1
-    num = text[start:pos] or "0"
-    if pos >= end:
-        return positive, num, "", ""
-    denom = ""
-    if text[pos] == ".":
-        pos += 1
-        start = pos
-        while pos < end and text[pos] in _DIGITS:
-            pos += 1
-        denom = text[start:pos]
-        if pos >= end:
-            return positive, num, denom, ""
-    suffix_start = pos
-    while pos < end and text[pos] in _SUFFIX_CHARS:
-        pos += 1
-    if pos < end and text[pos] in "+-":
-        pos += 1
-    while pos < end and text[pos] in _DIGITS:
-        pos += 1
-    if pos < end:
+    """Upstream's `parseQuantityString`: (positive, num, denom, suffix); one regular
+    expression, so linear in C however long the text."""
+    match = _PARTS.fullmatch(text)
+    if match is None:
         raise QuantityError(ERR_FORMAT_WRONG)
-    return positive, num, denom, text[suffix_start:]
+    sign, num, denom, suffix = match.groups()
+    return sign != "-", num or "0", denom or "", suffix
 
 
 def _interpret(suffix: str) -> tuple[int, int, str]:
@@ -88,7 +61,8 @@ def _interpret(suffix: str) -> tuple[int, int, str]:
     if len(suffix) > 1 and suffix[0] in "eE":
         body = suffix[1:]
         digits = body[1:] if body[:1] in ("+", "-") else body
-        if not digits or not digits.isdigit() or not digits.isascii():
+        if not digits or not digits.isdigit() or not digits.isascii() or \
+                len(digits.lstrip("0")) > _INT_DIGITS:
             raise QuantityError(ERR_SUFFIX)
         parsed = int(body)
         if not -(1 << 63) <= parsed <= _MAX_INT64:
@@ -218,22 +192,59 @@ def _parse(text: str) -> Quantity:
         return Quantity(Fraction(0), DECIMAL_SI, "0")
     positive, num, denom, suffix = _split(text)
     base, exponent, fmt = _interpret(suffix)
-    digits = int(num + denom)
     if base == 10:
-        amount = Fraction(digits) * Fraction(10) ** (exponent - len(denom))
+        amount = _decimal_amount(num, denom, exponent)
     else:
-        amount = Fraction(digits, 10 ** len(denom)) * (1 << exponent)
+        amount = _binary_amount(num, denom, exponent)
     if not positive:
         amount = -amount
     retained = _retained(text, num, denom, exponent, fmt)
     if amount.denominator != 1 and (amount / _NANO).denominator != 1:
         amount = _round_up(amount, _NANO)
-    if fmt == BINARY_SI:
-        if abs(amount) > _MAX_INT64:
-            amount = Fraction(_MAX_INT64 if amount > 0 else -_MAX_INT64)
-        if 0 < abs(amount) < 1:
-            fmt = DECIMAL_SI
+    if abs(amount) > _MAX_INT64:
+        # Upstream caps every quantity at the largest int64 (`maxAllowed`).
+        amount = Fraction(_MAX_INT64 if amount > 0 else -_MAX_INT64)
+    if fmt == BINARY_SI and 0 < abs(amount) < 1:
+        fmt = DECIMAL_SI
     return Quantity(amount, fmt, retained)
+
+
+# Digits that can matter: 19 before the point (the int64 cap) and 9 after (nano units).
+_INT_DIGITS = 19
+_NANO_DIGITS = 9
+
+
+def _decimal_amount(num: str, denom: str, exponent: int) -> Fraction:
+    """`num.denom * 10**exponent`, in time linear in the text whatever the exponent: a
+    value past the int64 cap is capped, one below a nano unit becomes one nano unit (it
+    is rounded up), and digits below nano precision only decide that rounding."""
+    digits = (num + denom).lstrip("0")
+    if not digits:
+        return Fraction(0)
+    scale = exponent - len(denom)
+    if len(digits) + scale > _INT_DIGITS:
+        return Fraction(_MAX_INT64 + 1)
+    if len(digits) + scale < -_NANO_DIGITS:
+        return _NANO
+    if scale >= -_NANO_DIGITS:
+        return Fraction(int(digits)) * Fraction(10) ** scale
+    kept = len(digits) + scale + _NANO_DIGITS
+    head, tail = digits[:kept], digits[kept:]
+    amount = Fraction(int(head or "0")) * _NANO
+    return amount + _NANO if tail.strip("0") else amount
+
+
+def _binary_amount(num: str, denom: str, exponent: int) -> Fraction:
+    """`num.denom * 2**exponent` (exponent at most 60), bounded as `_decimal_amount`."""
+    if len(num) > _INT_DIGITS + 1:
+        return Fraction(_MAX_INT64 + 1)
+    fraction_digits = _INT_DIGITS + _NANO_DIGITS + 3
+    head, tail = denom[:fraction_digits], denom[fraction_digits:]
+    amount = Fraction(int(num + head), 10 ** len(head)) * (1 << exponent)
+    if tail.strip("0"):
+        # The cut digits only push the value up past a nano boundary.
+        amount += Fraction(1, 10 ** (fraction_digits + 1))
+    return amount
 
 
 def _retained(text: str, num: str, denom: str, exponent: int, fmt: str) -> str | None:

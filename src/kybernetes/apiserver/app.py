@@ -9,6 +9,7 @@ import logging
 import platform
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,9 @@ class ApiServerApp:
         self.server_address = server_address
         self.resources = ResourceHandlers(registry, store, kubelet_ca=kubelet_ca)
         self.requests: Counter[tuple[str, int]] = Counter()
+        # Named liveness checks of what runs beside the API server in its process (the
+        # components of `kyb server`): each answers None when well, else what is wrong.
+        self.liveness: dict[str, Callable[[], str | None]] = {}
         self.started = time.time()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -161,6 +165,11 @@ class ApiServerApp:
     def _health(self) -> Response:
         if not self.store.cache.ready.is_set():
             return Response(503, b"[-]watch-cache not ready\nhealthz check failed",
+                            "text/plain; charset=utf-8")
+        failed = [f"[-]{name} failed: {problem}" for name, check in self.liveness.items()
+                  if (problem := check()) is not None]
+        if failed:
+            return Response(503, "\n".join([*failed, "healthz check failed"]).encode(),
                             "text/plain; charset=utf-8")
         return Response(200, b"ok", "text/plain; charset=utf-8")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -26,6 +27,10 @@ from kybernetes.apiserver.watchcache import CachedObject, CacheEvent, TooOldErro
 BOOKMARK_INTERVAL = 30.0
 # Upstream's --min-request-timeout: watches last 30-60 minutes unless the client asks less.
 DEFAULT_TIMEOUT = 1800
+# The longest watch a client may ask for (kybernetes' cap: upstream lets a client hold one
+# open for any int64 seconds).
+MAX_TIMEOUT = 2 * DEFAULT_TIMEOUT
+_INT64 = re.compile(r"[+-]?[0-9]{1,19}")
 
 Render = Callable[[CachedObject], bytes]
 
@@ -60,11 +65,21 @@ def validate_watch_query(query: dict[str, str]) -> float:
     rv = query.get("resourceVersion", "")
     if rv:
         rv_number(rv)
-    try:
-        return float(query.get("timeoutSeconds") or DEFAULT_TIMEOUT * (1 + random.random()))
-    except ValueError:
+    return watch_timeout(query.get("timeoutSeconds", ""))
+
+
+def watch_timeout(text: str) -> float:
+    """`timeoutSeconds` as upstream decodes it (an int64; 0 or absent: the server's
+    randomised default), capped at `MAX_TIMEOUT` so that no watch lives forever."""
+    if not text:
+        return DEFAULT_TIMEOUT * (1 + random.random())
+    if not _INT64.fullmatch(text) or not -(1 << 63) <= int(text) < 1 << 63:
         raise errors.bad_request(
-            f"invalid timeoutSeconds: {query['timeoutSeconds']!r}") from None
+            f'invalid value "{text}" for timeoutSeconds: must be an integer number of seconds')
+    seconds = int(text)
+    if seconds <= 0:
+        return DEFAULT_TIMEOUT * (1 + random.random())
+    return float(min(seconds, MAX_TIMEOUT))
 
 
 async def watch_stream(info: ResourceInfo, namespace: str, query: dict[str, str],

@@ -36,10 +36,10 @@ def add_parser(commands: Any) -> None:
 
 
 async def serve(kubeconfig: str | None, config_path: Path | None = None, *,
-                server: str | None = None, leader_elect: bool | None = None,
+                leader_elect: bool | None = None,
                 qps: float | None = None, burst: int | None = None) -> None:
     """Run a scheduler until cancelled (also usable in-process, e.g. by `kyb server`:
-    pass its admin kubeconfig and loopback URL)."""
+    pass its own kubeconfig)."""
     from kybernetes.client import ApiClient, load_config
     from kybernetes.scheduler import SchedulerConfiguration, run_scheduler
     from kybernetes.scheduler import load_config as load_scheduler
@@ -53,8 +53,6 @@ async def serve(kubeconfig: str | None, config_path: Path | None = None, *,
         config.burst = burst
     client_config = load_config(kubeconfig or config.kubeconfig).replace(
         user_agent=SCHEDULER_AGENT, qps=config.qps, burst=config.burst)
-    if server is not None:
-        client_config = client_config.replace(server=server)
     # Bindings, status writes and event writers each hold a connection while in flight.
     async with ApiClient(client_config, max_keepalive_connections=256) as client, \
             ApiClient(client_config, max_keepalive_connections=64) as events:
@@ -62,11 +60,12 @@ async def serve(kubeconfig: str | None, config_path: Path | None = None, *,
 
 
 def run(args: argparse.Namespace) -> int:
+    from kybernetes.client import LeadershipLost
     from kybernetes.scheduler import ConfigError
 
     try:
         run_until_signal(serve(args.kubeconfig, args.config, leader_elect=args.leader_elect,
                                qps=args.qps, burst=args.burst))
-    except ConfigError as err:
+    except (ConfigError, LeadershipLost) as err:
         raise SystemExit(f"kyb scheduler: {err}") from None
     return 0

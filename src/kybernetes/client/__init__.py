@@ -33,7 +33,7 @@ from kybernetes.client.informer import (
     split_key,
     wait_for_cache_sync,
 )
-from kybernetes.client.leaderelection import LeaderElectionConfig, LeaderElector
+from kybernetes.client.leaderelection import LeaderElectionConfig, LeaderElector, LeadershipLost
 from kybernetes.client.ratelimit import Backoff, TokenBucket
 from kybernetes.client.rest import (
     AlreadyExistsError,
@@ -80,6 +80,7 @@ __all__ = [
     "InvalidError",
     "LeaderElectionConfig",
     "LeaderElector",
+    "LeadershipLost",
     "NotFoundError",
     "ObjectList",
     "Preconditions",

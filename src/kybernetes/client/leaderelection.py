@@ -54,6 +54,11 @@ from kybernetes.client.rest import (
 log = logging.getLogger(__name__)
 
 LEASES = resource("coordination.k8s.io", "v1", "leases")
+
+
+class LeadershipLost(Exception):
+    """A component that works only while it leads lost its lease (upstream's components
+    exit then, to be started afresh)."""
 JITTER_FACTOR = 1.2
 
 

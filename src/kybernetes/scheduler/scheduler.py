@@ -51,6 +51,7 @@ from kybernetes.client import (
     Informer,
     LeaderElectionConfig,
     LeaderElector,
+    LeadershipLost,
     NotFoundError,
     SharedInformerFactory,
     resource,
@@ -639,7 +640,8 @@ def identity() -> str:
 async def run_scheduler(client: ApiClient, config: SchedulerConfiguration | None = None, *,
                         event_client: ApiClient | None = None) -> None:
     """Run a scheduler until cancelled: informers at once, scheduling while leading (when
-    leader election is on). Returns if leadership is lost, as upstream exits then."""
+    leader election is on). Raises LeadershipLost when leadership is lost, as upstream
+    exits then."""
     config = config or SchedulerConfiguration()
     scheduler = Scheduler(client, config, event_client=event_client)
     try:
@@ -652,7 +654,8 @@ async def run_scheduler(client: ApiClient, config: SchedulerConfiguration | None
             lease_duration=config.lease_duration, renew_deadline=config.renew_deadline,
             retry_period=config.retry_period), on_started_leading=scheduler.run)
         await elector.run()
-        log.error("leader election lost")
+        raise LeadershipLost(f"leader election lost: {config.lease_namespace}/"
+                             f"{config.lease_name}")
     finally:
         await scheduler.shutdown()
 

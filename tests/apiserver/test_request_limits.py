@@ -1,0 +1,109 @@
+"""No single request may hold the server: bounded quantities, YAML alias bombs and deep
+documents refused before anything is built, watch timeouts parsed as integers and capped
+(issue 24). Through the ASGI app, authorization off."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from kybernetes.apiserver.server import ApiServer, ApiServerConfig
+from kybernetes.apiserver.watch import MAX_TIMEOUT, watch_timeout
+
+CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
+YAML = {"content-type": "application/yaml"}
+
+
+@pytest.fixture
+async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    server = ApiServer(ApiServerConfig(data_dir=tmp_path, authorization_mode="AlwaysAllow"))
+    await server.storage.start()
+    await server.cache.start()
+    await server._bootstrap()
+    transport = httpx.ASGITransport(app=server.app)  # type: ignore[arg-type]
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://kyb.test") as client:
+            yield client
+    finally:
+        await server.cache.stop()
+        await server.storage.close()
+
+
+def _status(response: httpx.Response, code: int) -> dict[str, Any]:
+    assert response.status_code == code, response.text
+    body: dict[str, Any] = response.json()
+    assert body["kind"] == "Status" and body["code"] == code
+    return body
+
+
+BOMB = b"""apiVersion: v1
+kind: ConfigMap
+metadata: {name: bomb}
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+async def test_yaml_alias_bomb_is_refused(http: httpx.AsyncClient) -> None:
+    body = _status(await http.post(CONFIGMAPS, content=BOMB, headers=YAML), 400)
+    assert "excessive aliasing" in body["message"]
+    # A few honest aliases are fine.
+    honest = b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\ndata: &d {a: b}\n"
+    assert (await http.post(CONFIGMAPS, content=honest, headers=YAML)).status_code == 201
+
+
+@pytest.mark.parametrize("document", [
+    b"data: " + b"[" * 10_000 + b"]" * 10_000,
+    b"data:\n" + b"".join(b"  " * i + b"- \n" for i in range(1, 1200)),
+], ids=["flow", "block"])
+async def test_deep_yaml_is_a_400(http: httpx.AsyncClient, document: bytes) -> None:
+    response = await http.post(CONFIGMAPS, content=b"apiVersion: v1\nkind: ConfigMap\n" +
+                               document, headers=YAML)
+    assert response.status_code == 400, response.text
+
+
+async def test_deep_json_is_a_400(http: httpx.AsyncClient) -> None:
+    nested = '{"a":' * 300 + "1" + "}" * 300
+    body = ('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"deep"},"x":' + nested +
+            "}").encode()
+    _status(await http.post(CONFIGMAPS, content=body,
+                            headers={"content-type": "application/json"}), 400)
+    assert (await http.get(f"{CONFIGMAPS}/deep")).status_code == 404
+
+
+async def test_a_huge_exponent_is_capped_not_computed(http: httpx.AsyncClient) -> None:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "big"},
+           "spec": {"containers": [{"name": "c", "image": "busybox", "resources": {
+               "limits": {"cpu": "1e100001"}}}]}}
+    response = await http.post("/api/v1/namespaces/default/pods?dryRun=All",
+                               content=orjson.dumps(pod),
+                               headers={"content-type": "application/json"})
+    assert response.status_code == 201, response.text
+    limits = response.json()["spec"]["containers"][0]["resources"]["limits"]
+    assert limits["cpu"] == "9223372036854775807"
+
+
+@pytest.mark.parametrize("timeout", ["inf", "1e400", "1.5", "-", "9" * 30, "nan"])
+async def test_watch_timeout_must_be_an_integer(http: httpx.AsyncClient, timeout: str) -> None:
+    response = await http.get(f"{CONFIGMAPS}?watch=true&timeoutSeconds={timeout}")
+    body = _status(response, 400)
+    assert "timeoutSeconds" in body["message"]
+
+
+def test_watch_timeouts_are_capped() -> None:
+    assert watch_timeout("5") == 5
+    assert watch_timeout(str(10**15)) == MAX_TIMEOUT
+    assert 1800 <= watch_timeout("") <= MAX_TIMEOUT
+    assert 1800 <= watch_timeout("0") <= MAX_TIMEOUT
