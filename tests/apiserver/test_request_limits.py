@@ -107,3 +107,18 @@ def test_watch_timeouts_are_capped() -> None:
     assert watch_timeout(str(10**15)) == MAX_TIMEOUT
     assert 1800 <= watch_timeout("") <= MAX_TIMEOUT
     assert 1800 <= watch_timeout("0") <= MAX_TIMEOUT
+
+
+@pytest.mark.parametrize("key", ["a.b", "x[0]", "[", "é", "k]", "0"])
+async def test_unknown_fields_with_any_key_are_dropped(http: httpx.AsyncClient,
+                                                       key: str) -> None:
+    """Unknown fields whose names hold path syntax or non-ASCII are dropped and warned
+    about, never a 500 (issue 23), and the header stays printable ASCII."""
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "odd"},
+            "data": {"a": "b"}, key: {"nested": [1, {key: 2}]}}
+    response = await http.post(f"{CONFIGMAPS}?dryRun=All", content=orjson.dumps(body),
+                               headers={"content-type": "application/json"})
+    assert response.status_code == 201, response.text
+    assert key not in response.json()
+    warning = response.headers["warning"]
+    assert warning.startswith('299 - "unknown field') and warning.isascii()

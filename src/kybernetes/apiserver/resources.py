@@ -21,7 +21,7 @@ from kybernetes.api.managedfields import server_side_apply
 from kybernetes.api.registry import Registry, ResourceInfo
 from kybernetes.api.selectors import label_selector_from_dict
 from kybernetes.api.tables import build_table
-from kybernetes.api.validation.schemacheck import check_schema
+from kybernetes.api.validation.schemacheck import check_schema, drop_unknown_fields
 from kybernetes.apiserver import patch as patches
 from kybernetes.apiserver.binding import create_binding
 from kybernetes.apiserver.eviction import Eviction
@@ -34,6 +34,7 @@ from kybernetes.apiserver.negotiation import (
     negotiate,
 )
 from kybernetes.apiserver.podproxy import STREAMING, PodProxy
+from kybernetes.apiserver.requestcontext import warning_header
 from kybernetes.apiserver.routing import ResourcePath
 from kybernetes.apiserver.store import (
     DEFAULT_MANAGER,
@@ -263,9 +264,9 @@ class ResourceHandlers:
                 f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: '
                 f"strict decoding error: {listed}")
         if mode == "Warn":
-            headers.extend(("warning", f'299 - "unknown field \\"{u.lstrip(".")}\\""')
+            headers.extend(("warning", warning_header(f'unknown field "{u.lstrip(".")}"'))
                            for u in unknown)
-        _prune(obj, unknown)
+        drop_unknown_fields(obj, schema.definitions()[definition])
 
     async def _create(self, request: Request, info: ResourceInfo, namespace: str,
                       wanted: Wanted) -> Response:
@@ -546,33 +547,6 @@ def _scale_of(obj: dict[str, Any]) -> dict[str, Any]:
         "spec": {"replicas": spec.get("replicas", 0)},
         "status": {"replicas": status.get("replicas", 0), "selector": selector_text},
     }
-
-
-def _prune(obj: dict[str, Any], unknown: list[str]) -> None:
-    """Drop unknown fields, given as `.a.b[2].c` paths."""
-    for path in unknown:
-        parts = _split_path(path)
-        node: Any = obj
-        for part in parts[:-1]:
-            node = node[part] if isinstance(node, dict) and isinstance(part, str) else \
-                node[part] if isinstance(node, list) and isinstance(part, int) else None
-            if node is None:
-                break
-        if isinstance(node, dict) and isinstance(parts[-1], str):
-            node.pop(parts[-1], None)
-
-
-def _split_path(path: str) -> list[str | int]:
-    parts: list[str | int] = []
-    for piece in path.lstrip(".").split("."):
-        name, _, rest = piece.partition("[")
-        if name:
-            parts.append(name)
-        while rest:
-            index, _, rest = rest.partition("]")
-            parts.append(int(index))
-            rest = rest.lstrip("[")
-    return parts
 
 
 def now_iso() -> str:

@@ -312,10 +312,12 @@ def time_error(value: str, micro: bool = False) -> str | None:
 # ---------------------------------------------------------------- the walk
 
 class _Walk:
-    __slots__ = ("errors", "unknown")
+    __slots__ = ("errors", "unknown", "unknown_at")
 
     def __init__(self) -> None:
         self.unknown: list[str] = []
+        # Where each unknown field is: its object and key (for dropping it).
+        self.unknown_at: list[tuple[dict[str, Any], str]] = []
         self.errors: list[FieldError] = []
 
     def type_error(self, value: Any, what: str, go_type: str, struct: str,
@@ -346,6 +348,7 @@ class _Walk:
                 if sub is None:
                     if not node.preserve:
                         self.unknown.append(child)
+                        self.unknown_at.append((value, key))
                     continue
                 if item is None or sub.kind == _ANY:
                     continue
@@ -453,6 +456,15 @@ def check_schema(obj: Any, schema: dict[str, Any] | str) -> tuple[list[str], lis
     walk = _Walk()
     walk.walk(obj, _root(schema), "", [], "")
     return walk.unknown, walk.errors
+
+
+def drop_unknown_fields(obj: Any, schema: dict[str, Any] | str) -> None:
+    """Remove from `obj` every field `check_schema` reports unknown (fieldValidation
+    Ignore and Warn), whatever characters its key holds."""
+    walk = _Walk()
+    walk.walk(obj, _root(schema), "", [], "")
+    for container, key in walk.unknown_at:
+        container.pop(key, None)
 
 
 def strict_decoding_message(unknown: list[str]) -> str:
