@@ -60,6 +60,36 @@ class Connection:
         self.writer.close()
 
 
+class ConnectionPool:
+    """Connections to one server, each request made on one that is idle."""
+
+    def __init__(self, connections: list[Connection]) -> None:
+        self.connections = connections
+        self._idle: asyncio.Queue[Connection] = asyncio.Queue()
+        for connection in connections:
+            self._idle.put_nowait(connection)
+
+    @classmethod
+    async def open(cls, host: str, port: int, context: ssl.SSLContext,
+                   size: int) -> ConnectionPool:
+        return cls([await Connection.open(host, port, context) for _ in range(size)])
+
+    async def request(self, method: str, path: str, body: bytes = b"",
+                      headers: dict[str, str] | None = None, expect: int = 200) -> bytes:
+        """The body of a response that must have the status `expect`."""
+        connection = await self._idle.get()
+        try:
+            status, payload = await connection.request(method, path, body, headers)
+        finally:
+            self._idle.put_nowait(connection)
+        assert status == expect, payload[:300]
+        return payload
+
+    def close(self) -> None:
+        for connection in self.connections:
+            connection.close()
+
+
 async def ops_per_second(count: int, concurrency: int,
                          op: Callable[[int], Awaitable[object]]) -> float:
     """Operations per second for `count` calls of `op`, `concurrency` at a time."""

@@ -254,8 +254,11 @@ async def wait_nodes(server: Server, count: int, limit: float) -> float:
 def measure(workload: Workload, nodes: int, timeout: float, kubelets: bool) -> Result:
     with tempfile.TemporaryDirectory(prefix="kyb-bench-sched-") as tmp:
         data = Path(tmp)
+        # No controller manager, so no `default` service accounts: as upstream's
+        # scheduler_perf, without the ServiceAccount admission plugin.
         server = Server(data, extra_args=["--disable-controller-manager",
-                                          "--disable-scheduler"])
+                                          "--disable-scheduler",
+                                          "--disable-admission-plugins", "ServiceAccount"])
         server.start()
         logs = {name: open(data / f"{name}.log", "ab")  # noqa: SIM115
                 for name in ("sim", "scheduler")}

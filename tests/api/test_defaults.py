@@ -53,8 +53,6 @@ POD_EXPECTATIONS = [
     ("spec.schedulerName", "default-scheduler"),
     ("spec.securityContext", {}),
     ("spec.enableServiceLinks", True),
-    ("spec.priority", 0),
-    ("spec.preemptionPolicy", "PreemptLowerPriority"),
     ("spec.containers.0.terminationMessagePath", "/dev/termination-log"),
     ("spec.containers.0.terminationMessagePolicy", "File"),
     ("spec.containers.0.imagePullPolicy", "IfNotPresent"),
@@ -98,13 +96,21 @@ def test_pod_defaults_are_idempotent_and_keep_values() -> None:
                                                                      "memory": "128Mi"}
 
 
-def test_pod_create_only_defaults_skip_existing_objects() -> None:
+def test_pod_priority_is_left_to_admission() -> None:
     pod = _pod()
-    pod["metadata"]["resourceVersion"] = "12"
     apply_defaults("pods", pod)
-    assert "priority" not in pod["spec"]
     prepare_for_create("pods", pod)
-    assert pod["spec"]["priority"] == 0
+    assert "priority" not in pod["spec"]
+    assert "preemptionPolicy" not in pod["spec"]
+
+
+def test_create_only_defaults_skip_existing_objects() -> None:
+    ns: Obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta("ns", None)}
+    ns["metadata"]["resourceVersion"] = "12"
+    apply_defaults("namespaces", ns)
+    assert "finalizers" not in ns.get("spec", {})
+    prepare_for_create("namespaces", ns)
+    assert ns["spec"]["finalizers"] == ["kubernetes"]
 
 
 def test_host_network_defaults_host_ports() -> None:

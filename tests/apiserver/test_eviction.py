@@ -12,9 +12,10 @@ from typing import Any
 import httpx
 import pytest
 from tests.api.test_protobuf import PB, encode_object
+from tests.apiserver import inprocess
+from tests.apiserver.inprocess import ok
 
 from kybernetes.apiserver.admission.defaulttolerationseconds import DefaultTolerationSeconds
-from kybernetes.apiserver.server import ApiServer, ApiServerConfig
 
 NS = "default"
 PODS = f"/api/v1/namespaces/{NS}/pods"
@@ -23,24 +24,13 @@ PDBS = f"/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets"
 
 @pytest.fixture
 async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    # In-process over ASGI (no TLS, so no client certificate): authorization is off.
-    server = ApiServer(ApiServerConfig(data_dir=tmp_path, authorization_mode="AlwaysAllow"))
-    await server.storage.start()
-    await server.cache.start()
-    await server._bootstrap()
-    transport = httpx.ASGITransport(app=server.app)  # type: ignore[arg-type]
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://kyb.test") as client:
-            yield client
-    finally:
-        await server.cache.stop()
-        await server.storage.close()
-
-
-def ok(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code < 300, response.text
-    body: dict[str, Any] = response.json()
-    return body
+    # In-process over ASGI (no TLS, so no client certificate): authorization is off. No
+    # service-account controller runs here, so, as upstream's integration tests do, the
+    # ServiceAccount admission plugin is off.
+    async with (inprocess.apiserver(tmp_path, authorization_mode="AlwaysAllow",
+                                    disable_admission_plugins=["ServiceAccount"]) as server,
+                inprocess.http_client(server.app) as client):
+        yield client
 
 
 async def running_pod(http: httpx.AsyncClient, name: str, *, ready: bool = True,

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from tests.apiserver import inprocess
 
-from kybernetes.apiserver.server import ApiServer, ApiServerConfig
 from kybernetes.apiserver.watch import MAX_TIMEOUT, watch_timeout
 
 CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
@@ -21,17 +21,11 @@ YAML = {"content-type": "application/yaml"}
 
 @pytest.fixture
 async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    server = ApiServer(ApiServerConfig(data_dir=tmp_path, authorization_mode="AlwaysAllow"))
-    await server.storage.start()
-    await server.cache.start()
-    await server._bootstrap()
-    transport = httpx.ASGITransport(app=server.app)  # type: ignore[arg-type]
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://kyb.test") as client:
-            yield client
-    finally:
-        await server.cache.stop()
-        await server.storage.close()
+    # No service-account controller runs here: the ServiceAccount admission plugin is off.
+    async with (inprocess.apiserver(tmp_path, authorization_mode="AlwaysAllow",
+                                    disable_admission_plugins=["ServiceAccount"]) as server,
+                inprocess.http_client(server.app) as client):
+        yield client
 
 
 def _status(response: httpx.Response, code: int) -> dict[str, Any]:
@@ -95,9 +89,9 @@ async def test_a_huge_exponent_is_capped_not_computed(http: httpx.AsyncClient) -
     assert limits["cpu"] == "9223372036854775807"
 
 
-@pytest.mark.parametrize("timeout", ["inf", "1e400", "1.5", "-", "9" * 30, "nan"])
-async def test_watch_timeout_must_be_an_integer(http: httpx.AsyncClient, timeout: str) -> None:
-    response = await http.get(f"{CONFIGMAPS}?watch=true&timeoutSeconds={timeout}")
+@pytest.mark.parametrize("seconds", ["inf", "1e400", "1.5", "-", "9" * 30, "nan"])
+async def test_watch_timeout_must_be_an_integer(http: httpx.AsyncClient, seconds: str) -> None:
+    response = await http.get(f"{CONFIGMAPS}?watch=true&timeoutSeconds={seconds}")
     body = _status(response, 400)
     assert "timeoutSeconds" in body["message"]
 

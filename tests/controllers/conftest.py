@@ -10,34 +10,28 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from kybernetes.apiserver.server import ApiServer, ApiServerConfig
-from kybernetes.client import ApiClient, ClientConfig, SharedInformerFactory
+from kybernetes.apiserver.server import ApiServer
+from kybernetes.client import ApiClient, SharedInformerFactory
 from kybernetes.controllers.base import ControllerContext
 from kybernetes.controllers.discovery import Discovery
+from tests.apiserver import inprocess
 
 
 @pytest.fixture
 async def apiserver(tmp_path: Path) -> AsyncIterator[ApiServer]:
-    # In-process over ASGI (no TLS, so no client certificate): authorization is off.
-    server = ApiServer(ApiServerConfig(data_dir=tmp_path, authorization_mode="AlwaysAllow"))
-    await server.storage.start()
-    await server.cache.start()
-    await server._bootstrap()
-    try:
+    # In-process over ASGI (no TLS, so no client certificate): authorization is off. No
+    # service-account controller runs here, so, as upstream's integration tests do, the
+    # ServiceAccount admission plugin is off.
+    async with inprocess.apiserver(tmp_path, authorization_mode="AlwaysAllow",
+                                   disable_admission_plugins=["ServiceAccount"]) as server:
         yield server
-    finally:
-        await server.cache.stop()
-        await server.storage.close()
 
 
 @pytest.fixture
 async def api(apiserver: ApiServer) -> AsyncIterator[ApiClient]:
-    transport = httpx.ASGITransport(app=apiserver.app)  # type: ignore[arg-type]
-    config = ClientConfig(server="http://kyb.test", qps=0)
-    async with ApiClient(config, transport=transport) as client:
+    async with inprocess.api_client(apiserver.app) as client:
         yield client
 
 

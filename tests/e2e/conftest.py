@@ -8,6 +8,8 @@ the `etcd` binary the etcd runs are skipped, saying why. The backend appears in 
 node id (`test_x[etcd]`); `request.node.name` stays the test's own name, since tests name
 their objects after it.
 
+A module may set `SERVER_ARGS` (extra `kyb server` flags) for its servers.
+
 At the end of each module the server's `/metrics` is scraped: a request answered with a 5xx
 anywhere in the module fails it (as an error in the teardown of its last test).
 """
@@ -28,6 +30,7 @@ from tests.e2e.cluster import (
     etcd_storage_args,
     make_namespace,
     namespace_name,
+    wait_until,
     wipe_etcd,
 )
 from tests.etcd_cluster import EtcdCluster, etcd_binary
@@ -81,11 +84,12 @@ def e2e_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdCluster]:
 @pytest.fixture(scope="module", params=_backends())
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[Server]:
-    extra: list[str] = []
+    # A module may add flags of its own (`SERVER_ARGS`).
+    extra: list[str] = list(getattr(request.module, "SERVER_ARGS", ()))
     if request.param == "etcd":
         cluster: EtcdCluster = request.getfixturevalue("e2e_etcd")
         wipe_etcd(cluster.endpoints[0])
-        extra = etcd_storage_args(cluster.endpoints)
+        extra += etcd_storage_args(cluster.endpoints)
     with checked_server(tmp_path_factory.mktemp("kyb"), extra) as running:
         yield running
 
@@ -109,5 +113,10 @@ def manifests() -> Path:
 
 @pytest.fixture
 def ns(api: httpx.Client, request: pytest.FixtureRequest) -> str:
-    """An empty namespace of the test's own, named after it."""
-    return make_namespace(api, namespace_name(request.node.name))
+    """A namespace of the test's own, named after it, once its `default` service account
+    exists: pods need it (ServiceAccount admission), so upstream's e2e framework waits for
+    it too."""
+    name = make_namespace(api, namespace_name(request.node.name))
+    wait_until(lambda: api.get(f"/api/v1/namespaces/{name}/serviceaccounts/default")
+               .status_code == 200, f"the default service account of {name}")
+    return name

@@ -17,6 +17,8 @@ import pytest
 from tests.e2e.cluster import Kubectl, desired_state, make_namespace
 
 pytestmark = pytest.mark.e2e
+# These tests expect namespaces to hold only what they made: no root CA publisher.
+SERVER_ARGS = ["--controllers", "*,-root-ca-certificate-publisher-controller"]
 
 NAMES = ["deployment.apps/web", "service/web", "configmap/web-config", "secret/web-secret"]
 

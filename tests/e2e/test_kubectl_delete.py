@@ -17,6 +17,8 @@ import pytest
 from tests.e2e.cluster import Kubectl, make_namespace
 
 pytestmark = pytest.mark.e2e
+# These tests expect namespaces to hold only what they made: no root CA publisher.
+SERVER_ARGS = ["--controllers", "*,-root-ca-certificate-publisher-controller"]
 
 APP = ["configmap/web-config", "deployment.apps/web", "secret/web-secret", "service/web"]
 

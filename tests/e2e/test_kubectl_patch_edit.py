@@ -15,6 +15,8 @@ import pytest
 from tests.e2e.cluster import Kubectl, assert_status, desired_state
 
 pytestmark = pytest.mark.e2e
+# These tests expect namespaces to hold only what they made: no root CA publisher.
+SERVER_ARGS = ["--controllers", "*,-root-ca-certificate-publisher-controller"]
 
 
 @pytest.fixture

@@ -83,7 +83,8 @@ class Node:
 
 
 def _cleanup_runtime(data: Path) -> None:
-    """Whatever the kubelet left running (containers outlive it by design)."""
+    """Whatever the kubelet left running (containers outlive it by design) and mounted
+    (pod volumes such as the projected service-account token are tmpfs)."""
     from kybernetes.kubelet.runtime.runc.runtime import RuncRuntime
 
     async def run() -> None:
@@ -93,6 +94,10 @@ def _cleanup_runtime(data: Path) -> None:
             await runtime.remove_pod_sandbox(sandbox.id)
 
     asyncio.run(run())
+    root = str(data)
+    mounted = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+    for target in sorted((m for m in mounted if m.startswith(root)), reverse=True):
+        subprocess.run(["umount", "-l", target], check=False, capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +136,11 @@ def _node_ready(kubectl: Kubectl) -> bool:
 def ns(node: Node) -> str:
     name = f"k-{uuid.uuid4().hex[:8]}"
     node.kubectl("create", "namespace", name)
+    # Pods need its default service account (after a restart, the controller manager
+    # first waits out the old lease), as upstream's e2e framework waits for it.
+    wait_until(lambda: node.kubectl.run("get", "serviceaccount", "default", "-n", name,
+                                        check=False).returncode == 0,
+               f"the default service account of {name}")
     return name
 
 
@@ -390,3 +400,77 @@ def test_missing_command_reports_a_container_error(node: Node, ns: str) -> None:
 
     wait_until(failed, "RunContainerError or CreateContainerError")
     assert any("/no/such/binary" in message for message in seen.values())
+
+
+# ----------------------------------------------------------------------------- identities
+
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def _reader_pod(node: Node, ns: str) -> None:
+    """A pod of service account `reader`, which a Role lets read ConfigMaps only."""
+    kubectl = node.kubectl
+    kubectl("create", "serviceaccount", "reader", "-n", ns)
+    kubectl("create", "role", "cm-reader", "--verb=get,list", "--resource=configmaps",
+            "-n", ns)
+    kubectl("create", "rolebinding", "reader", "--role=cm-reader",
+            f"--serviceaccount={ns}:reader", "-n", ns)
+    node.apply(ns, pod("caller", {"name": "c", "image": LOCAL_IMAGE,
+                                  "command": ["sleep", "3600"]},
+                       serviceAccountName="reader"))
+    node.wait_ready(ns, "caller")
+
+
+def _api(node: Node, token: str) -> httpx.Client:
+    return httpx.Client(base_url=node.server.url, verify=str(node.data / "tls" / "ca.crt"),
+                        headers={"authorization": f"Bearer {token}"}, timeout=30)
+
+
+def test_a_pod_calls_the_api_with_its_projected_token(node: Node, ns: str) -> None:
+    """The ServiceAccount admission plugin mounts a projected token, the kubelet writes it
+    with the CA and namespace, and the pod is exactly what its Role allows; the token dies
+    with the pod."""
+    _reader_pod(node, ns)
+    kubectl = node.kubectl
+    token = kubectl("exec", "-n", ns, "caller", "--", "cat", f"{SA_DIR}/token").strip()
+    assert kubectl("exec", "-n", ns, "caller", "--", "cat", f"{SA_DIR}/namespace") == ns
+    assert kubectl("exec", "-n", ns, "caller", "--", "cat", f"{SA_DIR}/ca.crt") == \
+        (node.data / "tls" / "ca.crt").read_text()
+    # The call is made with the token the pod read (busybox's own TLS, the only client
+    # in the test image, shares no cipher suite with an ECDSA server certificate).
+    with _api(node, token) as api:
+        assert api.get(f"/api/v1/namespaces/{ns}/configmaps").status_code == 200
+        denied = api.get(f"/api/v1/namespaces/{ns}/secrets")
+        assert denied.status_code == 403
+        assert denied.json()["message"] == (
+            f'secrets is forbidden: User "system:serviceaccount:{ns}:reader" cannot list '
+            f'resource "secrets" in API group "" in the namespace "{ns}"')
+    head, payload, signature = token.split(".")
+    tampered = ".".join((head, payload, signature[:-4] + ("AAAA" if signature[-4:] != "AAAA"
+                                                          else "BBBB")))
+    with _api(node, tampered) as api:
+        response = api.get(f"/api/v1/namespaces/{ns}/configmaps")
+        assert response.status_code == 401 and response.json()["reason"] == "Unauthorized"
+    kubectl("delete", "pod", "caller", "-n", ns, "--wait=true", "--timeout=60s")
+    with _api(node, token) as api:
+        assert api.get(f"/api/v1/namespaces/{ns}/configmaps").status_code == 401
+
+
+def test_the_kubelet_serves_only_whom_the_api_authorizes(node: Node, ns: str) -> None:
+    """Port 10250: no credential is 401; a token whose user lacks nodes/proxy is 403; the
+    API server's own client certificate (kubectl exec through it) gets through."""
+    _reader_pod(node, ns)
+    token = node.kubectl("create", "token", "reader", "-n", ns).strip()
+    exec_path = f"/exec/{ns}/caller/c?command=true&output=1"
+    kubelet = f"https://{NODE_IP}:10250"
+    ca = str(node.data / "tls" / "ca.crt")
+    with httpx.Client(base_url=kubelet, verify=ca, timeout=30) as anonymous:
+        assert anonymous.post(exec_path).status_code == 401
+    with httpx.Client(base_url=kubelet, verify=ca, timeout=30,
+                      headers={"authorization": f"Bearer {token}"}) as reader:
+        refused = reader.post(exec_path)
+        assert refused.status_code == 403
+        assert refused.text == (f"Forbidden (user=system:serviceaccount:{ns}:reader, "
+                                "verb=create, resource=nodes, subresource=proxy)")
+    assert node.kubectl("exec", "-n", ns, "caller", "--", "echo", "through").strip() == \
+        "through"

@@ -264,6 +264,9 @@ def test_host_ports(cluster: SimCluster, kubectl: Kubectl, ns: str) -> None:
 def test_preemption_by_priority(cluster: SimCluster, kubectl: Kubectl, ns: str) -> None:
     kubectl("create", "priorityclass", f"{ns}-low", "--value=10")
     kubectl("create", "priorityclass", f"{ns}-high", "--value=1000")
+    # A pod's preemption policy comes from its class (Priority admission).
+    kubectl("create", "priorityclass", f"{ns}-polite", "--value=1000",
+            "--preemption-policy=Never")
     try:
         for i in range(3):
             apply(kubectl, ns, pod(f"low-{i}", cpu="1500m", priorityClassName=f"{ns}-low"))
@@ -283,14 +286,14 @@ def test_preemption_by_priority(cluster: SimCluster, kubectl: Kubectl, ns: str) 
         assert "0/4 nodes are available: 1 node(s) had untolerated taint(s), " \
                "3 Insufficient cpu." in text
         assert f"Successfully assigned {ns}/vip to {node}" in text
-        apply(kubectl, ns, pod("polite", cpu="1500m", priorityClassName=f"{ns}-high",
-                               preemptionPolicy="Never"))
+        apply(kubectl, ns, pod("polite", cpu="1500m", priorityClassName=f"{ns}-polite"))
         failed_scheduling(kubectl, ns, "polite",
                           "0/4 nodes are available: 1 node(s) had untolerated taint(s), "
                           "3 Insufficient cpu. preemption: not eligible due to "
                           "preemptionPolicy=Never.")
     finally:
-        kubectl.run("delete", "priorityclass", f"{ns}-low", f"{ns}-high", check=False)
+        kubectl.run("delete", "priorityclass", f"{ns}-low", f"{ns}-high", f"{ns}-polite",
+                    check=False)
 
 
 def test_scheduler_profiles_from_a_config_file(cluster: SimCluster, kubectl: Kubectl,

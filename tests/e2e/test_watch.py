@@ -24,6 +24,8 @@ from tests.e2e.cluster import (
 )
 
 pytestmark = pytest.mark.e2e
+# These tests count the ConfigMaps of their namespaces exactly: no root CA publisher.
+SERVER_ARGS = ["--controllers", "*,-root-ca-certificate-publisher-controller"]
 
 
 def _configmap(name: str, labels: dict[str, str] | None = None,

@@ -36,8 +36,11 @@ Obj = dict[str, Any]
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    # No controller manager, so no `default` service accounts: as upstream's integration
+    # tests, without the ServiceAccount admission plugin.
     with running_server(tmp_path_factory.mktemp("kyb"),
-                        ["--disable-controller-manager", "--disable-scheduler"]) as running:
+                        ["--disable-controller-manager", "--disable-scheduler",
+                         "--disable-admission-plugins", "ServiceAccount"]) as running:
         yield running
 
 
@@ -71,8 +74,10 @@ class Node:
             volumes=self.volumes, events=lambda *_: None, pod_root=self.root / "pods",
             log_root=self.root / "logs", crash_backoff=Backoff(0.3, 1.2),
             pull_backoff=Backoff(0.3, 1.2))
+        # No controller manager here: the node brings its own pod CIDR (kubelet --pod-cidr).
         config = KubeletConfig(node_name=NODE, node_ip="192.0.2.10", root_dir=self.root,
-                               relist_period=0.1, resync_period=0.5, renew_interval=0.5,
+                               pod_cidr="10.42.7.0/24", relist_period=0.1,
+                               resync_period=0.5, renew_interval=0.5,
                                status_update_period=0.5)
         self.kubelet = Kubelet(self.api, config, manager)
         self.task = asyncio.create_task(self.kubelet.run())
@@ -133,7 +138,7 @@ async def test_node_registers_with_capacity_and_renews_its_lease(api: ApiClient,
                                                                  node: Node) -> None:
     registered = await api.get(NODES, NODE)
     status = registered["status"]
-    assert registered["spec"]["podCIDR"].startswith("10.42.")
+    assert registered["spec"]["podCIDR"] == "10.42.7.0/24"
     assert {"cpu", "memory", "pods", "ephemeral-storage"} <= set(status["capacity"])
     assert status["capacity"]["pods"] == "110"
     assert [c["type"] for c in status["conditions"]] == [

@@ -11,16 +11,12 @@ import os
 import socket
 import stat
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
-import orjson
 import pytest
 
-from kybernetes.apiserver.server import ApiServer
-from kybernetes.client import ApiClient, ClientConfig
+from kybernetes.client import ApiClient
 from kybernetes.kubelet.volumes import (
     PodVolumes,
     VolumeError,
@@ -371,115 +367,12 @@ async def test_downward_api_volume_writes_metadata_and_resources(
 
 
 @needs_root
-async def test_projected_volume_without_token_api_writes_the_rest_and_warns(
-        api: ApiClient, manager: VolumeManager) -> None:
-    await make_configmap(api, "kube-root-ca.crt", {"ca.crt": "CERT"})
-    await make_secret(api, "extra", {"k": b"v"})
-    pod = await make_pod(api, [{"name": "kube-api-access", "projected": {"sources": [
-        {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}},
-        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt",
-                                                               "path": "ca.crt"}]}},
-        {"secret": {"name": "extra"}},
-        {"downwardAPI": {"items": [{"path": "namespace",
-                                    "fieldRef": {"fieldPath": "metadata.namespace"}}]}}]}}])
-    volumes = await manager.setup(pod)
-    path = vol_dir(manager, pod, "projected", "kube-api-access")
-    assert (path / "ca.crt").read_text() == "CERT"
-    assert (path / "k").read_text() == "v"
-    assert (path / "namespace").read_text() == NS
-    assert not (path / "token").exists()
-    assert volumes.warnings == [
-        "serviceaccounts/token is not served by the API server: token was not written"]
-    assert volumes.volumes["kube-api-access"].read_only
-
-
-@needs_root
 async def test_projected_volume_aggregates_source_errors(
         api: ApiClient, manager: VolumeManager) -> None:
     pod = await make_pod(api, [{"name": "pv", "projected": {"sources": [
         {"configMap": {"name": "a"}}, {"secret": {"name": "b"}}]}}])
     assert await setup_error(manager, pod) == ('MountVolume.SetUp failed for volume "pv" : '
                                               '[configmap "a" not found, secret "b" not found]')
-
-
-class TokenApi:
-    """The real API server, fronted by a TokenRequest endpoint (the server here does not
-    serve `serviceaccounts/token` yet): it answers with numbered tokens expiring at
-    `expires_in` seconds from now, and 404s for the service account "ghost"."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.requests: list[tuple[str, Obj]] = []
-        self.expires_in = 3600.0
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        path = str(scope.get("path", ""))
-        if scope["type"] != "http" or scope["method"] != "POST" or \
-                not path.endswith("/token") or "/serviceaccounts/" not in path:
-            await self.app(scope, receive, send)
-            return
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-        self.requests.append((path, orjson.loads(body)))
-        if path.split("/")[-2] == "ghost":
-            code, answer = 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                                 "message": 'serviceaccounts "ghost" not found',
-                                 "reason": "NotFound", "code": 404,
-                                 "details": {"name": "ghost", "kind": "serviceaccounts"}}
-        else:
-            expiry = datetime.now(UTC) + timedelta(seconds=self.expires_in)
-            code, answer = 201, {**self.requests[-1][1], "status": {
-                "token": f"token-{len(self.requests)}",
-                "expirationTimestamp": expiry.strftime("%Y-%m-%dT%H:%M:%SZ")}}
-        await send({"type": "http.response.start", "status": code,
-                    "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": orjson.dumps(answer)})
-
-
-@needs_root
-async def test_projected_token_is_bound_to_the_pod_and_rotated(
-        apiserver: ApiServer, api: ApiClient, tmp_path: Path) -> None:
-    tokens = TokenApi(apiserver.app)
-    config = ClientConfig(server="http://kyb.test", qps=0)
-    async with ApiClient(config, transport=httpx.ASGITransport(app=tokens)) as client:
-        manager = VolumeManager(tmp_path / "kubelet", client, NODE)
-        try:
-            await check_token_rotation(api, manager, tokens)
-        finally:
-            await teardown_all(manager)
-
-
-async def check_token_rotation(api: ApiClient, manager: VolumeManager,
-                               tokens: TokenApi) -> None:
-    pod = await make_pod(api, [{"name": "sa", "projected": {"sources": [
-        {"serviceAccountToken": {"path": "token", "audience": "vault",
-                                 "expirationSeconds": 3607}}]}}])
-    tokens.expires_in = -1  # already due for rotation at the next refresh
-    volumes = await manager.setup(pod)
-    path = vol_dir(manager, pod, "projected", "sa")
-    assert (path / "token").read_text() == "token-1"
-    assert volumes.warnings == []
-    request_path, request = tokens.requests[0]
-    assert request_path == "/api/v1/namespaces/default/serviceaccounts/default/token"
-    assert request["spec"] == {
-        "audiences": ["vault"], "expirationSeconds": 3607,
-        "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": "p",
-                           "uid": pod["metadata"]["uid"]}}
-    tokens.expires_in = 3600
-    await manager.refresh(pod)
-    assert (path / "token").read_text() == "token-2"
-    await manager.refresh(pod)  # fresh: served from the cache
-    assert len(tokens.requests) == 2
-
-    ghost = await api.create(PODS, {"metadata": {"name": "g"}, "spec": {
-        "serviceAccountName": "ghost", "containers": [{"name": "c", "image": "x"}],
-        "volumes": [{"name": "sa", "projected": {"sources": [
-            {"serviceAccountToken": {"path": "token"}}]}}]}}, NS)
-    assert await setup_error(manager, ghost) == \
-        'MountVolume.SetUp failed for volume "sa" : serviceaccounts "ghost" not found'
 
 
 # ------------------------------------------------------------------------------------ PVC

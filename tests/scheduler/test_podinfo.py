@@ -99,10 +99,10 @@ def test_affinity_terms_resolve_namespaces_and_match_label_keys() -> None:
     assert pi.has_affinity and pi.has_required_anti_affinity
 
 
-def test_priority_from_spec_else_class_else_default() -> None:
-    assert resolve_priority({"priority": 7}, {"high": 1000}) == 7
-    assert resolve_priority({"priorityClassName": "high"}, {"high": 1000}) == 1000
-    assert resolve_priority({"priorityClassName": "gone"}, {}, default=5) == 5
+def test_priority_from_spec_else_zero() -> None:
+    assert resolve_priority({"priority": 7, "priorityClassName": "high"}) == 7
+    assert resolve_priority({"priorityClassName": "high"}) == 0
+    assert resolve_priority({"priority": True}) == 0
 
 
 def test_image_names_default_to_latest() -> None:

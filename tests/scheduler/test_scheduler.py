@@ -125,14 +125,11 @@ async def test_other_schedulers_pods_are_left_alone() -> None:
     await s.shutdown()
 
 
-async def test_priority_class_resolution() -> None:
+async def test_priority_is_what_admission_resolved() -> None:
     api = FakeApi()
     s = scheduler(api)
-    s._on_priority_class({"metadata": {"name": "high"}, "value": 1000})
-    s._on_priority_class({"metadata": {"name": "base"}, "value": 7, "globalDefault": True})
-    assert s._pod_info(pod("a", priorityClassName="high")).priority == 1000
-    assert s._pod_info(pod("b")).priority == 7
-    assert s._pod_info(pod("c", priority=3)).priority == 3
+    assert s._pod_info(pod("a", priorityClassName="high", priority=1000)).priority == 1000
+    assert s._pod_info(pod("b")).priority == 0
     await s.shutdown()
 
 

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import platform
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,8 @@ from kybernetes import __version__
 from kybernetes.api import errors
 from kybernetes.api.registry import Registry
 from kybernetes.apiserver import discovery, openapi, requestcontext
+from kybernetes.apiserver.audit.setup import Auditor
+from kybernetes.apiserver.authn.impersonation import impersonate
 from kybernetes.apiserver.authn.interface import Authenticator
 from kybernetes.apiserver.authz.attributes import request_attributes
 from kybernetes.apiserver.authz.authorizer import Authorizer, forbidden_error
@@ -30,9 +33,11 @@ from kybernetes.apiserver.http import (
     json_response,
     status_response,
 )
+from kybernetes.apiserver.loopmonitor import LoopMonitor
 from kybernetes.apiserver.resources import ResourceHandlers
 from kybernetes.apiserver.routing import parse_resource_path
 from kybernetes.apiserver.store import ObjectStore
+from kybernetes.storage.encryption import TransformError
 from kybernetes.storage.interface import StorageError
 
 log = logging.getLogger(__name__)
@@ -63,7 +68,11 @@ class ApiServerApp:
         # Named liveness checks of what runs beside the API server in its process (the
         # components of `kyb server`): each answers None when well, else what is wrong.
         self.liveness: dict[str, Callable[[], str | None]] = {}
+        self.loop_monitor = LoopMonitor()
         self.started = time.time()
+
+    # Auditing, when the server has a policy and a log (see apiserver/audit).
+    audit: Auditor | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -71,37 +80,66 @@ class ApiServerApp:
             return
         if scope["type"] == "websocket":
             # exec, attach and port-forward upgrades, relayed to the kubelet.
+            upgrade = Request(scope, receive, method="GET")
+            trail = None if self.audit is None else self.audit.begin(
+                upgrade, upgrade.header("audit-id") or str(uuid.uuid4()), websocket=True)
+
             async def admit() -> None:
                 await self.admit(Request(scope, receive, method="GET"), websocket=True)
+                if trail is not None:
+                    trail.admitted()
 
-            await self.resources.pods.websocket(scope, receive, send, admit)
+            await self.resources.pods.websocket(
+                scope, receive, send if trail is None else trail.websocket_send(send), admit)
+            if trail is not None:
+                trail.complete()
             return
         if scope["type"] != "http":
             return
         request = Request(scope, receive)
         warnings = requestcontext.start_warnings()
+        # The request's audit ID (the client's own, if it sent one), echoed as upstream does.
+        audit_id = request.header("audit-id") or str(uuid.uuid4())
+        trail = None if self.audit is None else self.audit.begin(request, audit_id)
+        failure: Exception | None = None
         try:
             await self.admit(request)
+            if trail is not None:
+                trail.admitted()
             result = await self.route(request)
         except errors.StatusError as err:
             result = status_response(err)
+        except TransformError as err:
+            # A stored value that does not decrypt: upstream's storage InternalError.
+            result = status_response(errors.StatusError(
+                500, "InternalError", f"Internal error occurred: {err}",
+                {"causes": [{"message": str(err)}]}))
         except StorageError as err:
             log.warning("storage failure on %s %s: %s", request.method, request.path, err)
             result = status_response(errors.unavailable(f"storage is unavailable: {err}"))
-        except Exception:
+        except Exception as err:
             log.exception("unhandled error on %s %s", request.method, request.path)
+            failure = err
             result = status_response(errors.internal("an internal error occurred"))
         self.requests[(request.method, result.status)] += 1
         result.headers += [("warning", requestcontext.warning_header(w)) for w in warnings]
-        if isinstance(result, Streaming):
-            await result.send(send, receive)
-        else:
-            await result.send(send)
+        result.headers.append(("audit-id", audit_id))
+        if trail is not None:
+            trail.respond(result)
+        try:
+            if isinstance(result, Streaming):
+                await result.send(send, receive)
+            else:
+                await result.send(send)
+        finally:
+            if trail is not None:
+                trail.complete(failure)
 
     async def admit(self, request: Request, *, websocket: bool = False) -> None:
-        """Authentication then authorization (upstream's filter chain): who is asking,
-        and may they; the identity is then the request context's."""
-        user = await self.authenticator.authenticate(request)
+        """Authentication, impersonation, then authorization (upstream's filter chain): who
+        is asking, as whom, and may they; the identity is then the request context's."""
+        user = impersonate(request, await self.authenticator.authenticate(request),
+                           self.authorizer)
         requestcontext.set_user(user)
         attrs = request_attributes(user, request.method, request.path, request.query,
                                    websocket=websocket)
@@ -174,13 +212,25 @@ class ApiServerApp:
         return Response(200, b"ok", "text/plain; charset=utf-8")
 
     async def _ready(self) -> Response:
-        """Ready when the watch cache is filled and storage answers."""
-        if not self.store.cache.ready.is_set():
+        """Ready when the watch cache is filled, storage answers, and the cache has caught
+        up with it (holds every change up to the storage's current revision: not while it
+        replays what was written while it was cut off, say after etcd came back), all
+        within 2 s."""
+        cache = self.store.cache
+        if not cache.ready.is_set():
             return self._health()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 2
         try:
-            await asyncio.wait_for(self.store.storage.current_revision(), 2)
+            current = await asyncio.wait_for(cache.storage_revision(), 2)
         except (StorageError, TimeoutError) as err:
-            return Response(503, f"[-]storage failed: {err}\nreadyz check failed".encode(),
+            return Response(503, f"[-]storage failed: {err or 'no answer in 2s'}\n"
+                            "readyz check failed".encode(), "text/plain; charset=utf-8")
+        try:
+            await asyncio.wait_for(cache.wait_fresh(current), max(deadline - loop.time(), 0.1))
+        except (errors.StatusError, StorageError, TimeoutError):
+            return Response(503, f"[-]watch-cache catching up with the storage (at revision "
+                            f"{cache.revision} of {current})\nreadyz check failed".encode(),
                             "text/plain; charset=utf-8")
         return Response(200, b"ok", "text/plain; charset=utf-8")
 
@@ -192,6 +242,10 @@ class ApiServerApp:
         lines += ["# HELP kybernetes_storage_revision Current revision of the watch cache.",
                   "# TYPE kybernetes_storage_revision gauge",
                   f"kybernetes_storage_revision {self.store.cache.revision}",
+                  "# HELP kybernetes_event_loop_max_stall_seconds Longest time the event "
+                  "loop was held.",
+                  "# TYPE kybernetes_event_loop_max_stall_seconds gauge",
+                  f"kybernetes_event_loop_max_stall_seconds {self.loop_monitor.max_stall:.6f}",
                   "# HELP process_start_time_seconds Start time of the process.",
                   "# TYPE process_start_time_seconds gauge",
                   f"process_start_time_seconds {self.started}"]

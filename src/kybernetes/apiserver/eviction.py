@@ -45,6 +45,7 @@ from kybernetes.api.poddisruptionbudget import (
 )
 from kybernetes.api.registry import Registry, ResourceInfo
 from kybernetes.api.selectors import label_selector_from_dict
+from kybernetes.apiserver.admission.chain import AdmissionRequest
 from kybernetes.apiserver.binding import read_posted_object, set_condition
 from kybernetes.apiserver.http import Request, Response, json_response
 from kybernetes.apiserver.store import (
@@ -219,6 +220,12 @@ class Eviction:
         if not isinstance(raw_options, dict):
             raise errors.bad_request("deleteOptions must be an object")
         options = _delete_options(raw_options, _dry_run_of(request.query, raw_options))
+        # The eviction is a create of pods/eviction, admitted as upstream's create handler
+        # does (NodeRestriction: a node evicts only pods bound to itself).
+        review = AdmissionRequest("CREATE", self.pods, namespace, name, eviction,
+                                  subresource="eviction", dry_run=options.dry_run)
+        await self.store.admission.admit(review)
+        await self.store.admission.validate(review)
         try:
             refused = await self.evict(namespace, name, options)
         except errors.StatusError as err:

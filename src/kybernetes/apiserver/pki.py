@@ -1,7 +1,8 @@
 """The cluster PKI and kubeconfigs, in the manner of k3s.
 
 On first start `ensure_pki` creates, under ``<data-dir>/tls/``, a self-signed CA, the API
-server's serving certificate, an admin client certificate and the service-account signing key;
+server's serving certificate, an admin client certificate, the API server's client certificate
+for kubelets (kubeadm's ``apiserver-kubelet-client``) and the service-account signing key;
 afterwards it reuses them. A CA that exists is never regenerated. Leaf certificates are
 reissued (with their existing key, signed by the same CA) when they are missing, broken, not
 signed by the CA, within 90 days of expiry, or, for the serving certificate, lacking a
@@ -19,7 +20,6 @@ import os
 import re
 import socket
 import ssl
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -33,9 +33,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
-    PublicKeyTypes,
 )
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from kybernetes.api.keyfiles import key_pem, spki, write_atomic
 
 __all__ = [
     "CA_VALIDITY",
@@ -48,7 +49,9 @@ __all__ = [
     "PkiError",
     "client_identity",
     "ensure_pki",
+    "ensure_service_account_key",
     "issue_client_cert",
+    "kubelet_client_context",
     "ssl_client_context",
     "write_kubeconfig",
 ]
@@ -73,6 +76,8 @@ _BACKDATE = dt.timedelta(minutes=5)  # tolerate small clock skew between machine
 SERVING_COMMON_NAME = "kybernetes"
 ADMIN_USER = "system:admin"
 ADMIN_GROUP = "system:masters"
+# The identity the API server presents to kubelets (logs, exec, port-forward), kubeadm's.
+KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client"
 
 _KEY_MODE = 0o600
 _CERT_MODE = 0o644
@@ -93,6 +98,8 @@ class Pki:
     serving_key: Path
     admin_cert: Path
     admin_key: Path
+    kubelet_client_cert: Path
+    kubelet_client_key: Path
     service_account_key: Path
 
     @classmethod
@@ -107,6 +114,8 @@ class Pki:
             serving_key=tls / "serving.key",
             admin_cert=tls / "admin.crt",
             admin_key=tls / "admin.key",
+            kubelet_client_cert=tls / "apiserver-kubelet-client.crt",
+            kubelet_client_key=tls / "apiserver-kubelet-client.key",
             service_account_key=tls / "service-account.key",
         )
 
@@ -125,12 +134,16 @@ def ensure_pki(data_dir: Path, *, hostnames: Sequence[str] = (), ips: Sequence[s
     pki = Pki.at(data_dir)
     dns_names, ip_addrs = _requested_sans(hostnames, ips)
     pki.tls_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    pki.tls_dir.chmod(0o700)  # an existing install's too
     with _locked(pki):
         ca_cert, ca_key = _ensure_ca(pki)
         _ensure_serving(pki, ca_cert, ca_key, dns_names, ip_addrs)
         _ensure_client(pki.admin_cert, pki.admin_key, ca_cert, ca_key, ADMIN_USER, [ADMIN_GROUP])
+        _ensure_client(pki.kubelet_client_cert, pki.kubelet_client_key, ca_cert, ca_key,
+                       KUBELET_CLIENT_USER, [ADMIN_GROUP])
         _ensure_service_account_key(pki.service_account_key)
-        for key_path in (pki.ca_key, pki.serving_key, pki.admin_key, pki.service_account_key):
+        for key_path in (pki.ca_key, pki.serving_key, pki.admin_key, pki.kubelet_client_key,
+                         pki.service_account_key):
             _tighten_mode(key_path)
     return pki
 
@@ -175,6 +188,18 @@ def issue_serving_cert(
                            common_name)
         _tighten_mode(key_path)
     return cert_path, key_path
+
+
+def ensure_service_account_key(data_dir: Path) -> Path:
+    """The service-account signing key's path, the key created first if missing: what
+    `ensure_pki` does for it, for an API server whose PKI was not otherwise prepared (one
+    run in-process by a test)."""
+    pki = Pki.at(data_dir)
+    pki.tls_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with _locked(pki):
+        _ensure_service_account_key(pki.service_account_key)
+        _tighten_mode(pki.service_account_key)
+    return pki.service_account_key
 
 
 def write_kubeconfig(
@@ -223,7 +248,7 @@ def write_kubeconfig(
     text = yaml.safe_dump(config, default_flow_style=False, sort_keys=False, width=1 << 20)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, text.encode(), _KEY_MODE)
+    write_atomic(path, text.encode(), _KEY_MODE)
 
 
 def client_identity(cert_der: bytes) -> tuple[str, list[str]] | None:
@@ -262,6 +287,15 @@ def ssl_client_context(
     return ctx
 
 
+def kubelet_client_context(ca_cert: Path) -> ssl.SSLContext:
+    """The API server's context for calling kubelets: trusts the cluster CA at ``ca_cert``
+    and presents the kubelet-client certificate kept beside it. Hostnames are checked."""
+    pki = Pki.at(Path(ca_cert).parent.parent)  # ca_cert is <data-dir>/tls/ca.crt
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_cert))
+    ctx.load_cert_chain(str(pki.kubelet_client_cert), str(pki.kubelet_client_key))
+    return ctx
+
+
 # --------------------------------------------------------------------------- the parts
 
 
@@ -282,8 +316,8 @@ def _ensure_ca(pki: Pki) -> tuple[x509.Certificate, CertificateIssuerPrivateKeyT
         .sign(key, hashes.SHA256())
     )
     # Key first: a certificate never appears on disk without its key.
-    _write_atomic(pki.ca_key, _key_pem(key), _KEY_MODE)
-    _write_atomic(pki.ca_cert, cert.public_bytes(serialization.Encoding.PEM), _CERT_MODE)
+    write_atomic(pki.ca_key, key_pem(key), _KEY_MODE)
+    write_atomic(pki.ca_cert, cert.public_bytes(serialization.Encoding.PEM), _CERT_MODE)
     return cert, key
 
 
@@ -304,7 +338,7 @@ def _load_ca(pki: Pki) -> tuple[x509.Certificate, CertificateIssuerPrivateKeyTyp
         | ed448.Ed448PrivateKey,
     ):
         raise PkiError(f"{pki.ca_key}: unsupported CA key type {type(key).__name__}")
-    if _spki(cert.public_key()) != _spki(key.public_key()):
+    if spki(cert.public_key()) != spki(key.public_key()):
         raise PkiError(f"{pki.ca_key} does not match {pki.ca_cert}")
     return cert, key
 
@@ -355,7 +389,7 @@ def _ensure_serving_at(
     )
     new = _sign_leaf(subject, key, ca_cert, ca_key, ExtendedKeyUsageOID.SERVER_AUTH, sans)
     _write_key_if_new(key_path, key)
-    _write_atomic(cert_path, new.public_bytes(serialization.Encoding.PEM), _CERT_MODE)
+    write_atomic(cert_path, new.public_bytes(serialization.Encoding.PEM), _CERT_MODE)
 
 
 def _ensure_client(
@@ -379,7 +413,7 @@ def _ensure_client(
     attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
     new = _sign_leaf(x509.Name(attrs), key, ca_cert, ca_key, ExtendedKeyUsageOID.CLIENT_AUTH, [])
     _write_key_if_new(key_path, key)
-    _write_atomic(cert_path, new.public_bytes(serialization.Encoding.PEM), _CERT_MODE)
+    write_atomic(cert_path, new.public_bytes(serialization.Encoding.PEM), _CERT_MODE)
 
 
 def _ensure_service_account_key(path: Path) -> None:
@@ -394,7 +428,7 @@ def _ensure_service_account_key(path: Path) -> None:
         return
     # RSA 2048 as k3s: RS256 tokens are what every consumer of service-account tokens accepts.
     new = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    _write_atomic(path, _key_pem(new), _KEY_MODE)
+    write_atomic(path, key_pem(new), _KEY_MODE)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -482,7 +516,7 @@ def _leaf_usable(
         return False
     return (
         _issued_by(cert, ca_cert)
-        and _spki(cert.public_key()) == _spki(key.public_key())
+        and spki(cert.public_key()) == spki(key.public_key())
         and cert.not_valid_before_utc <= now + _BACKDATE
         and cert.not_valid_after_utc - now > RENEW_BEFORE
         and (usages is None or usage in usages)
@@ -562,26 +596,11 @@ def _load_or_new_key(path: Path) -> CertificateIssuerPrivateKeyTypes:
 def _write_key_if_new(path: Path, key: CertificateIssuerPrivateKeyTypes) -> None:
     try:
         current = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if _spki(current.public_key()) == _spki(key.public_key()):
+        if spki(current.public_key()) == spki(key.public_key()):
             return
     except (OSError, ValueError, TypeError):
         pass
-    _write_atomic(path, _key_pem(key), _KEY_MODE)
-
-
-def _key_pem(key: CertificateIssuerPrivateKeyTypes) -> bytes:
-    fmt = (
-        serialization.PrivateFormat.TraditionalOpenSSL
-        if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
-        else serialization.PrivateFormat.PKCS8
-    )
-    return key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption())
-
-
-def _spki(key: PublicKeyTypes) -> bytes:
-    return key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    write_atomic(path, key_pem(key), _KEY_MODE)
 
 
 def _hash_for(key: CertificateIssuerPrivateKeyTypes) -> hashes.SHA256 | None:
@@ -612,26 +631,3 @@ def _locked(pki: Pki) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Write ``data`` to a temporary file beside ``path`` (created 0600, then set to
-    ``mode``), fsync it, and rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), mode)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)

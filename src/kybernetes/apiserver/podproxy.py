@@ -43,6 +43,7 @@ from websockets.typing import Subprotocol
 from kybernetes.api import errors
 from kybernetes.api.registry import Registry, ResourceInfo
 from kybernetes.apiserver.http import Receive, Request, Response, Scope, Send, Streaming
+from kybernetes.apiserver.pki import kubelet_client_context
 from kybernetes.apiserver.routing import ResourcePath, parse_resource_path
 from kybernetes.apiserver.store import ObjectStore
 from kybernetes.apiserver.tlspeer import add_peer_certificate, peer_certificate
@@ -247,10 +248,12 @@ class PodProxy:
         self._client: httpx.AsyncClient | None = None
 
     def _ssl(self) -> ssl.SSLContext:
-        # Built on first use: the CA is written when the server starts, after this object.
+        # Built on first use: the CA and the API server's kubelet-client certificate are
+        # written when the server starts, after this object. Kubelets authenticate the API
+        # server by that certificate (system:masters) before serving logs or exec.
         if self._context is None:
-            self._context = ssl.create_default_context(
-                cafile=str(self.kubelet_ca) if self.kubelet_ca else None)
+            self._context = kubelet_client_context(self.kubelet_ca) if self.kubelet_ca \
+                else ssl.create_default_context()
         return self._context
 
     def _http(self) -> httpx.AsyncClient:

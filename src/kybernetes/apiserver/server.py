@@ -1,9 +1,9 @@
 """Running the API server: storage, watch cache, bootstrap objects, compaction, HTTPS.
 
 `ApiServer` owns the lifecycle: open storage, fill the watch cache, make sure the system
-namespaces exist, then serve HTTPS with uvicorn (client certificates optional, so bearer
-tokens work too) until stopped. History older than one compaction interval is compacted,
-as kube-apiserver asks etcd every five minutes.
+namespaces exist, then serve HTTPS (TLS 1.2 or newer) with uvicorn (client certificates
+optional, so bearer tokens work too) until stopped. History older than one compaction
+interval is compacted, as kube-apiserver asks etcd every five minutes.
 """
 
 from __future__ import annotations
@@ -21,17 +21,21 @@ import uvicorn
 
 from kybernetes.api import errors
 from kybernetes.api.registry import Registry, builtin_registry
-from kybernetes.apiserver import pki, podproxy
+from kybernetes.apiserver import certificates, nodetoken, pki, podproxy
+from kybernetes.apiserver.admission import priority
 from kybernetes.apiserver.admission import setup as admission_setup
 from kybernetes.apiserver.admission.defaulttolerationseconds import DEFAULT_TOLERATION_SECONDS
 from kybernetes.apiserver.allocators import KUBERNETES_SERVICE_IP, ServiceAllocator
 from kybernetes.apiserver.app import ApiServerApp
+from kybernetes.apiserver.audit import setup as audit_setup
 from kybernetes.apiserver.authn import setup as authn_setup
 from kybernetes.apiserver.authz import setup as authz_setup
 from kybernetes.apiserver.store import ObjectStore
 from kybernetes.apiserver.tlspeer import PeerCertHttpProtocol
 from kybernetes.apiserver.watchcache import WatchCache
-from kybernetes.storage import open_storage
+from kybernetes.storage import encryptionconfig, open_storage
+from kybernetes.storage.encryption import EncryptedStorage
+from kybernetes.storage.encryptionconfig import KeyTransformers
 from kybernetes.storage.interface import Storage, StorageError, UnavailableError
 
 log = logging.getLogger(__name__)
@@ -100,6 +104,10 @@ class ApiServer:
         self.storage: Storage = open_storage(config.storage, ca_file=config.etcd_cafile,
                                              cert_file=config.etcd_certfile,
                                              key_file=config.etcd_keyfile)
+        if config.encryption_provider_config is not None:
+            # Encryption at rest: values of the configured resources are stored encrypted.
+            self.storage = EncryptedStorage(self.storage, KeyTransformers(
+                encryptionconfig.load(config.encryption_provider_config), self.registry))
         self.cache = WatchCache(self.storage)
         self.store = ObjectStore(self.registry, self.storage, self.cache)
         services = self.registry.get("", "v1", "services")
@@ -112,17 +120,33 @@ class ApiServer:
                                 authenticator=authn_setup.install(self),
                                 authorizer=authz_setup.install(self),
                                 kubelet_ca=pki.Pki.at(config.data_dir).ca_cert)
-        # The admission chain, then RBAC's own checks on role and binding writes
-        # (escalation and bind prevention, upstream's RBAC REST storage).
-        self.store.admission.plugins = [*admission_setup.install(self),
-                                        *authz_setup.write_guards(self)]
+        # TokenReview, SelfSubjectReview and serviceaccounts/token; the access reviews.
+        authn_setup.register(self)
+        authz_setup.register(self)
+        # RBAC's own checks on role and binding writes (escalation and bind prevention,
+        # upstream's RBAC REST storage, before any validating admission), then the chain.
+        self.store.admission.plugins = [*authz_setup.write_guards(self),
+                                        *admission_setup.install(self)]
+        # The CSR strategy, its admission plugins and its /approval subresource.
+        certificates.install(self)
+        # Auditing (None when off). It learns the outcome of each request's authentication
+        # and authorization by observing the app's authenticator and authorizer, wrapped
+        # last so that what was set up above holds the real ones.
+        self.audit = audit_setup.install(config)
+        self.app.audit = self.audit
+        self.app.authenticator = audit_setup.observe_authentication(
+            self.audit, self.app.authenticator)
+        self.app.authorizer = audit_setup.observe_authorization(self.audit, self.app.authorizer)
         self.pki: pki.Pki | None = None
         self._uvicorn: uvicorn.Server | None = None
 
     async def prepare(self) -> None:
         """Everything before serving: PKI, kubeconfig, storage, cache, bootstrap."""
         cfg = self.config
-        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        cfg.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # The data dir holds the state and every key: its owner's only (on an existing
+        # install too).
+        cfg.data_dir.chmod(0o700)
         ips = [a for a in [cfg.advertise_address, *cfg.tls_san] if _is_ip(a)]
         names = [a for a in cfg.tls_san if not _is_ip(a)]
         self.pki = await asyncio.to_thread(pki.ensure_pki, cfg.data_dir, hostnames=names,
@@ -132,6 +156,8 @@ class ApiServer:
         await self.storage.start()
         await self._until_storage_answers(self.cache.start)
         await self._until_storage_answers(self._bootstrap)
+        # The node token, cluster-info and the bindings agents join with.
+        await self._until_storage_answers(lambda: nodetoken.bootstrap(self))
 
     async def _until_storage_answers(self, step: Callable[[], Awaitable[None]]) -> None:
         """Run `step`, again while the storage is unreachable (etcd starting alongside us),
@@ -152,6 +178,7 @@ class ApiServer:
     async def _bootstrap(self) -> None:
         await self._bootstrap_namespaces()
         await authz_setup.bootstrap(self)
+        await priority.create_system_priority_classes(self)
 
     async def _bootstrap_namespaces(self) -> None:
         info = self.registry.get("", "v1", "namespaces")
@@ -183,16 +210,22 @@ class ApiServer:
             # Watches stream until their timeout; do not let them hold up a shutdown.
             timeout_graceful_shutdown=2,
         )
+        config.load()
+        assert config.ssl is not None
+        config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
         self._uvicorn = uvicorn.Server(config)
-        compactor = asyncio.create_task(self._compact_forever(), name="compactor")
+        background = [asyncio.create_task(self._compact_forever(), name="compactor"),
+                      asyncio.create_task(self.app.loop_monitor.run(), name="loop-monitor")]
         try:
             await self._uvicorn.serve()
         finally:
-            compactor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await compactor
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
             await self.cache.stop()
             await self.storage.close()
+            if self.audit is not None:
+                await self.audit.close()
 
     def stop(self) -> None:
         if self._uvicorn is not None:

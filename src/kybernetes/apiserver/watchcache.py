@@ -7,13 +7,28 @@ Lists wait until the cache has caught up with the storage's current revision, so
 fresh as a read from storage (upstream's consistent reads from cache). A watch from an
 older revision replays the event window; one from before the window gets 410 Gone.
 
-The storage watch reports progress too, so the cache's revision follows the storage's even
-when the writes that moved it were to keys outside `/registry/` (another client of a shared
-etcd), which bring no events: a read that finds the cache behind asks the storage for a
-progress notification (rate-limited; etcd's WatchProgressRequest) after a short grace in
-which the events of its own writes normally arrive. A read the cache cannot serve in time is
-a clean Status: 504 for a resourceVersion the storage has not reached (upstream's "Too large
-resource version"), 503 when the cache does not catch up with the storage.
+The cache's `revision` is never ahead of what it holds: it moves with each event applied (in
+revision order) and with the storage watch's progress notifications, which a backend reports
+only when every event up to them has been delivered (see storage/etcd.py: etcd's requested
+progress cannot be trusted for that, its fence writes can). So the cache's objects are always
+exactly the storage's `root` at `revision`. Progress keeps the revision following the
+storage's when the writes that moved it were to keys outside `/registry/` (another client of
+a shared etcd), which bring no events: a read that finds the cache behind asks the storage
+for progress (rate-limited) after a short grace in which the events of its own writes
+normally arrive.
+
+When the storage watch breaks (etcd restarted, the API server cut off from it), the storage
+resumes it from the last revision delivered and replays what it missed, however much; a
+watch that cannot resume (compacted away) relists at the storage's revision and follows from
+there. Until the cache has caught up, fresh reads wait and `/readyz` is red. An event at or
+below the revision the cache already holds means the storage broke its promise: the cache
+relists rather than carry on from a state it cannot vouch for. A relist ends every watch of
+the cache, and a watch from before the relisted revision gets 410 Gone (clients relist),
+never a silent gap.
+
+A read the cache cannot serve in time is a clean Status: 504 for a resourceVersion the
+storage has not reached (upstream's "Too large resource version"), 503 when the cache does
+not catch up with the storage.
 """
 
 from __future__ import annotations
@@ -92,6 +107,11 @@ class TooOldError(Exception):
         self.oldest = oldest
 
 
+class _Inconsistent(Exception):
+    """The storage watch delivered an event that does not follow from what the cache holds:
+    at or below its revision, or the deletion of a key it does not have."""
+
+
 class _Subscriber:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
@@ -117,6 +137,10 @@ class WatchCache:
         self._next_read: asyncio.Future[int] | None = None
         self._reader: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
+        # Indexes kept in step with the cache (the Node authorizer's graph): each is called
+        # with every change as it is applied, and with None after a (re)load, to rebuild
+        # itself from scan().
+        self.observers: list[Callable[[CacheEvent | None], None]] = []
 
     async def start(self) -> None:
         await self._load()
@@ -132,12 +156,21 @@ class WatchCache:
             sub.queue.put_nowait(None)
 
     async def _load(self) -> None:
+        """List the storage and replace everything with it. Watches of the previous state
+        end (their clients resume from their resourceVersion, which is then before the
+        window unless nothing was missed): a subscriber is ended in the same step as the
+        state is replaced, so none sees the jump."""
         listed = await self.storage.list(self.root)
         self._objects = {kv.key: decode(kv, kv.mod_revision) for kv in listed.items}
         self._sorted_keys = sorted(self._objects)
         self.revision = listed.revision
         self._oldest = listed.revision
         self._history.clear()
+        for sub in list(self._subscribers):
+            sub.queue.put_nowait(None)
+        self._subscribers.clear()
+        for observe in self.observers:
+            observe(None)
         self.ready.set()
 
     async def _follow(self) -> None:
@@ -147,15 +180,12 @@ class WatchCache:
                 if relist:
                     await self._relist()
                     relist = False
-                async for batch in self.storage.watch(self.root, self.revision, progress=True):
-                    if batch:
-                        self._apply(batch)
-                    if batch.revision > self.revision:
-                        self.revision = batch.revision
-                    async with self._advanced:
-                        self._advanced.notify_all()
+                await self._watch_storage()
             except CompactedError:
                 log.warning("watch cache fell behind compaction; relisting")
+                relist = True
+            except _Inconsistent as err:
+                log.error("watch cache: %s; relisting", err)
                 relist = True
             except StorageError as err:
                 log.warning("watch cache lost its storage watch: %s; retrying", err)
@@ -163,22 +193,43 @@ class WatchCache:
             else:
                 return
 
+    async def _watch_storage(self) -> None:
+        """Follow the storage from the cache's revision, applying what comes."""
+        stream = self.storage.watch(self.root, self.revision, progress=True)
+        try:
+            async for batch in stream:
+                if batch:
+                    self._apply(batch)
+                if batch.revision > self.revision:
+                    self.revision = batch.revision
+                async with self._advanced:
+                    self._advanced.notify_all()
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
     async def _relist(self) -> None:
         self.ready.clear()
-        for sub in list(self._subscribers):
-            sub.queue.put_nowait(None)
-        self._subscribers.clear()
         await self._load()
         async with self._advanced:
             self._advanced.notify_all()
 
     def _apply(self, events: list[Event]) -> None:
+        """Apply a batch in order. Raises _Inconsistent, after applying the events before
+        it, for an event at or below the revision held before the batch or below one before
+        it in the batch (one revision's events, a transaction's, come in one batch), and for
+        the deletion of a key the cache does not hold."""
+        held = self.revision
         for event in events:
             rev = event.kv.mod_revision
+            if rev <= held or rev < self.revision:
+                raise _Inconsistent(f"event of revision {rev} after revision {self.revision}")
             previous = self._objects.get(event.kv.key)
             if event.type == "DELETE":
                 if previous is None:
-                    continue
+                    raise _Inconsistent(f"deletion of {event.kv.key} at revision {rev}, "
+                                        "which the cache does not hold")
                 gone = decode(event.kv, rev)
                 del self._objects[event.kv.key]
                 index = bisect.bisect_left(self._sorted_keys, event.kv.key)
@@ -194,13 +245,12 @@ class WatchCache:
             if len(self._history) == self._history.maxlen:
                 self._oldest = self._history[0].revision
             self._history.append(cache_event)
-            if rev <= self.revision:
-                log.warning("watch cache: event of revision %d after progress to %d", rev,
-                            self.revision)
-            self.revision = max(self.revision, rev)
+            self.revision = rev
             for sub in self._subscribers:
                 if event.kv.key.startswith(sub.prefix):
                     sub.queue.put_nowait(cache_event)
+            for observe in self.observers:
+                observe(cache_event)
 
     async def wait_fresh(self, revision: int = 0) -> None:
         """Wait until the cache holds `revision` (0: the storage's current revision).

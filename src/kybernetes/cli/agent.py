@@ -1,15 +1,27 @@
 """`kyb agent`: one node, the kubelet with runc, OCI images and CNI, against an API server.
 
+    kyb agent --server https://HOST:6443 --token K10<hash>::<id>.<secret> [--node-name N] ...
     kyb agent --kubeconfig PATH [--node-name N] [--node-ip IP] [--data-dir DIR] ...
-    kyb agent --server https://HOST:6443 --token T --certificate-authority CA.crt ...
+
+`--server` with `--token` (the server's `<data-dir>/token`) joins a cluster as k3s agents
+do, without the CA's key: the CA is trusted by the hash in the token, the bootstrap token
+obtains the node's client certificate through a CertificateSigningRequest, and the node
+then runs as `system:node:<name>` (kubelet/certificate/bootstrap.py). A wrong token ends
+the command with a message and exit status 1. At a restart, valid credentials are reused.
 
 `kyb server` runs the same agent in its own process (unless `--disable-agent`), as
 `k3s server` does, talking to its API server over loopback like any other client.
 
+Certificates: a node that joined rotates its client certificate before it expires. Every
+node without the CA's key asks for its serving certificate (port 10250) with a
+`kubernetes.io/kubelet-serving` request for its name and IP, rotated likewise (the server
+restarts on the new one); the server's own node signs its serving certificate itself.
+
 Layout under `--data-dir` (default `/var/lib/kybernetes` as root): `images/` (the image
-store, shared with `kyb image`), `agent/` (pods, volumes, CNI state, container state and
-`logs/` with the pods' container logs), and the kubelet's serving certificate. Runtime
-state that must not outlive a reboot (namespace pins, shim sockets) is under `--run-dir`.
+store, shared with `kyb image`), `agent/` (pods, volumes, CNI state, container state,
+`logs/` with the pods' container logs, `kubelet.kubeconfig` and `pki/` with the node's
+certificates). Runtime state that must not outlive a reboot (namespace pins, shim sockets)
+is under `--run-dir`.
 """
 
 from __future__ import annotations
@@ -20,6 +32,7 @@ import logging
 import socket
 import subprocess
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +58,8 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cluster-domain", default="cluster.local")
     parser.add_argument("--cluster-cidr", default="10.42.0.0/16",
                         help="the pod network; each node takes a /24 of it")
+    parser.add_argument("--pod-cidr", default="",
+                        help="this node's pod network (default: the one assigned to its Node)")
     parser.add_argument("--max-pods", type=int, default=110)
     parser.add_argument("--insecure-registry", action="append", default=[], metavar="HOST",
                         help="pull from this registry over plain http")
@@ -58,10 +73,12 @@ def add_parser(commands: Any) -> None:
     agent = commands.add_parser("agent", help="a node (kubelet), against an API server")
     agent.add_argument("--data-dir", type=Path, default=None)
     agent.add_argument("--kubeconfig", default=None)
-    agent.add_argument("--server", default=None, help="the API server's URL")
-    agent.add_argument("--token", default=None, help="a bearer token for --server")
-    agent.add_argument("--certificate-authority", default=None,
-                       help="the CA that signed the API server's certificate")
+    agent.add_argument("--server", default=None, help="the API server's URL, to join with "
+                       "--token")
+    agent.add_argument("--token", default=None, help="the node token (the server's "
+                       "<data-dir>/token)")
+    agent.add_argument("--certificate-authority", type=Path, default=None,
+                       help="the cluster CA, for a token without its hash (<id>.<secret>)")
     add_agent_flags(agent)
     agent.set_defaults(run=run)
 
@@ -106,9 +123,12 @@ def _labels(specs: list[str]) -> dict[str, str]:
     return labels
 
 
-async def serve(client_config: Any, data_dir: Path, args: argparse.Namespace) -> None:
-    """Run the node until cancelled (containers keep running after)."""
+async def serve(client_config: Any, data_dir: Path, args: argparse.Namespace, *,
+                client_credential: Path | None = None) -> None:
+    """Run the node until cancelled (containers keep running after). `client_credential`:
+    the node's client certificate file, which the node then rotates (one that joined)."""
     from kybernetes.client import ApiClient
+    from kybernetes.client.transport import Http11Transport
     from kybernetes.kubelet import nodestatus
     from kybernetes.kubelet.images import ImageStore
     from kybernetes.kubelet.kubelet import Kubelet, KubeletConfig
@@ -125,8 +145,13 @@ async def serve(client_config: Any, data_dir: Path, args: argparse.Namespace) ->
     config = KubeletConfig(node_name=node_name, node_ip=node_ip, root_dir=root,
                            port=args.kubelet_port, labels=_labels(args.node_label),
                            taints=_taints(args.node_taint), cluster_cidr=args.cluster_cidr,
-                           max_pods=args.max_pods)
-    async with ApiClient(client_config.replace(user_agent=KUBELET_AGENT)) as client:
+                           pod_cidr=args.pod_cidr, max_pods=args.max_pods)
+    client_config = client_config.replace(user_agent=KUBELET_AGENT)
+    # A transport of our own, whose TLS context is swapped when the certificate rotates.
+    transport = Http11Transport(ssl_context=client_config.ssl_context(),
+                                sni_hostname=client_config.tls_server_name) \
+        if client_config.uses_tls else None
+    async with ApiClient(client_config, transport=transport) as client:
         runtime = RuncRuntime(root / "containers", args.run_dir / "runc")
         images = ApiImageService(ImageStore(data_dir / "images"), client,
                                  insecure_registries=args.insecure_registry)
@@ -147,10 +172,17 @@ async def serve(client_config: Any, data_dir: Path, args: argparse.Namespace) ->
             asyncio.create_task(images.garbage_collect_forever(kubelet.images_in_use)),
             asyncio.create_task(_network_gc(runtime, network)),
             asyncio.create_task(ContainerLogManager(runtime).run())]
-        streaming = _streaming_server(kubelet, runtime, data_dir, root, node_name, node_ip,
-                                      args.kubelet_port)
-        if streaming is not None:
-            housekeeping.append(asyncio.create_task(streaming))
+        if client_credential is not None and transport is not None:
+            housekeeping.append(asyncio.create_task(_rotate_client_certificate(
+                client, client_config, transport, client_credential, node_name)))
+        local = _local_serving_files(data_dir, root, node_name, node_ip)
+        if local is not None:
+            housekeeping.append(asyncio.create_task(_streaming_server(
+                kubelet, runtime, node_name, args.kubelet_port, local)))
+        else:
+            housekeeping.append(asyncio.create_task(_requested_streaming_server(
+                kubelet, runtime, client, client_config, root, node_name, node_ip,
+                args.kubelet_port)))
         try:
             await kubelet.run()
         finally:
@@ -159,24 +191,96 @@ async def serve(client_config: Any, data_dir: Path, args: argparse.Namespace) ->
             await asyncio.gather(*housekeeping, return_exceptions=True)
 
 
-def _streaming_server(kubelet: Any, runtime: Any, data_dir: Path, root: Path, node_name: str,
-                      node_ip: str, port: int) -> Coroutine[Any, Any, None] | None:
-    """The kubelet's HTTPS server (logs, exec, attach, port-forward), with a serving
-    certificate signed by the cluster CA when this node can sign one (the CA key is under
-    `--data-dir`, as on the server's own node). Without it, logs and exec are unavailable."""
-    from kybernetes.apiserver.pki import Pki, issue_serving_cert
+def _streaming_server(kubelet: Any, runtime: Any, node_name: str, port: int,
+                      tls: ServingFiles) -> Coroutine[Any, Any, None]:
+    """The kubelet's HTTPS server (logs, exec, attach, port-forward) with the serving
+    certificate and client CA of `tls`.
+    Callers are authenticated (client certificates of the cluster CA, bearer tokens by
+    TokenReview) and authorized (SubjectAccessReview) through the kubelet's own client."""
+    from kybernetes.kubelet.auth import KubeletAuth
     from kybernetes.kubelet.server import KubeletServer
     from kybernetes.kubelet.streaminghost import RuntimeStreamingHost
 
+    sock = socket.create_server(("", port), family=socket.AF_INET, reuse_port=False)
+    server = KubeletServer(RuntimeStreamingHost(runtime, kubelet.pod_with_status),
+                           auth=KubeletAuth.delegating(kubelet.client, node_name))
+    return server.serve(sock, cert_file=tls.cert, key_file=tls.key, client_ca=tls.client_ca)
+
+
+@dataclass(frozen=True)
+class ServingFiles:
+    cert: Path
+    key: Path
+    client_ca: Path
+
+
+def _local_serving_files(data_dir: Path, root: Path, node_name: str, node_ip: str
+                         ) -> ServingFiles | None:
+    """On the server's own node (the CA key is under `--data-dir`): a serving certificate
+    signed here. Elsewhere None: the node asks the cluster for one."""
+    from kybernetes.apiserver.pki import Pki, issue_serving_cert
+
     pki = Pki.at(data_dir)
     if not pki.ca_key.exists():
-        log.warning("no cluster CA key under %s: the kubelet serves no logs or exec", data_dir)
         return None
     cert, key = issue_serving_cert(pki, f"system:node:{node_name}", root / "tls",
                                    hostnames=[node_name], ips=[node_ip])
-    sock = socket.create_server(("", port), family=socket.AF_INET, reuse_port=False)
-    server = KubeletServer(RuntimeStreamingHost(runtime, kubelet.pod_with_status))
-    return server.serve(sock, cert_file=cert, key_file=key, client_ca=pki.ca_cert)
+    return ServingFiles(cert, key, pki.ca_cert)
+
+
+async def _rotate_client_certificate(client: Any, config: Any, transport: Any,
+                                     path: Path, node_name: str) -> None:
+    """Keep the node's client certificate current; new connections use the new one."""
+    from kybernetes.api import certificates as csrs
+    from kybernetes.kubelet.certificate.manager import CertificateManager, Template
+
+    template = Template(f"{csrs.NODE_USER_PREFIX}{node_name}", (csrs.NODES_GROUP,),
+                        csrs.KUBE_APISERVER_CLIENT_KUBELET)
+
+    def rotated(_credential: Any) -> None:
+        transport.ssl_context = config.ssl_context()
+
+    await CertificateManager(client, path, template, on_rotated=rotated).run()
+
+
+async def _requested_streaming_server(kubelet: Any, runtime: Any, client: Any, config: Any,
+                                      root: Path, node_name: str, node_ip: str,
+                                      port: int) -> None:
+    """The kubelet server on a certificate from a `kubernetes.io/kubelet-serving` request,
+    started once it is issued and restarted on each rotation."""
+    from kybernetes.api import certificates as csrs
+    from kybernetes.kubelet.certificate.bootstrap import NodePaths
+    from kybernetes.kubelet.certificate.credential import write_private
+    from kybernetes.kubelet.certificate.manager import CertificateManager, Template
+
+    paths = NodePaths(root)
+    if config.ca_data is not None:
+        write_private(paths.ca, config.ca_data)
+    client_ca = paths.ca if config.ca_data is not None or config.ca_file is None \
+        else Path(config.ca_file)
+    template = Template(f"{csrs.NODE_USER_PREFIX}{node_name}", (csrs.NODES_GROUP,),
+                        csrs.KUBELET_SERVING, dns_names=(node_name,), ips=(node_ip,))
+    rotated = asyncio.Event()
+    manager = CertificateManager(client, paths.serving, template,
+                                 on_rotated=lambda _credential: rotated.set())
+    rotating = asyncio.create_task(manager.run())
+    try:
+        await manager.ready.wait()
+        while True:
+            rotated.clear()
+            tls = ServingFiles(paths.serving, paths.serving, client_ca)
+            serving = asyncio.create_task(_streaming_server(kubelet, runtime, node_name, port,
+                                                            tls))
+            restart = asyncio.create_task(rotated.wait())
+            await asyncio.wait({serving, restart}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (serving, restart):
+                task.cancel()
+            await asyncio.gather(serving, restart, return_exceptions=True)
+            if not rotated.is_set():
+                serving.result()  # the server stopped on its own: report why
+    finally:
+        rotating.cancel()
+        await asyncio.gather(rotating, return_exceptions=True)
 
 
 async def _network_gc(runtime: Any, network: Any, period: float = 60.0) -> None:
@@ -193,22 +297,30 @@ async def _network_gc(runtime: Any, network: Any, period: float = 60.0) -> None:
             log.info("released the network of gone sandboxes %s", ", ".join(released))
 
 
-def client_config_from(args: argparse.Namespace) -> Any:
-    from kybernetes.client import ClientConfig, load_config
+async def join_and_serve(data_dir: Path, args: argparse.Namespace) -> None:
+    """Join with `--server`/`--token` (or reuse the credentials of an earlier join), then
+    run the node as `system:node:<name>`."""
+    from kybernetes.kubelet.certificate.bootstrap import JoinError, NodePaths, join
 
-    if args.server:
-        if not args.token:
-            raise SystemExit("kyb agent: --server needs --token")
-        return ClientConfig(server=args.server, token=args.token,
+    paths = NodePaths(data_dir / "agent")
+    node_name = args.node_name or socket.gethostname()
+    try:
+        config = await join(args.server, args.token, node_name, paths,
                             ca_file=args.certificate_authority)
-    return load_config(args.kubeconfig)
+    except JoinError as err:
+        raise SystemExit(f"kyb agent: {err}") from None
+    await serve(config, data_dir, args, client_credential=paths.client)
 
 
 def run(args: argparse.Namespace) -> int:
     from kybernetes.cli.main import default_data_dir
+    from kybernetes.client import load_config
 
     data_dir = args.data_dir or default_data_dir()
-    client_config = client_config_from(args)
-
-    run_until_signal(serve(client_config, data_dir, args))
+    if args.server:
+        if not args.token:
+            raise SystemExit("kyb agent: --server needs --token")
+        run_until_signal(join_and_serve(data_dir, args))
+    else:
+        run_until_signal(serve(load_config(args.kubeconfig), data_dir, args))
     return 0

@@ -17,21 +17,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import re
 import shutil
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kybernetes.apiserver.server import ApiServer, ApiServerConfig
 from kybernetes.cli import agent as agent_cli
+from kybernetes.cli import credentials
 from kybernetes.cli import image as image_cli
 from kybernetes.cli import scheduler as scheduler_cli
 from kybernetes.cli import sim as sim_cli
 from kybernetes.cli.flags import parse_bool
+from kybernetes.cli.supervise import Supervised
 
 if TYPE_CHECKING:  # the controllers are imported only by the commands that run them
     from kybernetes.controllers.manager import ControllerManagerOptions
@@ -139,8 +143,17 @@ def _split_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _build_server(args: argparse.Namespace) -> ApiServer:
+    """The API server of the flags; a bad setting (an invalid EncryptionConfiguration or
+    audit Policy, an unknown authorization mode...) ends the command with its message."""
+    try:
+        return ApiServer(_apiserver_config(args))
+    except ValueError as err:
+        raise SystemExit(f"kyb {args.command}: {err}") from None
+
+
 def _run_apiserver(args: argparse.Namespace) -> int:
-    server = ApiServer(_apiserver_config(args))
+    server = _build_server(args)
     try:
         import uvloop
 
@@ -183,6 +196,12 @@ def _add_controller_manager_flags(parser: argparse.ArgumentParser) -> None:
              "enables foo, '-foo' disables foo (default: %(default)s)")
     parser.add_argument("--leader-elect", type=parse_bool, nargs="?", const=True,
                         default=True, help="run under leader election (default: true)")
+    parser.add_argument("--node-cidr-mask-size", type=int, default=24,
+                        help="the prefix length of each node's pod CIDR")
+    parser.add_argument("--use-service-account-credentials", type=parse_bool, nargs="?",
+                        const=True, default=None,
+                        help="each controller acts as its own service account (default: "
+                             "true in kyb server, false in kyb controller-manager)")
     parser.add_argument("--kube-api-qps", type=float, default=50.0,
                         help="the controllers' requests per second (0: unlimited)")
     parser.add_argument("--kube-api-burst", type=int, default=100)
@@ -197,9 +216,18 @@ def _add_controller_manager_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--node-monitor-period", type=parse_duration, default=5.0)
     parser.add_argument("--node-monitor-grace-period", type=parse_duration, default=50.0)
     parser.add_argument("--node-startup-grace-period", type=parse_duration, default=60.0)
+    parser.add_argument("--cluster-signing-cert-file", type=Path, default=None, metavar="FILE",
+                        help="the CA certificate the CSR signer issues certificates with "
+                             "(kyb server: <data-dir>/tls/ca.crt)")
+    parser.add_argument("--cluster-signing-key-file", type=Path, default=None, metavar="FILE",
+                        help="the CA key the CSR signer signs with (kyb server: "
+                             "<data-dir>/tls/ca.key)")
+    parser.add_argument("--cluster-signing-duration", type=parse_duration, default=8760 * 3600.0,
+                        help="the longest certificate the CSR signer issues (default: 8760h)")
 
 
-def _controller_manager_options(args: argparse.Namespace) -> ControllerManagerOptions:
+def _controller_manager_options(args: argparse.Namespace, *, in_server: bool = False
+                                ) -> ControllerManagerOptions:
     from kybernetes.controllers.manager import ControllerManagerOptions, enabled_controllers
 
     controllers = tuple(c.strip() for c in args.controllers.split(",") if c.strip())
@@ -207,7 +235,16 @@ def _controller_manager_options(args: argparse.Namespace) -> ControllerManagerOp
         enabled_controllers(controllers)
     except ValueError as err:
         raise SystemExit(f"kyb: --controllers: {err}") from None
+    use_sa = args.use_service_account_credentials
+    signing_cert, signing_key = args.cluster_signing_cert_file, args.cluster_signing_key_file
+    if in_server and signing_cert is None and signing_key is None:
+        tls = (args.data_dir or default_data_dir()) / "tls"
+        signing_cert, signing_key = tls / "ca.crt", tls / "ca.key"
     return ControllerManagerOptions(
+        cluster_signing_cert_file=signing_cert, cluster_signing_key_file=signing_key,
+        cluster_signing_duration=args.cluster_signing_duration,
+        use_service_account_credentials=in_server if use_sa is None else use_sa,
+        cluster_cidr=args.cluster_cidr, node_cidr_mask_size=args.node_cidr_mask_size,
         controllers=controllers, leader_elect=args.leader_elect,
         kube_api_qps=args.kube_api_qps, kube_api_burst=args.kube_api_burst,
         lease_name=args.leader_elect_resource_name,
@@ -223,18 +260,15 @@ def _controller_manager_options(args: argparse.Namespace) -> ControllerManagerOp
         node_startup_grace_period=args.node_startup_grace_period)
 
 
-async def _controller_manager(kubeconfig: str | None, options: ControllerManagerOptions, *,
-                              server: str | None = None) -> None:
-    """Run a controller manager against the API server `kubeconfig` (optionally at
-    another address) until cancelled."""
+async def _controller_manager(kubeconfig: str | None, options: ControllerManagerOptions
+                              ) -> None:
+    """Run a controller manager against the API server `kubeconfig` until cancelled."""
     from kybernetes.client import ApiClient, load_config
     from kybernetes.controllers.manager import ControllerManager
 
     config = load_config(kubeconfig).replace(user_agent=CONTROLLER_MANAGER_AGENT,
                                              qps=options.kube_api_qps,
                                              burst=options.kube_api_burst)
-    if server is not None:
-        config = config.replace(server=server)
     async with ApiClient(config) as client:
         await ControllerManager(client, options).run()
 
@@ -307,35 +341,39 @@ async def _serve_control_plane(server: ApiServer, options: ControllerManagerOpti
     if serving.done():
         await serving
         return
-    kubeconfig, url = str(server.config.kubeconfig), _loopback_url(server.config)
-    components: list[asyncio.Task[None]] = []
+    url = _loopback_url(server.config)
+    data_dir = server.config.data_dir
+
+    def kubeconfig(identity: tuple[str, tuple[str, ...]]) -> str:
+        return str(credentials.component_kubeconfig(data_dir, url, identity))
+
+    supervised: list[Supervised] = []
     if options is not None:
-        components.append(asyncio.create_task(
-            _controller_manager(kubeconfig, options, server=url), name="controller-manager"))
+        manager_config = kubeconfig(credentials.CONTROLLER_MANAGER)
+        supervised.append(Supervised("controller-manager", functools.partial(
+            _controller_manager, manager_config, options)))
     if scheduler:
-        components.append(asyncio.create_task(
-            scheduler_cli.serve(kubeconfig, scheduler_config, server=url), name="scheduler"))
+        scheduler_kubeconfig = kubeconfig(credentials.SCHEDULER)
+        supervised.append(Supervised("scheduler", functools.partial(
+            scheduler_cli.serve, scheduler_kubeconfig, scheduler_config)))
     if agent is not None:
         from kybernetes.client import load_config
 
-        client_config = load_config(kubeconfig).replace(server=url)
-        components.append(asyncio.create_task(
-            agent_cli.serve(client_config, server.config.data_dir, agent), name="agent"))
-    for component in components:
-        component.add_done_callback(_report_failure)
+        node_name = agent.node_name or socket.gethostname()
+        client_config = load_config(kubeconfig(credentials.node_identity(node_name)))
+        supervised.append(Supervised("agent", functools.partial(
+            agent_cli.serve, client_config, server.config.data_dir, agent)))
+    tasks: list[asyncio.Task[None]] = []
+    for component in supervised:
+        server.app.liveness[component.name] = component.check
+        tasks.append(asyncio.create_task(component.run(), name=component.name))
     await _wait_for_signal_or(serving)
     # Components first: they release their leases through the API, which must still serve.
-    for component in components:
+    for task in tasks:
         with contextlib.suppress(Exception):
-            await _cancel(component, _CONTROLLERS_STOP_TIMEOUT)
+            await _cancel(task, _CONTROLLERS_STOP_TIMEOUT)
     server.stop()
     await serving
-
-
-def _report_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logging.getLogger("kyb").error("%s stopped", task.get_name(),
-                                       exc_info=task.exception())
 
 
 def _run_server(args: argparse.Namespace) -> int:
@@ -345,8 +383,9 @@ def _run_server(args: argparse.Namespace) -> int:
         args.disable_agent = True
     if args.disable_controller_manager and args.disable_scheduler and args.disable_agent:
         return _run_apiserver(args)
-    server = ApiServer(_apiserver_config(args))
-    options = None if args.disable_controller_manager else _controller_manager_options(args)
+    server = _build_server(args)
+    options = None if args.disable_controller_manager \
+        else _controller_manager_options(args, in_server=True)
     try:
         import uvloop
 
@@ -389,6 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_apiserver_flags(apiserver)
     manager = commands.add_parser("controller-manager",
                                   help="the controllers, against an API server")
+    manager.add_argument("--cluster-cidr", default="10.42.0.0/16",
+                         help="the pod network node IPAM hands subnets of to nodes")
     manager.add_argument("--kubeconfig", default=None,
                          help="kubeconfig of the API server (default: in-cluster config, "
                               "else $KUBECONFIG or ~/.kube/config)")

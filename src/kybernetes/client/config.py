@@ -29,7 +29,7 @@ import dataclasses
 import os
 import ssl
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,9 @@ class ClientConfig:
     key_file: str | None = None
     token: str | None = None
     token_file: str | None = None
+    # A token its owner keeps current (a TokenRequest token renewed before expiry): asked
+    # on every request, ahead of `token` and `token_file`.
+    token_source: Callable[[], str | None] | None = None
     username: str | None = None
     password: str | None = None
     insecure_skip_tls_verify: bool = False

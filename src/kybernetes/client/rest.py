@@ -424,6 +424,9 @@ class ApiClient:
         return headers
 
     def _token_header(self) -> str | None:
+        if self.config.token_source is not None:
+            live = self.config.token_source()
+            return f"Bearer {live}" if live else None
         if self.config.token or not self.config.token_file:
             return None
         now = time.monotonic()

@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import socket
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kybernetes.client import (
     ApiClient,
@@ -41,18 +43,25 @@ from kybernetes.client import (
     SharedInformerFactory,
 )
 from kybernetes.controllers import (
+    clusterroleaggregation,
     deployment,
     disruption,
     garbagecollector,
     namespace,
+    nodeipam,
     nodelifecycle,
     nodezones,
     replicaset,
     replication,
+    resourcequota,
+    rootcacertpublisher,
     serviceaccount,
     tainteviction,
 )
 from kybernetes.controllers.base import Controller, ControllerContext
+from kybernetes.controllers.certificates import approver as csr_approver
+from kybernetes.controllers.certificates import signer as csr_signer
+from kybernetes.controllers.clientbuilder import ServiceAccountClients
 from kybernetes.controllers.discovery import Discovery
 
 log = logging.getLogger(__name__)
@@ -97,6 +106,18 @@ class ControllerManagerOptions:
     secondary_node_eviction_rate: float = nodezones.SECONDARY_NODE_EVICTION_RATE
     large_cluster_size_threshold: int = nodezones.LARGE_CLUSTER_SIZE_THRESHOLD
     unhealthy_zone_threshold: float = nodezones.UNHEALTHY_ZONE_THRESHOLD
+    # --use-service-account-credentials: each controller acts as its own service account
+    # kube-system/<ControllerSpec.service_account> (upstream's and k3s' choice in a cluster).
+    use_service_account_credentials: bool = False
+    # --cluster-cidr, --node-cidr-mask-size: the pod network node IPAM hands out.
+    cluster_cidr: str = nodeipam.DEFAULT_CLUSTER_CIDR
+    node_cidr_mask_size: int = nodeipam.DEFAULT_NODE_MASK_SIZE
+    # --cluster-signing-cert-file, --cluster-signing-key-file: the CA the CSR signer signs
+    # with (kyb server: its own); --cluster-signing-duration (seconds): the longest
+    # certificate it issues.
+    cluster_signing_cert_file: Path | None = None
+    cluster_signing_key_file: Path | None = None
+    cluster_signing_duration: float = csr_signer.DEFAULT_DURATION.total_seconds()
 
 
 ControllerFactory = Callable[[ControllerContext, ControllerManagerOptions], Controller]
@@ -108,6 +129,9 @@ class ControllerSpec:
     factory: ControllerFactory
     aliases: tuple[str, ...] = ()
     enabled_by_default: bool = True
+    # The service account it acts as under --use-service-account-credentials (upstream's
+    # names, bound to system:controller:<name> by the bootstrap policy).
+    service_account: str = ""
 
 
 def _garbage_collector(ctx: ControllerContext, opts: ControllerManagerOptions
@@ -150,6 +174,11 @@ def _node_lifecycle(ctx: ControllerContext, opts: ControllerManagerOptions) -> C
         unhealthy_zone_threshold=opts.unhealthy_zone_threshold)
 
 
+def _node_ipam(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return nodeipam.NodeIpamController(ctx, cluster_cidr=opts.cluster_cidr,
+                                       node_mask_size=opts.node_cidr_mask_size)
+
+
 def _taint_eviction(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
     return tainteviction.TaintEvictionController(ctx)
 
@@ -158,17 +187,64 @@ def _disruption(ctx: ControllerContext, opts: ControllerManagerOptions) -> Contr
     return disruption.DisruptionController(ctx)
 
 
+def _clusterrole_aggregation(ctx: ControllerContext, opts: ControllerManagerOptions
+                             ) -> Controller:
+    return clusterroleaggregation.ClusterRoleAggregationController(ctx)
+
+
+def _csr_approving(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return csr_approver.CsrApprovingController(ctx)
+
+
+def _csr_signing(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return csr_signer.CsrSigningController(
+        ctx, cert_file=opts.cluster_signing_cert_file, key_file=opts.cluster_signing_key_file,
+        certificate_duration=datetime.timedelta(seconds=opts.cluster_signing_duration))
+
+
+def _resource_quota(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return resourcequota.ResourceQuotaController(ctx)
+
+
+def _root_ca_cert_publisher(ctx: ControllerContext, opts: ControllerManagerOptions
+                            ) -> Controller:
+    return rootcacertpublisher.RootCACertPublisher(
+        ctx, rootcacertpublisher.client_root_ca(ctx.client.config))
+
+
 CONTROLLERS: dict[str, ControllerSpec] = {spec.name: spec for spec in (
-    ControllerSpec("garbage-collector-controller", _garbage_collector, ("garbagecollector",)),
-    ControllerSpec("namespace-controller", _namespace, ("namespace",)),
-    ControllerSpec("serviceaccount-controller", _service_account, ("serviceaccount",)),
-    ControllerSpec("deployment-controller", _deployment, ("deployment",)),
-    ControllerSpec("replicaset-controller", _replica_set, ("replicaset",)),
+    ControllerSpec("garbage-collector-controller", _garbage_collector, ("garbagecollector",),
+                   service_account="generic-garbage-collector"),
+    ControllerSpec("namespace-controller", _namespace, ("namespace",),
+                   service_account="namespace-controller"),
+    ControllerSpec("serviceaccount-controller", _service_account, ("serviceaccount",),
+                   service_account="service-account-controller"),
+    ControllerSpec("deployment-controller", _deployment, ("deployment",),
+                   service_account="deployment-controller"),
+    ControllerSpec("replicaset-controller", _replica_set, ("replicaset",),
+                   service_account="replicaset-controller"),
     ControllerSpec("replicationcontroller-controller", _replication,
-                   ("replicationcontroller",)),
-    ControllerSpec("node-lifecycle-controller", _node_lifecycle, ("nodelifecycle",)),
-    ControllerSpec("taint-eviction-controller", _taint_eviction),
-    ControllerSpec("disruption-controller", _disruption, ("disruption",)),
+                   ("replicationcontroller",), service_account="replication-controller"),
+    ControllerSpec("node-lifecycle-controller", _node_lifecycle, ("nodelifecycle",),
+                   service_account="node-controller"),
+    # Upstream's taint eviction uses the node controller's account and role.
+    ControllerSpec("taint-eviction-controller", _taint_eviction,
+                   service_account="node-controller"),
+    ControllerSpec("disruption-controller", _disruption, ("disruption",),
+                   service_account="disruption-controller"),
+    ControllerSpec("resourcequota-controller", _resource_quota, ("resourcequota",),
+                   service_account="resourcequota-controller"),
+    ControllerSpec("root-ca-certificate-publisher-controller", _root_ca_cert_publisher,
+                   ("root-ca-cert-publisher",), service_account="root-ca-cert-publisher"),
+    ControllerSpec("certificatesigningrequest-approving-controller", _csr_approving,
+                   ("csrapproving",), service_account="certificate-controller"),
+    ControllerSpec("certificatesigningrequest-signing-controller", _csr_signing,
+                   ("csrsigning",), service_account="certificate-controller"),
+    ControllerSpec("node-ipam-controller", _node_ipam, ("nodeipam",),
+                   service_account="node-controller"),
+    ControllerSpec("clusterrole-aggregation-controller", _clusterrole_aggregation,
+                   ("clusterroleaggregation",),
+                   service_account="clusterrole-aggregation-controller"),
 )}
 
 
@@ -245,20 +321,32 @@ class ControllerManager:
     async def run_controllers(self) -> None:
         """One term: fresh informers, discovery and controllers, until cancelled."""
         informers = SharedInformerFactory(self.client)
-        ctx = ControllerContext(client=self.client, informers=informers,
-                                discovery=Discovery(self.client))
-        self.controllers = {name: self.registry[name].factory(ctx, self.options)
-                            for name in self.enabled}
-        informers.start()
-        self.leading.set()
+        discovery = Discovery(self.client)
+        accounts = ServiceAccountClients(self.client) \
+            if self.options.use_service_account_credentials else None
         try:
+            self.controllers = {}
+            for name in self.enabled:
+                spec = self.registry[name]
+                client = self.client
+                if accounts is not None and spec.service_account:
+                    client = await accounts.client_for(spec.service_account)
+                ctx = ControllerContext(client=client, informers=informers,
+                                        discovery=discovery)
+                self.controllers[name] = spec.factory(ctx, self.options)
+            informers.start()
+            self.leading.set()
             async with asyncio.TaskGroup() as tasks:
+                if accounts is not None:
+                    tasks.create_task(accounts.renew_forever(), name="controller-tokens")
                 for name, controller in self.controllers.items():
                     tasks.create_task(self._supervise(controller), name=f"controller:{name}")
         finally:
             self.leading.clear()
             with contextlib.suppress(Exception):
                 await informers.shutdown()
+            if accounts is not None:
+                await accounts.aclose()
             self.controllers = {}
 
     @staticmethod

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -87,7 +86,7 @@ class KubeletConfig:
     port: int = 10250
     labels: Mapping[str, str] = field(default_factory=dict)
     taints: Sequence[Obj] = ()
-    pod_cidr: str = ""  # "" : the Node's, else a free /24 of cluster_cidr
+    pod_cidr: str = ""  # "": the one the node IPAM controller assigns
     cluster_cidr: str = CLUSTER_POD_CIDR
     max_pods: int = 110
     lease_duration: int = 40  # seconds, upstream's nodeLeaseDurationSeconds
@@ -196,16 +195,19 @@ class Kubelet:
 
     # -- node ---------------------------------------------------------------------------
 
-    async def _free_pod_cidr(self) -> str:
-        taken = set()
-        for node in (await self.client.list(NODES)).items:
-            cidr = (node.get("spec") or {}).get("podCIDR")
-            if cidr and node["metadata"]["name"] != self.config.node_name:
-                taken.add(cidr)
-        for subnet in ipaddress.ip_network(self.config.cluster_cidr).subnets(new_prefix=24):
-            if str(subnet) not in taken:
-                return str(subnet)
-        raise RuntimeError(f"no free /24 left in {self.config.cluster_cidr}")
+    async def _assigned_pod_cidr(self) -> Obj:
+        """The Node once the node IPAM controller has given it a pod CIDR (a kubelet may
+        not read other Nodes to pick one itself)."""
+        waited = 0
+        while True:
+            node: Obj = await self.client.get(NODES, self.config.node_name)
+            if (node.get("spec") or {}).get("podCIDR"):
+                return node
+            if waited % 30 == 0:
+                log.info("node %s: waiting for the node IPAM controller to assign a pod CIDR",
+                         self.config.node_name)
+            await asyncio.sleep(1)
+            waited += 1
 
     def _not_ready(self) -> list[str]:
         network = self.network_status() if self.network_status is not None else ""
@@ -238,8 +240,8 @@ class Kubelet:
         except NotFoundError:
             existing = None
         if existing is None:
-            cidr = self.pod_cidr or await self._free_pod_cidr()
-            spec: Obj = {"podCIDR": cidr, "podCIDRs": [cidr]}
+            spec: Obj = {"podCIDR": self.pod_cidr, "podCIDRs": [self.pod_cidr]} \
+                if self.pod_cidr else {}
             if self.config.taints:
                 spec["taints"] = [dict(t) for t in self.config.taints]
             node = {"apiVersion": "v1", "kind": "Node",
@@ -250,11 +252,8 @@ class Kubelet:
                 existing = await self.client.create(NODES, node)
             except AlreadyExistsError:
                 existing = await self.client.get(NODES, name)
-        spec = existing.get("spec") or {}
-        if not spec.get("podCIDR"):
-            cidr = self.pod_cidr or await self._free_pod_cidr()
-            existing = await self.client.patch(NODES, name, {"spec": {
-                "podCIDR": cidr, "podCIDRs": [cidr]}})
+        if not (existing.get("spec") or {}).get("podCIDR"):
+            existing = await self._assigned_pod_cidr()
         self.pod_cidr = str(existing["spec"]["podCIDR"])
         if self.on_registered is not None:
             self.on_registered(self.pod_cidr)

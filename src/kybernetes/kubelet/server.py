@@ -9,6 +9,11 @@ The API server proxies `pods/log`, `pods/exec`, `pods/attach` and `pods/portforw
   `/attach/{ns}/{pod}/{container}?...`: WebSocket, `v5.channel.k8s.io` (or v4);
 - `/portForward/{ns}/{pod}`: WebSocket, `SPDY/3.1+portforward.k8s.io`.
 
+Every request is first authenticated and authorized (`auth.KubeletAuth`, upstream's auth
+filter: client certificate or TokenReview, then SubjectAccessReview on `nodes/proxy`);
+refusals are upstream's plain-text 401/403 answers, to WebSocket upgrades too. Without
+`auth` (upstream's nil `AuthInterface`) everything is served.
+
 Which container instance a request means is decided from the pod's status as the kubelet
 last computed it, as upstream does (`validateContainerLogStatus`: `--previous` is
 `lastState.terminated.containerID`, a waiting container has no logs yet and says why; exec
@@ -33,9 +38,11 @@ from urllib.parse import parse_qs, unquote
 import uvicorn
 
 from kybernetes.kubelet import streaming
+from kybernetes.kubelet.auth import KubeletAuth
 from kybernetes.kubelet.logs import LogFormatError, LogOptions, parse_timestamp, read_logs
 from kybernetes.kubelet.runtime.cri import CRIError, ExecProcess
 from kybernetes.kubelet.streaming import StreamOptions, WebSocket
+from kybernetes.kubelet.tlspeer import PeerCertHttpProtocol, PeerCertWebSocketProtocol
 
 log = logging.getLogger(__name__)
 
@@ -201,15 +208,29 @@ def stream_options(query: Mapping[str, list[str]]) -> StreamOptions:
 class KubeletServer:
     """The ASGI app; `serve` runs it on HTTPS with uvicorn."""
 
-    def __init__(self, host: StreamingHost, *, log_poll_interval: float = 0.2) -> None:
+    def __init__(self, host: StreamingHost, *, auth: KubeletAuth | None = None,
+                 log_poll_interval: float = 0.2) -> None:
         self.host = host
+        self.auth = auth
         self.log_poll_interval = log_poll_interval
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            refusal = await self.auth.refusal(scope) if self.auth is not None else None
+            if refusal is not None:
+                await _text(send, refusal.status, refusal.message.encode())
+                return
             await self._http(scope, receive, send)
         elif scope["type"] == "websocket":
-            await self._websocket(scope, receive, send)
+            ws = WebSocket(scope, receive, send)
+            if not await ws.connected():
+                return
+            refusal = await self.auth.refusal(scope) if self.auth is not None else None
+            if refusal is not None:
+                await ws.deny(refusal.status, refusal.message.encode(),
+                              "text/plain; charset=utf-8")
+                return
+            await self._websocket(ws, scope)
 
     def _pod(self, target: Target) -> Mapping[str, Any]:
         pod = self.host.pod(target.namespace, target.pod)
@@ -258,10 +279,7 @@ class KubeletServer:
 
     # -- WebSocket: exec, attach, port-forward -----------------------------------------
 
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ws = WebSocket(scope, receive, send)
-        if not await ws.connected():
-            return
+    async def _websocket(self, ws: WebSocket, scope: Scope) -> None:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"),
                          keep_blank_values=True)
         try:
@@ -302,14 +320,18 @@ class KubeletServer:
     async def serve(self, sock: socket.socket, *, cert_file: Path, key_file: Path,
                     client_ca: Path | None = None) -> None:
         """Serve HTTPS on a bound socket until cancelled (binding first lets a caller learn
-        the port before serving). Client certificates are checked against `client_ca` when
-        presented; requiring them is left to the authn step."""
+        the port before serving). Client certificates are requested and checked against
+        `client_ca` when presented; whether a request without one gets in is `auth`'s."""
         config = uvicorn.Config(
             self, ssl_certfile=str(cert_file), ssl_keyfile=str(key_file),
             ssl_ca_certs=str(client_ca) if client_ca else None,
             ssl_cert_reqs=ssl.CERT_OPTIONAL if client_ca else ssl.CERT_NONE,
-            loop="none", http="httptools", ws=streaming.WebSocketProtocol, lifespan="off",
+            loop="none", http=PeerCertHttpProtocol, ws=PeerCertWebSocketProtocol,
+            lifespan="off",
             log_level="warning", ws_ping_interval=None, timeout_graceful_shutdown=1)
+        config.load()
+        assert config.ssl is not None
+        config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
         await uvicorn.Server(config).serve(sockets=[sock])
 
 

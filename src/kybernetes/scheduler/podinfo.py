@@ -376,17 +376,13 @@ def pod_host_ports(spec: Mapping[str, Any]) -> tuple[HostPort, ...]:
     return tuple(ports)
 
 
-def resolve_priority(spec: Mapping[str, Any], classes: Mapping[str, int] | None = None,
-                     default: int = 0) -> int:
-    """The pod's priority: `spec.priority` (set by admission), else its PriorityClass's
-    value, else the global default class's."""
+def resolve_priority(spec: Mapping[str, Any]) -> int:
+    """The pod's priority: `spec.priority`, which the Priority admission plugin resolves
+    from its PriorityClass, else 0 (upstream's `PodPriority`)."""
     priority = spec.get("priority")
     if isinstance(priority, int) and not isinstance(priority, bool):
         return priority
-    name = spec.get("priorityClassName")
-    if name and classes is not None and name in classes:
-        return classes[name]
-    return default
+    return 0
 
 
 class PodInfo:

@@ -6,10 +6,10 @@ them as upstream's filtered handlers do: pods with a node go to the cache (and b
 "assigned pod" cluster events for the queue), pods without one whose `schedulerName` is one
 of our profiles go to the scheduling queue. Nodes go to the cache (node events for the
 queue: add, delete, and updates classified by what changed — labels, taints, allocatable,
-conditions). Namespaces (for namespaceSelector), PriorityClasses (pod priority when
-admission has not set `spec.priority`), and, when PodTopologySpread's default constraints
-are on, Services, ReplicaSets, StatefulSets and ReplicationControllers (the default
-spreading selector) are watched too.
+conditions). Namespaces (for namespaceSelector) and, when PodTopologySpread's default
+constraints are on, Services, ReplicaSets, StatefulSets and ReplicationControllers (the
+default spreading selector) are watched too. A pod's priority is its `spec.priority`, set
+by the Priority admission plugin.
 
 **The loop.** `pop` a pod, run its scheduling cycle synchronously (filter, score, assume,
 reserve, permit — see `cache` for why no yielding matters), then hand the assumed pod to an
@@ -98,7 +98,6 @@ Obj = dict[str, Any]
 PODS = resource("", "v1", "pods")
 NODES = resource("", "v1", "nodes")
 NAMESPACES = resource("", "v1", "namespaces")
-PRIORITY_CLASSES = resource("scheduling.k8s.io", "v1", "priorityclasses")
 SERVICES = resource("", "v1", "services")
 REPLICA_SETS = resource("apps", "v1", "replicasets")
 STATEFUL_SETS = resource("apps", "v1", "statefulsets")
@@ -204,8 +203,6 @@ class Scheduler:
         self.config = config or SchedulerConfiguration()
         self.cache = Cache()
         self.stats = SchedulerStats()
-        self._priority_classes: dict[str, int] = {}
-        self._default_priority = 0
         self._namespace_labels: dict[str, dict[str, str]] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._bind_slots = asyncio.Semaphore(bind_concurrency)
@@ -238,7 +235,6 @@ class Scheduler:
             PODS, field_selector="status.phase!=Succeeded,status.phase!=Failed")
         self.nodes = self.factory.informer(NODES)
         self.namespaces = self.factory.informer(NAMESPACES)
-        self.priority_classes = self.factory.informer(PRIORITY_CLASSES)
         self._spreading_informers: dict[str, Informer] = {}
         if any(isinstance(fw.plugins.get("PodTopologySpread"), PodTopologySpread) and
                fw.plugins["PodTopologySpread"].default_constraints
@@ -247,9 +243,6 @@ class Scheduler:
                               ("statefulsets", STATEFUL_SETS),
                               ("replicationcontrollers", REPLICATION_CONTROLLERS)):
                 self._spreading_informers[name] = self.factory.informer(res)
-        self.priority_classes.add_event_handler(self._on_priority_class,
-                                                lambda _o, n: self._on_priority_class(n),
-                                                self._on_priority_class_delete)
         self.namespaces.add_event_handler(self._on_namespace, lambda _o, n: self._on_namespace(n),
                                           self._on_namespace_delete)
         self.nodes.add_event_handler(self._on_node_add, self._on_node_update,
@@ -299,19 +292,6 @@ class Scheduler:
 
     # -- informer handlers ---------------------------------------------------------------
 
-    def _on_priority_class(self, obj: Obj) -> None:
-        name = (obj.get("metadata") or {}).get("name") or ""
-        value = int(obj.get("value") or 0)
-        self._priority_classes[name] = value
-        if obj.get("globalDefault"):
-            self._default_priority = value
-
-    def _on_priority_class_delete(self, obj: Obj) -> None:
-        name = (obj.get("metadata") or {}).get("name") or ""
-        self._priority_classes.pop(name, None)
-        if obj.get("globalDefault"):
-            self._default_priority = 0
-
     def _on_namespace(self, obj: Obj) -> None:
         meta = obj.get("metadata") or {}
         self._namespace_labels[meta.get("name") or ""] = dict(meta.get("labels") or {})
@@ -334,14 +314,11 @@ class Scheduler:
         self.cache.remove_node(obj)
         self.queue.move_all_on_event(NODE_DELETE, obj, None)
 
-    def _pod_info(self, obj: Obj) -> PodInfo:
-        spec = obj.get("spec") or {}
-        if isinstance(spec.get("priority"), int):
-            return PodInfo(obj)
-        name = spec.get("priorityClassName")
-        priority = self._priority_classes.get(name, self._default_priority) if name \
-            else self._default_priority
-        return PodInfo(obj, priority)
+    @staticmethod
+    def _pod_info(obj: Obj) -> PodInfo:
+        """The pod's priority is `spec.priority`, which the Priority admission plugin
+        resolved from its PriorityClass (0 without one), as upstream's PodPriority."""
+        return PodInfo(obj)
 
     def _responsible(self, obj: Obj) -> bool:
         return ((obj.get("spec") or {}).get("schedulerName") or "default-scheduler") \

@@ -20,28 +20,30 @@ is the header revision of a count-only range on a single key.
 Watches use one gRPC stream each (gRPC multiplexes them on the endpoint's one connection),
 from `revision + 1`, with `prev_kv` so that DELETE events carry the last value, with progress
 notifications, and with etcd's `hasleader` metadata so a member that loses its leader ends the
-stream instead of going quiet. When the stream breaks, the watch reconnects by itself, to the
-next endpoint, from the revision after the last event it delivered (or after the last
-progress notification, which keeps a quiet watch from resuming below a later compaction):
-no gap, no duplicate. It gives up with UnavailableError after `watch_reconnect_timeout`.
-A start revision below etcd's compaction is CompactedError (410 Gone above us).
+stream instead of going quiet. When the stream breaks (a member killed, a partition), the
+watch reconnects by itself, to the next endpoint, from the revision after the last event or
+progress it delivered: no gap, no duplicate, however far etcd has moved on meanwhile (etcd
+replays the backlog in passes of 1000 revisions). It gives up with UnavailableError after
+`watch_reconnect_timeout`. A start revision below etcd's compaction is CompactedError (410
+Gone above us).
 
-Progress (`watch(..., progress=True)`, `request_progress()`): etcd's periodic progress
-notification for a watcher travels on the stream behind that watcher's events, so it is
-passed on as it is. A requested one (a `WatchProgressRequest` on the stream) is not to be
-trusted alone: before etcd 3.4.25 / 3.5.8 (etcd-io/etcd#15220; Debian ships 3.4.23) etcd
-answers it at once, possibly ahead of events of the revisions it reports, which are already
-queued for the stream. So its revision R is confirmed with a fence: a second watcher on the
-same stream, over the whole keyspace from R. etcd catches that watcher up in its next
-background pass (every 100 ms) and sends its first word (events from R on, or that R is
-compacted) through the stream's one event queue, behind everything queued for our watcher
-before R was reported; when it arrives, every event of ours up to R has arrived too, and the
-watch yields progress R and cancels the fence. A watcher that starts below etcd's revision is
-caught up by the same passes, in no set order with a fence of the same pass, so each stream
-begins with a warm-up fence whose passing proves only that ours is caught up; only later
-fences confirm progress. (A watcher etcd had to set aside because the stream was congested
-can still be overtaken; etcd versions with the fix make even that impossible, and fences are
-harmless there.) A fence costs etcd one catch-up pass and a read of the revisions since R.
+Progress (`watch(..., progress=True)`, `request_progress()`) is only ever reported when it is
+true: every event under the prefix up to the reported revision has been yielded before it.
+Two things are proof of that. etcd's periodic progress notification for a watcher is sent
+only while that watcher is caught up, through the stream behind its events, so it is passed
+on as it is. A requested progress notification (`WatchProgressRequest`) is not: etcd before
+3.4.31 / 3.5.13 (Debian ships 3.4.23; etcd-io/etcd#15220 and #17507, which is why upstream
+serves consistent lists from its cache only on newer etcd) answers it at once with its
+current revision, ahead of the events of a watcher still catching up (after a reconnect with
+a backlog) or set aside as slow, and a second "fence" watcher caught up in the same pass
+proves nothing either. So `request_progress` writes instead: a progress watch also covers
+one key outside its prefix, its fence key (`prefix_end(prefix)`, `/registry0` for
+`/registry/`), and `request_progress` puts that key. etcd delivers a watcher's events in
+revision order without gaps on every version, so when the fence's event arrives, every event
+up to its revision has arrived before it: the watch yields progress at that revision and
+never passes the fence key on. A fence costs one small write (the watch cache asks at most
+every 250 ms, and only when it is behind); API servers sharing an etcd see each other's
+fences as progress too.
 
 etcd does not say cheaply how far it was compacted, so `compacted_revision` is what this
 client knows: its own compactions and any compaction etcd reported to it. A list that runs
@@ -71,7 +73,7 @@ import asyncio
 import builtins
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,73 +128,6 @@ _NOT_APPLIED = ("failed to connect", "connection refused", "no leader", "proposa
                 "not capable", "name resolution", "dns resolution")
 
 _RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
-
-# The watch id of etcd's answer to a WatchProgressRequest (it concerns every watcher).
-_ALL_WATCHERS = -1
-# A fence that has not answered in this long (say etcd compacted revision R away) is
-# replaced by one from a newer progress revision, when one comes.
-_FENCE_PATIENCE = 2.0
-
-
-class _Stream:
-    """One etcd watch stream of a watch opened with `progress=True`: what it still has to
-    write (progress requests from `request_progress`, fence creates and cancels), written
-    by a task of its own so that no caller's cancellation lands in a write (gRPC cancels
-    the whole call then)."""
-
-    def __init__(self, call: Any) -> None:
-        self.call = call
-        self._requests: list[Any] = []
-        self._progress_wanted = False
-        self._wake = asyncio.Event()
-        self._writer = asyncio.create_task(self._write_loop(), name="etcd-watch-writer")
-
-    def want_progress(self) -> None:
-        self._progress_wanted = True
-        self._wake.set()
-
-    def send(self, request: Any) -> None:
-        self._requests.append(request)
-        self._wake.set()
-
-    def start_fence(self, revision: int) -> _Fence:
-        self.send(rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
-            key=b"\0", range_end=b"\0", start_revision=revision)))
-        return _Fence(revision, asyncio.get_running_loop().time())
-
-    def end_fence(self, fence: _Fence) -> None:
-        if fence.watch_id is not None:
-            self.send(rpc.WatchRequest(
-                cancel_request=rpc.WatchCancelRequest(watch_id=fence.watch_id)))
-
-    async def _write_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            batch, self._requests = self._requests, []
-            if self._progress_wanted:
-                self._progress_wanted = False
-                batch.append(rpc.WatchRequest(progress_request=rpc.WatchProgressRequest()))
-            for request in batch:
-                try:
-                    await self.call.write(request)
-                except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
-                    return  # the stream is over; its reader finds out
-
-    async def close(self) -> None:
-        self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer
-
-
-@dataclass
-class _Fence:
-    """A watcher from `revision` over the whole keyspace; `watch_id` once etcd created it."""
-
-    revision: int
-    started: float
-    watch_id: int | None = None
-
 
 @dataclass
 class _Endpoint:
@@ -251,7 +186,11 @@ class EtcdStorage:
         self._compacted = 0
         self._closed = False
         self._calls: set[Any] = set()
-        self._streams: set[_Stream] = set()
+        # The fence keys of open progress watches (how many watch each), and the task
+        # that writes them when progress is asked for.
+        self._fences: dict[bytes, int] = {}
+        self._fence_wanted = False
+        self._fence_writer: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -279,6 +218,11 @@ class EtcdStorage:
     async def close(self) -> None:
         """Close the channels. Watches in progress end (their iteration stops)."""
         self._closed = True
+        if self._fence_writer is not None:
+            self._fence_writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._fence_writer
+            self._fence_writer = None
         for call in list(self._calls):
             call.cancel()
         endpoints, self._endpoints = self._endpoints, []
@@ -427,8 +371,24 @@ class EtcdStorage:
     # -- watch -------------------------------------------------------------------------
 
     async def request_progress(self) -> None:
-        for stream in list(self._streams):
-            stream.want_progress()
+        """Put the fence key of every open progress watch (in the background: this returns
+        at once). Requests that come while fences are being written get one more round,
+        so each is answered by fences written after it."""
+        if not self._fences:
+            return
+        self._fence_wanted = True
+        if self._fence_writer is None or self._fence_writer.done():
+            self._fence_writer = asyncio.create_task(self._write_fences(), name="etcd-fences")
+
+    async def _write_fences(self) -> None:
+        while self._fence_wanted and not self._closed:
+            self._fence_wanted = False
+            for fence in list(self._fences):
+                try:
+                    await self._kv("Put", rpc.PutRequest(key=fence), idempotent=True)
+                except StorageError as err:
+                    # The watch cache asks again while it is behind.
+                    log.debug("etcd progress fence %r not written: %s", fence, err)
 
     async def watch(self, prefix: str, revision: int, *, progress: bool = False
                     ) -> AsyncIterator[WatchBatch]:
@@ -436,130 +396,83 @@ class EtcdStorage:
             raise CompactedError(revision, self._compacted)
         loop = asyncio.get_running_loop()
         key, end = prefix.encode(), prefix_end(prefix).encode()
+        # A progress watch covers its fence key too: `end`, the first key after the prefix.
+        fence = end if progress else None
         delivered = revision  # everything up to here was yielded (or known to be empty)
         down_since: float | None = None
         backoff = _FIRST_BACKOFF
-        while not self._closed:
-            endpoint = self._pick()
-            call = endpoint.watch.Watch(metadata=_REQUIRE_LEADER)
-            self._calls.add(call)
-            stream: _Stream | None = None
-            watch_id: int | None = None
-            fence: _Fence | None = None
-            warm = False  # a first fence has passed: our watcher is caught up
-            reported = 0  # the newest requested progress revision not yet fenced
-            problem = "the stream ended"
-
-            try:
-                await call.write(rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
-                    key=key, range_end=end, start_revision=delivered + 1,
-                    progress_notify=True, prev_kv=True)))
-                while True:
-                    response = await call.read()
-                    if response is grpc.aio.EOF:
-                        break
-                    down_since, backoff = None, _FIRST_BACKOFF
-                    wid = int(response.watch_id)
-                    if watch_id is None and response.created and not response.canceled:
-                        # etcd answers creates in order: the first is ours.
-                        watch_id = wid
-                        if progress:
-                            stream = _Stream(call)
-                            self._streams.add(stream)
-                            fence = stream.start_fence(max(1, int(response.header.revision)))
-                        continue
-                    if wid == _ALL_WATCHERS and watch_id is not None:
-                        # A requested progress notification: confirm it with a fence.
-                        if not progress or stream is None:
-                            continue
-                        at = int(response.header.revision)
-                        if at <= delivered:
-                            continue
-                        if fence is None:
-                            fence = stream.start_fence(at)
-                        elif (fence.watch_id is not None
-                              and loop.time() - fence.started > _FENCE_PATIENCE):
-                            stream.end_fence(fence)
-                            fence = stream.start_fence(at)
-                        else:
-                            reported = max(reported, at)
-                        continue
-                    if watch_id is not None and wid != watch_id:
-                        # A fence's: created, its first events or compaction, or the
-                        # leftovers of one already ended.
-                        if fence is None or (fence.watch_id is not None
-                                             and wid != fence.watch_id):
-                            continue
-                        if fence.watch_id is None:
-                            if response.created:
-                                fence.watch_id = wid
-                            continue
-                        # The fence's first word through the event queue (its events, or
-                        # that its revision is compacted): the fence has passed.
+        if fence is not None:
+            self._fences[fence] = self._fences.get(fence, 0) + 1
+        try:
+            while not self._closed:
+                endpoint = self._pick()
+                call = endpoint.watch.Watch(metadata=_REQUIRE_LEADER)
+                self._calls.add(call)
+                problem = "the stream ended"
+                try:
+                    await call.write(rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
+                        key=key, range_end=end if fence is None else end + b"\0",
+                        start_revision=delivered + 1, progress_notify=True, prev_kv=True)))
+                    while True:
+                        response = await call.read()
+                        if response is grpc.aio.EOF:
+                            break
+                        down_since, backoff = None, _FIRST_BACKOFF
+                        if response.created and not response.canceled:
+                            continue  # its revision is etcd's, not a proof of ours
                         if response.compact_revision:
                             self._compacted = max(self._compacted,
                                                   int(response.compact_revision))
-                        passed = fence.revision if warm else 0
-                        warm = True
-                        assert stream is not None
-                        if not response.canceled:
-                            stream.end_fence(fence)
-                        fence = None
-                        if reported > max(delivered, passed):
-                            fence = stream.start_fence(reported)
-                        reported = 0
-                        if passed > delivered:
-                            delivered = passed
-                            yield WatchBatch((), passed)
-                        continue
-                    if response.compact_revision:
-                        self._compacted = max(self._compacted, int(response.compact_revision))
-                        raise CompactedError(delivered, int(response.compact_revision))
-                    if response.canceled:
-                        raise StorageError(f"etcd canceled the watch on {prefix}: "
-                                           f"{response.cancel_reason}")
-                    if response.events:
-                        batch = WatchBatch(_event(e) for e in response.events)
-                        delivered = batch.revision
-                        yield batch
-                    elif not response.created:
-                        # A periodic progress notification, queued behind our events:
-                        # nothing under the prefix up to here.
-                        at = int(response.header.revision)
-                        if at > delivered:
-                            delivered = at
-                            if progress:
-                                yield WatchBatch((), at)
-            except grpc.aio.AioRpcError as err:
+                            raise CompactedError(delivered, int(response.compact_revision))
+                        if response.canceled:
+                            raise StorageError(f"etcd canceled the watch on {prefix}: "
+                                               f"{response.cancel_reason}")
+                        if response.events:
+                            for batch in _batches(response.events, fence):
+                                if batch or batch.revision > delivered:
+                                    delivered = batch.revision
+                                    yield batch
+                        else:
+                            # A periodic progress notification, sent only while our
+                            # watcher is caught up, behind its events: nothing more under
+                            # the prefix up to here.
+                            at = int(response.header.revision)
+                            if at > delivered:
+                                delivered = at
+                                if progress:
+                                    yield WatchBatch((), at)
+                except grpc.aio.AioRpcError as err:
+                    if self._closed:
+                        return
+                    if err.code() not in _RETRYABLE:
+                        raise _translate(err) from None
+                    problem = err.details() or str(err.code())
+                except asyncio.CancelledError:
+                    if self._closed and call.cancelled():
+                        return
+                    raise
+                finally:
+                    self._calls.discard(call)
+                    call.cancel()
                 if self._closed:
                     return
-                if err.code() not in _RETRYABLE:
-                    raise _translate(err) from None
-                problem = err.details() or str(err.code())
-            except asyncio.CancelledError:
-                if self._closed and call.cancelled():
-                    return
-                raise
-            finally:
-                self._calls.discard(call)
-                if stream is not None:
-                    self._streams.discard(stream)
-                    await stream.close()
-                call.cancel()
-            if self._closed:
-                return
-            # The stream broke: resume on the next endpoint after a pause.
-            self._failed(endpoint)
-            now = loop.time()
-            if down_since is None:
-                down_since = now
-                log.info("etcd watch on %s from %s lost (%s); reconnecting", prefix,
-                         endpoint.address, problem)
-            elif now - down_since > self.watch_reconnect_timeout:
-                raise UnavailableError(f"etcd watch on {prefix} could not reconnect for "
-                                       f"{self.watch_reconnect_timeout:.0f}s: {problem}")
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, _MAX_BACKOFF)
+                # The stream broke: resume on the next endpoint after a pause.
+                self._failed(endpoint)
+                now = loop.time()
+                if down_since is None:
+                    down_since = now
+                    log.info("etcd watch on %s from %s lost (%s); reconnecting", prefix,
+                             endpoint.address, problem)
+                elif now - down_since > self.watch_reconnect_timeout:
+                    raise UnavailableError(f"etcd watch on {prefix} could not reconnect for "
+                                           f"{self.watch_reconnect_timeout:.0f}s: {problem}")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF)
+        finally:
+            if fence is not None:
+                self._fences[fence] -= 1
+                if not self._fences[fence]:
+                    del self._fences[fence]
 
     async def _learn_compaction(self, revision: int) -> int:
         """etcd's compaction revision, known to be above `revision`: a watch from `revision`
@@ -599,6 +512,22 @@ class EtcdStorage:
 def _key_value(kv: Any) -> KeyValue:
     return KeyValue(kv.key.decode(), bytes(kv.value), int(kv.create_revision),
                     int(kv.mod_revision))
+
+
+def _batches(events: Any, fence: bytes | None) -> Iterator[WatchBatch]:
+    """The events of one watch response as batches: runs of events under the prefix, and
+    a progress batch for each write of the fence key (which every earlier event precedes)."""
+    run: builtins.list[Event] = []
+    for event in events:
+        if event.kv.key == fence:
+            if run:
+                yield WatchBatch(run)
+                run = []
+            yield WatchBatch((), int(event.kv.mod_revision))
+        else:
+            run.append(_event(event))
+    if run:
+        yield WatchBatch(run)
 
 
 def _event(event: Any) -> Event:

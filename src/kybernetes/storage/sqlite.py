@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import os
 import queue
 import sqlite3
 import threading
@@ -98,6 +99,17 @@ class _Watcher:
         self.queue.put_nowait(mine)
 
 
+def _owner_only(path: Path) -> None:
+    """The database (created empty when new) and its -wal and -shm files readable by their
+    owner only: they hold every Secret. SQLite gives -wal and -shm the database's mode;
+    files of an existing install are tightened too."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if file.stat().st_mode & 0o777 != 0o600:
+                file.chmod(0o600)
+
+
 class SQLiteStorage:
     """`Storage` on one SQLite file."""
 
@@ -127,6 +139,7 @@ class SQLiteStorage:
         self._loop = asyncio.get_running_loop()
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            _owner_only(Path(self.path))
         conn = self._connect()
         conn.executescript(_SCHEMA)
         row = conn.execute("SELECT MAX(revision) FROM log").fetchone()

@@ -3,8 +3,9 @@
 `apply_defaults(resource, obj)` mutates a decoded object in place, dispatching on the
 plural resource name; it is what upstream runs on every decode (create, update, and reads
 from storage), so it is idempotent. `prepare_for_create(resource, obj)` adds what upstream
-sets only on create, outside defaulting: the Job selector (strategy), pod priority
-(Priority admission), the namespace `kubernetes` finalizer (strategy). `apply_defaults` also
+sets only on create, outside defaulting: the Job selector (strategy) and the namespace
+`kubernetes` finalizer (strategy). A pod's priority is the Priority admission plugin's
+(apiserver/admission/priority.py), not a default. `apply_defaults` also
 applies those create-only settings to objects that look new (no `resourceVersion` and no
 `creationTimestamp`), except the Job selector, which needs the object's uid.
 """
@@ -69,9 +70,7 @@ def apply_defaults(resource: str, obj: dict[str, Any]) -> None:
 
 
 def _create_only(plural: str, obj: dict[str, Any]) -> None:
-    if plural == "pods":
-        core.default_pod_priority(obj)
-    elif plural == "namespaces":
+    if plural == "namespaces":
         core.default_namespace_finalizers(obj)
 
 

@@ -271,15 +271,6 @@ def default_pod(pod: Obj) -> None:
                     default_resource_list(res.get("requests"))
 
 
-def default_pod_priority(pod: Obj) -> None:
-    """What the Priority admission plugin sets on create when no PriorityClass applies."""
-    spec = _dict(pod, "spec")
-    if spec.get("priority") is None and not spec.get("priorityClassName"):
-        spec["priority"] = 0
-    if spec.get("preemptionPolicy") is None:
-        spec["preemptionPolicy"] = "PreemptLowerPriority"
-
-
 def default_pod_template_spec(template: Any) -> None:
     if isinstance(template, dict):
         default_pod_spec(_dict(template, "spec"))

@@ -17,6 +17,7 @@ from kybernetes.api.errors import FieldError
 from kybernetes.api.registry import BUILTIN_RESOURCES
 from kybernetes.api.validation import apps, batch, core, misc, networking, rbac
 from kybernetes.api.validation.meta import (
+    is_path_segment_name,
     name_is_dns_subdomain,
     validate_object_meta,
     validate_object_meta_update,
@@ -29,6 +30,10 @@ CreateFn = Callable[[Obj], list[FieldError]]
 UpdateFn = Callable[[Obj, Obj], list[FieldError]]
 
 _NAMESPACED = {info.plural: info.namespaced for info in BUILTIN_RESOURCES}
+# Kinds whose names need only be valid path segments (upstream's name functions accept
+# anything there: a CSR's `ValidateCertificateRequestName`). Their own rules are elsewhere
+# (apiserver/csrvalidation.py).
+_ANY_NAME = {"certificatesigningrequests"}
 
 _CREATE: dict[str, CreateFn] = {
     "pods": core.validate_pod_create,
@@ -119,7 +124,8 @@ def validate_create(resource: str, obj: Obj, *, namespaced: bool | None = None) 
     if fn is not None:
         return fn(obj)
     scoped = _NAMESPACED.get(plural, True) if namespaced is None else namespaced
-    return validate_object_meta(obj, scoped, name_is_dns_subdomain, kube_finalizers=False)
+    name_fn = is_path_segment_name if plural in _ANY_NAME else name_is_dns_subdomain
+    return validate_object_meta(obj, scoped, name_fn, kube_finalizers=False)
 
 
 def validate_update(resource: str, new: Obj, old: Obj, *,
@@ -131,5 +137,6 @@ def validate_update(resource: str, new: Obj, old: Obj, *,
         return fn(new, old)
     scoped = _NAMESPACED.get(plural, True) if namespaced is None else namespaced
     errs = validate_object_meta_update(new, old, kube_finalizers=False)
-    errs.extend(validate_object_meta(new, scoped, name_is_dns_subdomain, kube_finalizers=False))
+    name_fn = is_path_segment_name if plural in _ANY_NAME else name_is_dns_subdomain
+    errs.extend(validate_object_meta(new, scoped, name_fn, kube_finalizers=False))
     return errs

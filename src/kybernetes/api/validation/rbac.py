@@ -65,9 +65,6 @@ def validate_role(obj: dict[str, Any], namespaced: bool = True) -> Errors:
         for i, sel in enumerate(selectors):
             errs.extend(validate_label_selector(sel, index("aggregationRule.clusterRoleSelectors",
                                                            i)))
-        if as_list(obj.get("rules")):
-            errs.append(FieldError.forbidden("rules", "rules must be empty when aggregationRule "
-                                             "is specified"))
     return errs
 
 

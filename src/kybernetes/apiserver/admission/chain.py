@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from kybernetes.api import errors
 from kybernetes.api.registry import ResourceInfo
 from kybernetes.apiserver import requestcontext
 from kybernetes.apiserver.authn.user import UserInfo
@@ -45,6 +46,10 @@ class AdmissionRequest:
 
     def is_pod(self) -> bool:
         return self.info.plural == "pods" and not self.info.group
+
+    def forbidden(self, why: str) -> errors.StatusError:
+        """Upstream's `admission.NewForbidden`: `<resource> "<name>" is forbidden: <why>`."""
+        return errors.forbidden(self.group, self.resource, self.name, why)
 
 
 class AdmissionPlugin(Protocol):

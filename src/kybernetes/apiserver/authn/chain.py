@@ -1,24 +1,27 @@
 """The authentication chain (upstream's union of request authenticators plus the
 anonymous fallback): a client certificate first, then a bearer token through each token
 authenticator in turn; no credential at all is `system:anonymous` when anonymous requests
-are enabled, else 401. A bearer token that no authenticator accepts is 401.
+are enabled, else 401. A bearer token that no authenticator accepts is 401, never anonymous.
+
+Tokens on requests are checked for the API audiences; `review` checks one for any audiences
+(TokenReview) and says why it failed, as upstream's aggregated errors do.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-from typing import Protocol
 
 from kybernetes.api import errors
+from kybernetes.apiserver.authn.tokens import InvalidToken, TokenAuthenticator, TokenResponse
 from kybernetes.apiserver.authn.user import ANONYMOUS_USER, UserInfo, with_authenticated
 from kybernetes.apiserver.authn.x509 import X509Authenticator
 from kybernetes.apiserver.http import Request
 
+log = logging.getLogger(__name__)
 
-class TokenAuthenticator(Protocol):
-    async def authenticate_token(self, token: str) -> UserInfo | None:
-        """The token's identity; None when this authenticator does not know the token."""
-        ...
+# What a bearer token no authenticator accepts is, for TokenReview (upstream's bearertoken).
+INVALID_BEARER_TOKEN = "invalid bearer token"
 
 
 def bearer_token(request: Request) -> str | None:
@@ -32,10 +35,11 @@ def bearer_token(request: Request) -> str | None:
 
 class AuthenticationChain:
     def __init__(self, tokens: Sequence[TokenAuthenticator] = (), *,
-                 anonymous: bool = True) -> None:
+                 anonymous: bool = True, api_audiences: Sequence[str] = ()) -> None:
         self.x509 = X509Authenticator()
         self.tokens = list(tokens)
         self.anonymous = anonymous
+        self.api_audiences = tuple(api_audiences)
 
     async def authenticate(self, request: Request) -> UserInfo:
         user = self.x509.authenticate(request)
@@ -43,11 +47,34 @@ class AuthenticationChain:
             return with_authenticated(user)
         token = bearer_token(request)
         if token is not None:
-            for authenticator in self.tokens:
-                found = await authenticator.authenticate_token(token)
-                if found is not None:
-                    return with_authenticated(found)
-            raise errors.unauthorized()
+            found, failures = await self._token(token, self.api_audiences)
+            if found is None:
+                if failures:
+                    log.debug("bearer token refused: %s", "; ".join(failures))
+                raise errors.unauthorized()
+            return found.user
         if self.anonymous:
             return ANONYMOUS_USER
         raise errors.unauthorized()
+
+    async def review(self, token: str, audiences: Sequence[str]
+                     ) -> tuple[TokenResponse | None, str]:
+        """The token's identity for `audiences`, or None and why not (TokenReview)."""
+        found, failures = await self._token(token, audiences)
+        if found is not None:
+            return found, ""
+        reasons = [INVALID_BEARER_TOKEN, *failures]
+        return None, reasons[0] if len(reasons) == 1 else f"[{', '.join(reasons)}]"
+
+    async def _token(self, token: str, audiences: Sequence[str]
+               ) -> tuple[TokenResponse | None, list[str]]:
+        failures: list[str] = []
+        for authenticator in self.tokens:
+            try:
+                found = await authenticator.authenticate_token(token, audiences)
+            except InvalidToken as err:
+                failures.append(str(err))
+                continue
+            if found is not None:
+                return TokenResponse(with_authenticated(found.user), found.audiences), []
+        return None, failures

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from kybernetes.api.validation.meta import name_is_dns_label, name_is_dns_subdomain
+
 ANONYMOUS = "system:anonymous"
 ALL_AUTHENTICATED = "system:authenticated"
 ALL_UNAUTHENTICATED = "system:unauthenticated"
@@ -40,6 +42,18 @@ class UserInfo:
             body["extra"] = {k: list(v) for k, v in self.extra.items()}
         return body
 
+    def fields(self) -> dict[str, object]:
+        """The user as an audit event's `user` and a CertificateSigningRequest's spec write
+        it: `username`, then `uid`, `groups` and `extra` where set."""
+        body: dict[str, object] = {"username": self.name}
+        if self.uid:
+            body["uid"] = self.uid
+        if self.groups:
+            body["groups"] = list(self.groups)
+        if self.extra:
+            body["extra"] = {k: list(v) for k, v in self.extra.items()}
+        return body
+
 
 ANONYMOUS_USER = UserInfo(ANONYMOUS, groups=(ALL_UNAUTHENTICATED,))
 # What the API server's own writes (bootstrap objects, internal clean-up) run as.
@@ -61,11 +75,15 @@ def service_account_user(namespace: str, name: str, uid: str = "",
 
 
 def split_service_account(username: str) -> tuple[str, str] | None:
-    """(namespace, name) of `system:serviceaccount:<ns>:<name>`, else None."""
+    """(namespace, name) of `system:serviceaccount:<ns>:<name>` with a valid namespace and
+    name (upstream's `SplitUsername`), else None."""
     if not username.startswith(SERVICE_ACCOUNT_PREFIX):
         return None
-    namespace, _, name = username.removeprefix(SERVICE_ACCOUNT_PREFIX).partition(":")
-    if not namespace or not name or ":" in name:
+    parts = username.removeprefix(SERVICE_ACCOUNT_PREFIX).split(":")
+    if len(parts) != 2:
+        return None
+    namespace, name = parts
+    if name_is_dns_label(namespace, False) or name_is_dns_subdomain(name, False):
         return None
     return namespace, name
 

@@ -32,6 +32,9 @@ class Attributes:
     resource: str = ""
     subresource: str = ""
     name: str = ""
+    # The request's `fieldSelector` (upstream's GetFieldSelector: the Node authorizer lets
+    # a kubelet list only the pods with `spec.nodeName=<its name>`).
+    field_selector: str = ""
 
     @property
     def is_read_only(self) -> bool:
@@ -47,7 +50,8 @@ def request_attributes(user: UserInfo, method: str, path: str, query: Mapping[st
     return Attributes(user, _verb(method, parsed, query, websocket), True, path=path,
                       api_group=parsed.group, api_version=parsed.version,
                       namespace=parsed.namespace, resource=parsed.resource,
-                      subresource=parsed.subresource, name=parsed.name or _named_by(query))
+                      subresource=parsed.subresource, name=parsed.name or _named_by(query),
+                      field_selector=query.get("fieldSelector", ""))
 
 
 def _verb(method: str, parsed: ResourcePath, query: Mapping[str, str], websocket: bool) -> str:

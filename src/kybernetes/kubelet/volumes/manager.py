@@ -18,10 +18,10 @@ Design notes:
   `Get`-strategy configmap/secret managers do. Missing objects are worded as the kubelet's
   managers word them (`configmap "x" not found`), and every failure is a `VolumeError`
   carrying the FailedMount event message.
-- Service-account tokens come from the TokenRequest API (`serviceaccounts/<sa>/token`,
-  bound to the pod) and are cached until 80% of their lifetime has passed, as upstream's
-  token manager does. If the API server does not serve TokenRequest, the projected volume
-  is written without the token and a warning is returned in `PodVolumes.warnings`.
+- Service-account tokens of projected volumes come from the kubelet's `TokenManager`
+  (TokenRequest bound to the pod, refreshed at 80% of its lifetime); the periodic
+  `refresh` rewrites the file when the token changed, and `teardown` drops the pod's
+  tokens. A token that cannot be had fails the volume, as upstream.
 - Calls for one pod are serialised by a per-pod lock: AtomicWriter is not safe against a
   concurrent writer of the same directory.
 """
@@ -32,14 +32,12 @@ import asyncio
 import contextlib
 import logging
 import shutil
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from kybernetes.client import ApiClient, ApiError, ClientError
+from kybernetes.kubelet.tokenmanager import BoundPod, TokenError, TokenManager
 from kybernetes.kubelet.volumes import emptydir
 from kybernetes.kubelet.volumes.atomic_writer import (
     AtomicWriteError,
@@ -64,7 +62,6 @@ Obj = dict[str, Any]
 
 CONFIGMAPS = ("", "v1", "configmaps")
 SECRETS = ("", "v1", "secrets")
-SERVICEACCOUNTS = ("", "v1", "serviceaccounts")
 PVCS = ("", "v1", "persistentvolumeclaims")
 PVS = ("", "v1", "persistentvolumes")
 NODES = ("", "v1", "nodes")
@@ -77,28 +74,21 @@ ATOMIC_PLUGINS = {"configMap": "configmap", "secret": "secret",
 WRAPPED_MEDIUM = {"configMap": "", "secret": "Memory", "downwardAPI": "Memory",
                   "projected": "Memory"}
 DEFAULT_TOKEN_EXPIRATION = 3600
-# Upstream's token manager refreshes a token once 80% of its lifetime has passed.
-TOKEN_REFRESH_FRACTION = 0.8
 
 
 class _SetupError(Exception):
     """A plugin's failure detail, wrapped by `setup` into upstream's event wording."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Token:
-    token: str
-    refresh_at: float  # time.time()
-
-
 class VolumeManager:
-    def __init__(self, root: Path, client: ApiClient, node_name: str) -> None:
+    def __init__(self, root: Path, client: ApiClient, node_name: str, *,
+                 tokens: TokenManager | None = None) -> None:
         self.root = root
         self.client = client
         self.node_name = node_name
+        self.tokens = tokens or TokenManager(client)
         self._locks: dict[str, asyncio.Lock] = {}
         self._prepared: dict[str, PodVolumes] = {}
-        self._tokens: dict[tuple[str, str, str, int], _Token] = {}
 
     # -- layout -------------------------------------------------------------------------
 
@@ -123,7 +113,7 @@ class VolumeManager:
             allocatable = _LazyAllocatable(self)
             for volume in (pod.get("spec") or {}).get("volumes") or ():
                 result.volumes[volume["name"]] = await self._setup_volume(
-                    pod, volume, allocatable, result.warnings)
+                    pod, volume, allocatable)
             self._prepared[uid] = result
             return result
 
@@ -140,7 +130,7 @@ class VolumeManager:
             for volume in (pod.get("spec") or {}).get("volumes") or ():
                 if any(key in volume for key in ATOMIC_PLUGINS):
                     result.volumes[volume["name"]] = await self._setup_volume(
-                        pod, volume, allocatable, result.warnings)
+                        pod, volume, allocatable)
             self._prepared[uid] = result
             return result
 
@@ -161,8 +151,7 @@ class VolumeManager:
             with contextlib.suppress(FileNotFoundError):
                 await asyncio.to_thread(shutil.rmtree, base)
             self._prepared.pop(pod_uid, None)
-            for key in [k for k in self._tokens if k[0] == pod_uid]:
-                del self._tokens[key]
+            self.tokens.delete_pod_tokens(pod_uid)
         self._locks.pop(pod_uid, None)
 
     # -- plugins ------------------------------------------------------------------------
@@ -171,10 +160,10 @@ class VolumeManager:
         return self._locks.setdefault(uid, asyncio.Lock())
 
     async def _setup_volume(self, pod: Mapping[str, Any], volume: Mapping[str, Any],
-                            allocatable: _LazyAllocatable, warnings: list[str]) -> PodVolume:
+                            allocatable: _LazyAllocatable) -> PodVolume:
         name = str(volume["name"])
         try:
-            return await self._setup_plugin(pod, volume, allocatable, warnings)
+            return await self._setup_plugin(pod, volume, allocatable)
         except _SetupError as err:
             raise setup_failed(name, str(err)) from err
         except (HostPathError, PayloadError, AtomicWriteError, emptydir.MountError) as err:
@@ -185,7 +174,7 @@ class VolumeManager:
             raise setup_failed(name, detail) from err
 
     async def _setup_plugin(self, pod: Mapping[str, Any], volume: Mapping[str, Any],
-                            allocatable: _LazyAllocatable, warnings: list[str]) -> PodVolume:
+                            allocatable: _LazyAllocatable) -> PodVolume:
         uid, name = _uid(pod), str(volume["name"])
         if "emptyDir" in volume:
             source = volume["emptyDir"] or {}
@@ -200,8 +189,7 @@ class VolumeManager:
             return PodVolume(name, "kubernetes.io/host-path", Path(source["path"]))
         for key, plugin in ATOMIC_PLUGINS.items():
             if key in volume:
-                payload = await self._payload(pod, key, volume[key] or {}, allocatable,
-                                              warnings)
+                payload = await self._payload(pod, key, volume[key] or {}, allocatable)
                 path = self.volume_dir(uid, plugin, name)
                 await emptydir.setup(path, WRAPPED_MEDIUM[key], None, pod, allocatable.memory)
                 await asyncio.to_thread(AtomicWriter(path).write, payload)
@@ -216,7 +204,7 @@ class VolumeManager:
         raise _SetupError("no volume plugin matched")
 
     async def _payload(self, pod: Mapping[str, Any], key: str, source: Mapping[str, Any],
-                       allocatable: _LazyAllocatable, warnings: list[str]) -> Payload:
+                       allocatable: _LazyAllocatable) -> Payload:
         mode = int(source.get("defaultMode", DEFAULT_MODE))
         items = source.get("items") or ()
         optional = bool(source.get("optional"))
@@ -230,26 +218,24 @@ class VolumeManager:
             return secret_payload(items, secret, mode, optional)
         if key == "downwardAPI":
             return downward_payload(items, pod, mode, await allocatable.get())
-        return await self._projected(pod, source, mode, allocatable, warnings)
+        return await self._projected(pod, source, mode, allocatable)
 
     async def _projected(self, pod: Mapping[str, Any], source: Mapping[str, Any], mode: int,
-                         allocatable: _LazyAllocatable, warnings: list[str]) -> Payload:
+                         allocatable: _LazyAllocatable) -> Payload:
         """Upstream projected `collectData`: every source is tried, failures aggregated."""
         payload: Payload = {}
         errors: list[str] = []
         for projection in source.get("sources") or ():
             try:
-                payload.update(await self._projection(pod, projection, mode, allocatable,
-                                                       warnings))
-            except (_SetupError, PayloadError) as err:
+                payload.update(await self._projection(pod, projection, mode, allocatable))
+            except (_SetupError, PayloadError, TokenError) as err:
                 errors.append(str(err))
         if errors:
             raise _SetupError(aggregate(errors))
         return payload
 
     async def _projection(self, pod: Mapping[str, Any], projection: Mapping[str, Any],
-                          mode: int, allocatable: _LazyAllocatable,
-                          warnings: list[str]) -> Payload:
+                          mode: int, allocatable: _LazyAllocatable) -> Payload:
         if "configMap" in projection:
             source = projection["configMap"] or {}
             optional = bool(source.get("optional"))
@@ -267,12 +253,13 @@ class VolumeManager:
                                     pod, mode, await allocatable.get())
         if "serviceAccountToken" in projection:
             source = projection["serviceAccountToken"] or {}
-            token = await self._token(pod, source)
-            if token is None:
-                warnings.append(
-                    f"serviceaccounts/token is not served by the API server: "
-                    f"{source.get('path')} was not written")
-                return {}
+            meta = pod.get("metadata") or {}
+            audience = str(source.get("audience") or "")
+            token = await self.tokens.get_token(
+                _namespace(pod), _service_account(pod),
+                [audience] if audience else [],
+                int(source.get("expirationSeconds") or DEFAULT_TOKEN_EXPIRATION),
+                BoundPod(str(meta.get("name") or ""), _uid(pod)))
             return {str(source.get("path") or ""): FileProjection(token.encode(), mode)}
         kinds = ", ".join(sorted(projection)) or "empty"
         raise _SetupError(f"unsupported volume projection: {kinds}")
@@ -293,47 +280,6 @@ class VolumeManager:
             raise _SetupError(err.message) from err
         except ClientError as err:
             raise _SetupError(str(err)) from err
-
-    async def _token(self, pod: Mapping[str, Any], source: Mapping[str, Any]) -> str | None:
-        """A token bound to the pod for the projection's audience, or None when the API
-        server does not serve TokenRequest."""
-        meta = pod.get("metadata") or {}
-        account = str((pod.get("spec") or {}).get("serviceAccountName") or "default")
-        audience = str(source.get("audience") or "")
-        expiration = int(source.get("expirationSeconds") or DEFAULT_TOKEN_EXPIRATION)
-        key = (_uid(pod), account, audience, expiration)
-        cached = self._tokens.get(key)
-        now = time.time()
-        if cached is not None and now < cached.refresh_at:
-            return cached.token
-        spec: Obj = {"expirationSeconds": expiration,
-                     "boundObjectRef": {"apiVersion": "v1", "kind": "Pod",
-                                        "name": meta.get("name"), "uid": meta.get("uid")}}
-        if audience:  # none: the API server's own audiences
-            spec["audiences"] = [audience]
-        request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                   "spec": spec}
-        path = self.client.path(SERVICEACCOUNTS, _namespace(pod), account, "token")
-        try:
-            answer: Obj = await self.client.request("POST", path, body=request)
-        except ApiError as err:
-            if err.code == 405 or (err.code == 404
-                                   and err.details.get("kind") != "serviceaccounts"):
-                log.warning("TokenRequest is not served (%s); no token for pod %s/%s",
-                            err.message, _namespace(pod), meta.get("name"))
-                return None
-            raise _SetupError(err.message) from err
-        except ClientError as err:
-            raise _SetupError(str(err)) from err
-        status = answer.get("status") or {}
-        token = str(status.get("token") or "")
-        lifetime = float(expiration)
-        expires = status.get("expirationTimestamp")
-        if expires:
-            lifetime = datetime.fromisoformat(str(expires).replace("Z", "+00:00")
-                                              ).timestamp() - now
-        self._tokens[key] = _Token(token, now + TOKEN_REFRESH_FRACTION * lifetime)
-        return token
 
     async def _claim_volume(self, pod: Mapping[str, Any], name: str, claim_name: str,
                             read_only: bool, *, ephemeral: bool) -> PodVolume:
@@ -424,6 +370,11 @@ def _volume_dirs(base: Path) -> list[Path]:
 
 def _uid(pod: Mapping[str, Any]) -> str:
     return str((pod.get("metadata") or {}).get("uid") or "")
+
+
+def _service_account(pod: Mapping[str, Any]) -> str:
+    """The pod's account; `default` when unset (the ServiceAccount admission's default)."""
+    return str((pod.get("spec") or {}).get("serviceAccountName") or "default")
 
 
 def _namespace(pod: Mapping[str, Any]) -> str:

@@ -43,11 +43,9 @@ class PodVolume:
 
 @dataclass(slots=True)
 class PodVolumes:
-    """Every prepared volume of one pod by name, and what could not be written in full
-    (a service-account token the API server does not serve), for the kubelet to report."""
+    """Every prepared volume of one pod by name."""
 
     volumes: dict[str, PodVolume] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
 
     def get(self, name: str) -> PodVolume | None:
         return self.volumes.get(name)

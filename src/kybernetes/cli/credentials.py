@@ -1,0 +1,34 @@
+"""Kubeconfigs for the components `kyb server` runs in its own process, each with a client
+certificate of its own (k3s' `server/cred/*.kubeconfig`): the scheduler as
+`system:kube-scheduler`, the controller manager as `system:kube-controller-manager`, the
+node as `system:node:<name>` in `system:nodes`. RBAC and the Node authorizer then treat
+them as upstream treats its components, and none of them holds the admin's rights.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from kybernetes.apiserver.pki import Pki, issue_client_cert, write_kubeconfig
+
+SCHEDULER = ("system:kube-scheduler", ())
+CONTROLLER_MANAGER = ("system:kube-controller-manager", ())
+NODES_GROUP = "system:nodes"
+
+
+def node_identity(node_name: str) -> tuple[str, tuple[str, ...]]:
+    return f"system:node:{node_name}", (NODES_GROUP,)
+
+
+def component_kubeconfig(data_dir: Path, server: str,
+                         identity: tuple[str, tuple[str, ...]]) -> Path:
+    """`<data-dir>/cred/<name>.kubeconfig` for `identity` (common name, groups), its
+    certificate (re)issued by the cluster CA as needed; returns its path."""
+    pki = Pki.at(data_dir)
+    name, groups = identity
+    cert, key = issue_client_cert(pki, name, groups, data_dir / "tls" / "client")
+    path = data_dir / "cred" / f"{re.sub(r'[^A-Za-z0-9._-]', '-', name)}.kubeconfig"
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_kubeconfig(path, server=server, pki=pki, cert=cert, key=key)
+    return path

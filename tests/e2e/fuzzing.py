@@ -1,0 +1,106 @@
+"""Fuzzing the API server by its own OpenAPI: schemathesis generates requests for every
+operation of every group-version the server publishes (`/openapi/v3`), and each answer is
+checked as a hostile client would hope to break it: no 5xx, no broken HTTP, and no write
+by a refused request (the storage revision, read from `/metrics`, does not move across a
+write that was answered with an error). Shared by tests/e2e/test_fuzz.py (bounded, fixed
+seed) and bench/fuzz.py (longer).
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import hypothesis
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_REVISION = re.compile(r"^kybernetes_storage_revision (\d+)$", re.M)
+
+
+@dataclass
+class FuzzResult:
+    requests: int = 0
+    codes: Counter[int] = field(default_factory=Counter)
+    # (method, url, status or exception, body) of answers that break the rules.
+    failures: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+
+def operations(client: httpx.Client) -> list[Any]:
+    """Every operation of every group-version document the server serves."""
+    index = client.get("/openapi/v3").json()["paths"]
+    found: list[Any] = []
+    for name, entry in sorted(index.items()):
+        if name in ("api", "apis") or name.startswith(".well-known"):
+            continue
+        document = client.get(entry["serverRelativeURL"]).json()
+        schema = schemathesis.openapi.from_dict(document)
+        found += [result.ok() for result in schema.get_all_operations()]
+    return found
+
+
+def storage_revision(client: httpx.Client) -> int:
+    match = _REVISION.search(client.get("/metrics").text)
+    assert match is not None, "no kybernetes_storage_revision in /metrics"
+    return int(match[1])
+
+
+def fuzz(base_url: str, admin: ssl.SSLContext, caller: ssl.SSLContext, *,
+         examples: int, seed: int) -> FuzzResult:
+    """`examples` generated requests per operation, sent with `caller`'s credentials;
+    `admin` reads the documents and the storage revision."""
+    result = FuzzResult()
+    with httpx.Client(base_url=base_url, verify=admin, timeout=30) as reader, \
+            httpx.Client(base_url=base_url, verify=caller, timeout=30) as sender:
+        revision = storage_revision(reader)
+        for operation in operations(reader):
+            @hypothesis.seed(seed)
+            @settings(max_examples=examples, database=None, deadline=None,
+                      phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+            @given(case=operation.as_strategy())
+            def send(case: Any) -> None:
+                nonlocal revision
+                method, url, status, body = _send(sender, case, base_url)
+                result.requests += 1
+                if isinstance(status, int):
+                    result.codes[status] += 1
+                if not isinstance(status, int) or status >= 500:
+                    result.failures.append((method, url, str(status), body))
+                if method in _WRITES:
+                    now = storage_revision(reader)
+                    if isinstance(status, int) and status >= 400 and now != revision:
+                        result.failures.append((method, url, f"{status} but wrote", body))
+                    revision = now
+
+            send()
+    return result
+
+
+def _send(client: httpx.Client, case: Any, base_url: str
+          ) -> tuple[str, str, int | str, str]:
+    kwargs = case.as_transport_kwargs(base_url=base_url)
+    method = str(kwargs["method"]).upper()
+    url = str(kwargs["url"]).removeprefix(base_url)
+    params = {k: v for k, v in (kwargs.get("params") or {}).items()}
+    if str(params.get("watch", "")).lower() in ("true", "1") or "/watch/" in url:
+        params["timeoutSeconds"] = "1"  # a watch would otherwise stream for half an hour
+    params.pop("follow", None)
+    headers = {k: v for k, v in (kwargs.get("headers") or {}).items()
+               if k.lower() not in ("host", "content-length")}
+    content = kwargs.get("data")
+    json_body = kwargs.get("json")
+    try:
+        response = client.request(
+            method, url, params=params, headers=headers,
+            content=content if isinstance(content, (bytes, str)) else None,
+            json=json_body if content is None else None)
+    except (httpx.RemoteProtocolError, httpx.ReadError) as err:
+        return method, url, f"broken HTTP: {err!r}", ""
+    except httpx.ReadTimeout:
+        return method, url, "no answer in 30 s", ""
+    return method, url, response.status_code, response.text[:300]
