@@ -205,3 +205,23 @@ subjects:
     assert [r["verbs"] for r in role["rules"]] == [["get", "update"], ["patch"]]
     assert kubectl("auth", "can-i", "patch", "configmaps", "-n", ns, "--as",
                    "jane").strip() == "yes"
+
+
+def test_without_credentials_only_health_and_version_answer(server: Server) -> None:
+    """No credential is `system:anonymous`: RBAC's public-info-viewer lets it read the
+    health endpoints and /version, nothing else."""
+    context = ssl.create_default_context(cafile=str(Pki.at(server.data_dir).ca_cert))
+    with httpx.Client(base_url=server.url, verify=context, timeout=30) as anonymous:
+        for path in ("/readyz", "/livez", "/healthz", "/version"):
+            assert anonymous.get(path).status_code == 200, path
+        refused = anonymous.get("/api/v1/secrets")
+        assert refused.status_code == 403
+        assert refused.json()["message"] == (
+            'secrets is forbidden: User "system:anonymous" cannot list resource "secrets" '
+            'in API group "" at the cluster scope')
+        assert anonymous.get("/api/v1/namespaces/default/pods").status_code == 403
+        assert anonymous.get("/metrics").status_code == 403
+        bad = anonymous.get("/api/v1/secrets", headers={"authorization": "Bearer nope"})
+        assert bad.status_code == 401 and bad.json() == {
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "Unauthorized", "reason": "Unauthorized", "code": 401}
