@@ -146,7 +146,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             wait_until(cluster.node_ready, f"node {NODE} Ready")
             yield cluster
             cluster.kubectl_in_server_ns("delete", "pods", "--all", "--all-namespaces",
-                                         "--wait=true", "--timeout=60s", check=False)
+                                         "--grace-period=1", "--wait=true", "--timeout=60s",
+                                         check=False)
         finally:
             cluster.stop_agent()
             with inside(server_ns):
