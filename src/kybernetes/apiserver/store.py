@@ -9,10 +9,12 @@ Reads are served from the watch cache. Resource-specific rules come from `strate
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -102,8 +104,11 @@ class ObjectStore:
         self.registry = registry
         self.storage = storage
         self.cache = cache
-        # Hooks run on create after admission, e.g. the ClusterIP allocator.
+        # Hooks run after mutating admission, before validation (upstream's BeginCreate
+        # and BeginUpdate): the Service IP and port allocator.
         self.create_hooks: dict[str, Callable[[dict[str, Any]], None]] = {}
+        self.update_hooks: dict[str, Callable[[dict[str, Any], dict[str, Any]], None]] = {}
+        self._allocation_lock = asyncio.Lock()
         self.admission = AdmissionChain()
 
     # -- reads -------------------------------------------------------------------------
@@ -153,26 +158,42 @@ class ObjectStore:
         review = AdmissionRequest("CREATE", info, namespace, str(meta.get("name", "")), obj,
                                   dry_run=dry_run)
         await self.admission.admit(review)
-        failures = strategy.validate_create(info, obj)
-        if failures:
-            raise errors.invalid(info.group, info.kind, str(meta.get("name", "")), failures)
-        await self.admission.validate(review)
         hook = self.create_hooks.get(info.plural)
-        if hook is not None:
-            hook(obj)
-        value = _encode(obj)
-        self._check_size(value)
-        name = meta["name"]
-        if dry_run:
-            if await self.storage.get(info.key(namespace, name)) is not None:
-                raise errors.already_exists(info.group, info.plural, name)
-            return obj
-        try:
-            kv = await self.storage.create(info.key(namespace, name), value)
-        except KeyExistsError:
-            raise errors.already_exists(info.group, info.plural, name) from None
+        async with self._allocating(hook is not None):
+            if hook is not None:
+                hook(obj)
+            failures = strategy.validate_create(info, obj)
+            if failures:
+                raise errors.invalid(info.group, info.kind, str(meta.get("name", "")),
+                                     failures)
+            await self.admission.validate(review)
+            value = _encode(obj)
+            self._check_size(value)
+            name = meta["name"]
+            if dry_run:
+                if await self.storage.get(info.key(namespace, name)) is not None:
+                    raise errors.already_exists(info.group, info.plural, name)
+                return obj
+            try:
+                kv = await self.storage.create(info.key(namespace, name), value)
+            except KeyExistsError:
+                raise errors.already_exists(info.group, info.plural, name) from None
         meta["resourceVersion"] = str(kv.mod_revision)
         return obj
+
+    @contextlib.asynccontextmanager
+    async def _allocating(self, allocates: bool) -> AsyncIterator[None]:
+        """For a write whose hook allocates from what is stored (Service addresses and
+        ports): one such write at a time, each seeing every earlier one (the cache is
+        brought up to the storage's revision first), so two creates never get the same
+        port. Within one API server; several on one etcd could still race, where upstream
+        keeps its allocation bitmaps in etcd."""
+        if not allocates:
+            yield
+            return
+        async with self._allocation_lock:
+            await self.cache.wait_fresh()
+            yield
 
     @staticmethod
     def _check_size(value: bytes) -> None:
@@ -253,30 +274,35 @@ class ObjectStore:
         review = AdmissionRequest("UPDATE", info, namespace, name, new, old,
                                   subresource=subresource, dry_run=dry_run)
         await self.admission.admit(review)
-        failures = strategy.validate_update(info, new, old)
-        if failures:
-            raise errors.invalid(info.group, info.kind, name, failures)
-        await self.admission.validate(review)
-        # An unchanged object is not written again, unless it is stored under an old
-        # encryption key: rewriting it is how a key rotation takes effect (upstream's stale).
-        if new == old and not is_stale(current):
-            return old
-        if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers") \
-                and not strategy.spec_finalizers(info, new):
+        update_hook = self.update_hooks.get(info.plural)
+        allocates = update_hook is not None and not subresource
+        async with self._allocating(allocates):
+            if update_hook is not None and allocates:
+                update_hook(new, old)
+            failures = strategy.validate_update(info, new, old)
+            if failures:
+                raise errors.invalid(info.group, info.kind, name, failures)
+            await self.admission.validate(review)
+            # An unchanged object is not written again, unless it is stored under an old
+            # encryption key: rewriting it is how a key rotation takes effect (upstream's stale).
+            if new == old and not is_stale(current):
+                return old
+            if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers") \
+                    and not strategy.spec_finalizers(info, new):
+                if dry_run:
+                    return new
+                return await self._delete_now(info, namespace, name, current.mod_revision)
+            value = _encode(new)
+            self._check_size(value)
             if dry_run:
                 return new
-            return await self._delete_now(info, namespace, name, current.mod_revision)
-        value = _encode(new)
-        self._check_size(value)
-        if dry_run:
+            try:
+                kv = await self.storage.update(info.key(namespace, name), value,
+                                               expected_revision=current.mod_revision)
+            except KeyNotFoundError:
+                raise errors.not_found(info.group, info.plural, name) from None
+            new["metadata"]["resourceVersion"] = str(kv.mod_revision)
             return new
-        try:
-            kv = await self.storage.update(info.key(namespace, name), value,
-                                           expected_revision=current.mod_revision)
-        except KeyNotFoundError:
-            raise errors.not_found(info.group, info.plural, name) from None
-        new["metadata"]["resourceVersion"] = str(kv.mod_revision)
-        return new
 
     # -- delete ------------------------------------------------------------------------
 

@@ -48,6 +48,8 @@ def prepare_for_create(info: ResourceInfo, obj: dict[str, Any]) -> None:
         obj["status"] = initial(obj) if initial else {}
     defaults.apply_defaults(info.plural, obj)
     defaults.prepare_for_create(info.plural, obj)
+    if info.plural == "daemonsets":
+        _set_template_generation(obj, max(_template_generation(obj), 1))
 
 
 def spec_finalizers(info: ResourceInfo, obj: dict[str, Any]) -> list[str]:
@@ -78,6 +80,31 @@ def prepare_for_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, A
         if _spec_view(new) != _spec_view(old):
             generation += 1
         new["metadata"]["generation"] = generation
+    if info.plural == "daemonsets":
+        template_changed = (new.get("spec") or {}).get("template") != \
+            (old.get("spec") or {}).get("template")
+        _set_template_generation(new, _template_generation(old) + int(template_changed))
+
+
+# A DaemonSet's spec.templateGeneration (upstream's internal field) is the annotation
+# `deprecated.daemonset.template.generation` in apps/v1: 1 on create, one more at each
+# template change, never set by users (upstream's daemonSetStrategy and conversion).
+_TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
+
+
+def _template_generation(obj: dict[str, Any]) -> int:
+    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(_TEMPLATE_GENERATION)
+    try:
+        return int(value) if value is not None else 0
+    except (TypeError, ValueError):
+        return 0
+
+
+def _set_template_generation(obj: dict[str, Any], generation: int) -> None:
+    annotations = obj["metadata"].get("annotations")
+    if not isinstance(annotations, dict):
+        annotations = obj["metadata"]["annotations"] = {}
+    annotations[_TEMPLATE_GENERATION] = str(generation)
 
 
 # Subresources other than `/status` that write status: a CSR's `/approval` sets its
