@@ -19,11 +19,7 @@ runs it) and one `kyb sim nodes` process holding 100 nodes. Three figures, in on
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,9 +27,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import uvloop
-from tests.e2e.cluster import Server, stop_process
+from tests.e2e.cluster import Server
 
-from bench.scheduler import Tracker, create_pods, default_pod, kyb, wait_nodes
+from bench.cluster import add_qps_argument, api_alone_seconds, sim_cluster, wait_rolled_out
+from bench.scheduler import default_pod
 from kybernetes.client import ApiClient, load_kubeconfig, resource
 
 DEPLOYMENTS = resource("apps", "v1", "deployments")
@@ -57,22 +54,10 @@ def deployment(image: str) -> dict[str, Any]:
 def rolled_out(obj: dict[str, Any], replicas: int) -> bool:
     """`kubectl rollout status`'s test for a finished rollout."""
     status = obj.get("status") or {}
-    return (status.get("observedGeneration", 0) >= obj["metadata"]["generation"]
-            and status.get("updatedReplicas", 0) == replicas
-            and status.get("replicas", 0) == replicas
-            and status.get("availableReplicas", 0) == replicas)
-
-
-async def wait_rolled_out(api: ApiClient, namespace: str, replicas: int,
-                          limit: float) -> float:
-    start = time.perf_counter()
-    while time.perf_counter() - start < limit:
-        obj = await api.get(DEPLOYMENTS, "bench", namespace)
-        if rolled_out(obj, replicas):
-            return time.perf_counter() - start
-        await asyncio.sleep(0.2)
-    obj = await api.get(DEPLOYMENTS, "bench", namespace)
-    raise RuntimeError(f"not rolled out within {limit}s: {obj.get('status')}")
+    return bool(status.get("observedGeneration", 0) >= obj["metadata"]["generation"]
+                and status.get("updatedReplicas", 0) == replicas
+                and status.get("replicas", 0) == replicas
+                and status.get("availableReplicas", 0) == replicas)
 
 
 async def run(server: Server, replicas: int, limit: float) -> dict[str, float]:
@@ -83,23 +68,24 @@ async def run(server: Server, replicas: int, limit: float) -> dict[str, float]:
         for ns in ("bare", "deploy"):
             await api.create(NAMESPACES, {"metadata": {"name": ns}})
         # 1. the API alone, with the scheduler's and kubelets' work left out of the figure
-        tracker = Tracker(api, "bare")
-        start, end = await create_pods(server, "bare", replicas, default_pod, tracker.created)
-        figures["api_create_seconds"] = end - start
-        await api.delete_collection(PODS, "bare")
+        figures["api_create_seconds"] = await api_alone_seconds(api, server, "bare", replicas,
+                                                                default_pod)
         # 2. scale 0 -> N
         await api.create(DEPLOYMENTS, deployment("registry.k8s.io/pause:3.10"), "deploy")
-        await wait_rolled_out(api, "deploy", 0, limit)
+        await wait_rolled_out(api, DEPLOYMENTS, "bench", "deploy",
+                              lambda obj: rolled_out(obj, 0), limit)
         started = time.perf_counter()
         await api.patch(DEPLOYMENTS, "bench", {"spec": {"replicas": replicas}}, "deploy")
-        await wait_rolled_out(api, "deploy", replicas, limit)
+        await wait_rolled_out(api, DEPLOYMENTS, "bench", "deploy",
+                              lambda obj: rolled_out(obj, replicas), limit)
         figures["scale_up_seconds"] = time.perf_counter() - started
         # 3. a rolling update of all N
         started = time.perf_counter()
         await api.patch(DEPLOYMENTS, "bench", {"spec": {"template": {"spec": {"containers": [
             {"name": "app", "image": "registry.k8s.io/pause:3.9"}]}}}}, "deploy",
             patch_type="strategic")
-        await wait_rolled_out(api, "deploy", replicas, limit)
+        await wait_rolled_out(api, DEPLOYMENTS, "bench", "deploy",
+                              lambda obj: rolled_out(obj, replicas), limit)
         figures["rolling_update_seconds"] = time.perf_counter() - started
     return figures
 
@@ -109,34 +95,10 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=3000)
     parser.add_argument("--nodes", type=int, default=100)
     parser.add_argument("--timeout", type=float, default=900.0)
-    parser.add_argument("--qps", type=float, default=5000.0,
-                        help="the controller manager's and the scheduler's client QPS and "
-                             "burst (default: %(default)s, as scheduler_perf sets its "
-                             "clients; upstream's and kyb's default is 50, which caps the "
-                             "scheduler at about 25 pods/s: a binding and an event each)")
+    add_qps_argument(parser)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="kyb-bench-ctrl-") as tmp:
-        data = Path(tmp)
-        scheduler_config = data / "scheduler.yaml"
-        scheduler_config.write_text(json.dumps({
-            "apiVersion": "kubescheduler.config.k8s.io/v1",
-            "kind": "KubeSchedulerConfiguration",
-            "clientConnection": {"qps": args.qps, "burst": int(args.qps)}}))
-        server = Server(data, extra_args=["--kube-api-qps", str(args.qps),
-                                          "--kube-api-burst", str(int(args.qps)),
-                                          "--scheduler-config", str(scheduler_config)])
-        server.start()
-        with open(data / "sim.log", "ab") as log:
-            sim = subprocess.Popen(kyb("sim", "nodes", "--count", str(args.nodes),
-                                       "--kubeconfig", str(server.kubeconfig),
-                                       "--cpu", "32", "--memory", "128Gi", "--pods", "110"),
-                                   stdout=log, stderr=subprocess.STDOUT)
-            try:
-                uvloop.run(wait_nodes(server, args.nodes, args.timeout))
-                figures = uvloop.run(run(server, args.replicas, args.timeout))
-            finally:
-                stop_process(sim, 20)
-                server.stop()
+    with sim_cluster("kyb-bench-ctrl-", args.nodes, args.qps, args.timeout) as server:
+        figures = uvloop.run(run(server, args.replicas, args.timeout))
     n = args.replicas
     api = figures["api_create_seconds"]
     print(f"{args.nodes} simulated nodes, {n} replicas, controller-manager and scheduler "

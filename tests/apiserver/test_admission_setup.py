@@ -72,7 +72,8 @@ async def test_default_chain_is_kube_apiservers_order(server: ApiServer) -> None
     ours = [n for n in chain if n in setup.PLUGINS]
     assert ours == ["NamespaceLifecycle", "LimitRanger", "ServiceAccount", "NodeRestriction",
                     "PodSecurity", "Priority", "DefaultTolerationSeconds",
-                    "DefaultStorageClass", "ResourceQuota"]
+                    "DefaultStorageClass", "StorageObjectInUseProtection",
+                    "PersistentVolumeClaimResize", "ResourceQuota"]
 
 
 async def test_disabled_plugins_are_left_out(tmp_path: Path) -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.apiserver import inprocess
+
 from kybernetes.apiserver import kubernetesendpoints
 from kybernetes.apiserver.server import ApiServer
-from tests.apiserver import inprocess
 
 ENDPOINTS = "/api/v1/namespaces/default/endpoints/kubernetes"
 SLICE = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/kubernetes"

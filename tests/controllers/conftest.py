@@ -17,6 +17,7 @@ from kybernetes.client import ApiClient, SharedInformerFactory
 from kybernetes.controllers.base import ControllerContext
 from kybernetes.controllers.discovery import Discovery
 from tests.apiserver import inprocess
+from tests.controllers.clock import Clock
 
 
 @pytest.fixture
@@ -40,3 +41,9 @@ def ctx(api: ApiClient) -> ControllerContext:
     """A controller context whose informers are never started: tests seed their stores."""
     return ControllerContext(client=api, informers=SharedInformerFactory(api),
                              discovery=Discovery(api))
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A clock at NOW, for the controllers' `clock=` argument."""
+    return Clock()

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from kybernetes.api import objects, timeutil
 from kybernetes.client import ApiClient, resource
 from kybernetes.client.rest import Obj
 from kybernetes.controllers.base import ControllerContext
@@ -107,7 +108,7 @@ async def roll_to_completion(ctl: DeploymentController, api: ApiClient,
         await settle(api)
         d = await get(api, name)
         if util.deployment_complete(d, d.get("status") or {}) and \
-                (util.get_condition(d["status"], util.PROGRESSING) or {}).get("reason") in \
+                (objects.find_condition(d["status"], util.PROGRESSING) or {}).get("reason") in \
                 (util.NEW_RS_AVAILABLE_REASON, None):
             await step(ctl, api, name)
             return seen
@@ -130,7 +131,7 @@ async def first_step_rolling_ten(api: ApiClient, ctl: DeploymentController
 
 
 def condition(d: Obj, type_: str) -> dict[str, Any]:
-    found = util.get_condition(d.get("status") or {}, type_)
+    found = objects.find_condition(d.get("status") or {}, type_)
     assert found is not None, f"no {type_} condition in {d.get('status')}"
     return found
 
@@ -233,16 +234,16 @@ def test_a_rollback_records_the_old_revision_in_history() -> None:
 
 def test_conditions_keep_transition_time_while_status_holds() -> None:
     st: dict[str, Any] = {}
-    t0 = util.now()
+    t0 = timeutil.now()
     util.set_condition(st, util.new_condition("Available", "True", "A", "m", t0))
     later = t0 + timedelta(seconds=30)
     util.set_condition(st, util.new_condition("Available", "True", "B", "m", later))
-    cond = util.get_condition(st, "Available")
+    cond = objects.find_condition(st, "Available")
     assert cond is not None
-    assert cond["reason"] == "B" and cond["lastTransitionTime"] == util.rfc3339(t0)
-    assert cond["lastUpdateTime"] == util.rfc3339(later)
+    assert cond["reason"] == "B" and cond["lastTransitionTime"] == timeutil.rfc3339(t0)
+    assert cond["lastUpdateTime"] == timeutil.rfc3339(later)
     util.set_condition(st, util.new_condition("Available", "False", "C", "m", later))
-    assert condition({"status": st}, "Available")["lastTransitionTime"] == util.rfc3339(later)
+    assert condition({"status": st}, "Available")["lastTransitionTime"] == timeutil.rfc3339(later)
 
 
 def test_the_manager_knows_the_controller_by_name_and_alias() -> None:
@@ -551,7 +552,7 @@ async def test_no_progress_past_the_deadline_is_reported(
     ctl.syncer.requeue = lambda _d, after: requeued.append(after)
     await step(ctl, api)  # nothing changed: a progress check is scheduled
     assert requeued and requeued[0] is not None and 0 < requeued[0] <= 61
-    ctl.syncer.clock = lambda: util.now() + timedelta(seconds=120)
+    ctl.syncer.clock = lambda: timeutil.now() + timedelta(seconds=120)
     await step(ctl, api)
     rs_name = (await replica_sets(api))[0]["metadata"]["name"]
     assert condition_summary(await get(api), "Progressing") == (
@@ -571,7 +572,7 @@ async def test_replica_failures_are_propagated_and_cleared(
         "True", "FailedCreate", failure["message"])
     await settle(api)
     await step(ctl, api)
-    assert util.get_condition((await get(api))["status"], "ReplicaFailure") is None
+    assert objects.find_condition((await get(api))["status"], "ReplicaFailure") is None
 
 
 # ----------------------------------------------------------------------------- ownership

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from kybernetes.api.timeutil import rfc3339
 from kybernetes.client import ApiClient
 from kybernetes.client.rest import Obj
 from kybernetes.controllers.base import ControllerContext
@@ -28,10 +29,6 @@ async def ctl(ctx: ControllerContext) -> AsyncIterator[DisruptionController]:
         await controller.recorder.aclose()
 
 
-def stamp(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 async def make_pdb(api: ApiClient, ctl: DisruptionController, **spec: Any) -> Obj:
     pdb = await api.create(PDBS, {
         "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "pdb"},
@@ -48,7 +45,7 @@ def make_pod(ctl: DisruptionController, name: str, *, ready: bool = True,
     if owner is not None:
         meta["ownerReferences"] = [owner]
     if deleting:
-        meta["deletionTimestamp"] = stamp(NOW)
+        meta["deletionTimestamp"] = rfc3339(NOW)
     pod = {"metadata": meta, "status": {"phase": "Running", "conditions": [
         {"type": "Ready", "status": "True" if ready else "False"}]}}
     ctl.pods.store.add(pod)
@@ -152,13 +149,13 @@ async def test_disrupted_pods_are_not_healthy_until_they_expire(
     pdb = await make_pdb(api, ctl, minAvailable=1)
     for i in range(3):
         make_pod(ctl, f"p{i}")
-    pdb["status"] = {"disruptedPods": {"p0": stamp(NOW - timedelta(seconds=30)),
-                                       "p1": stamp(NOW - timedelta(minutes=5)),
-                                       "gone": stamp(NOW)}}
+    pdb["status"] = {"disruptedPods": {"p0": rfc3339(NOW - timedelta(seconds=30)),
+                                       "p1": rfc3339(NOW - timedelta(minutes=5)),
+                                       "gone": rfc3339(NOW)}}
     ctl.pdbs.store.add(await api.update_status(PDBS, pdb))
     status = await synced_status(api, ctl)
     # p0's eviction is recent: not counted; p1's expired: counted again and dropped.
-    assert status["disruptedPods"] == {"p0": stamp(NOW - timedelta(seconds=30))}
+    assert status["disruptedPods"] == {"p0": rfc3339(NOW - timedelta(seconds=30))}
     assert (status["currentHealthy"], status["disruptionsAllowed"]) == (2, 1)
     assert ctl.queue.waiting == 1  # rechecked when p0's entry expires
 
@@ -193,7 +190,7 @@ async def test_stale_disruption_target_is_reset(api: ApiClient, ctl: DisruptionC
     pod["status"] = {"phase": "Running", "conditions": [
         {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI",
          "message": "Eviction API: evicting",
-         "lastTransitionTime": stamp(NOW - timedelta(seconds=30))}]}
+         "lastTransitionTime": rfc3339(NOW - timedelta(seconds=30))}]}
     pod = await api.update_status(PODS, pod)
     assert ctl.stale_disruption_condition(pod, NOW) == (True, 90.0)
     ctl._pod_changed(pod)
@@ -213,7 +210,7 @@ async def test_stale_disruption_target_is_reset(api: ApiClient, ctl: DisruptionC
 
 
 def test_disruption_by_the_kubelet_or_of_terminating_pods_is_never_stale() -> None:
-    old = stamp(NOW - timedelta(hours=1))
+    old = rfc3339(NOW - timedelta(hours=1))
     kubelet = {"metadata": {}, "status": {"conditions": [
         {"type": "DisruptionTarget", "status": "True", "reason": "TerminationByKubelet",
          "lastTransitionTime": old}]}}

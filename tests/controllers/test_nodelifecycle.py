@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from kybernetes.api.timeutil import rfc3339
 from kybernetes.client import ApiClient
 from kybernetes.client.rest import Obj
 from kybernetes.controllers.base import ControllerContext
@@ -22,30 +23,16 @@ from kybernetes.controllers.nodelifecycle import (
 )
 from kybernetes.controllers.nodezones import ZoneState, compute_zone_state, zone_key, zone_qps
 from kybernetes.controllers.tainteviction import TaintEvictionController
+from tests.controllers.clock import Clock
 
 NS = "default"
 START = datetime(2026, 1, 1, tzinfo=UTC)
 GRACE = 40.0
 
 
-def stamp(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(START)
 
 
 @pytest.fixture
@@ -67,10 +54,10 @@ async def make_node(api: ApiClient, ctl: NodeLifecycleController, *, name: str =
     if ready is not None:
         node["status"] = {"conditions": [
             {"type": "Ready", "status": ready, "reason": "KubeletReady", "message": "ok",
-             "lastHeartbeatTime": stamp(START), "lastTransitionTime": stamp(START)},
+             "lastHeartbeatTime": rfc3339(START), "lastTransitionTime": rfc3339(START)},
             {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory",
-             "message": "ok", "lastHeartbeatTime": stamp(START),
-             "lastTransitionTime": stamp(START)}]}
+             "message": "ok", "lastHeartbeatTime": rfc3339(START),
+             "lastTransitionTime": rfc3339(START)}]}
         node = await api.update_status(NODES, node)
     ctl.nodes.store.add(node)
     return node
@@ -98,7 +85,7 @@ async def make_ready_pod(api: ApiClient, ctl: NodeLifecycleController, name: str
                                            "containers": [{"name": "c", "image": "pause"}]}},
                            NS)
     pod["status"] = {"phase": "Running", "conditions": [
-        {"type": "Ready", "status": "True", "lastTransitionTime": stamp(START)}]}
+        {"type": "Ready", "status": "True", "lastTransitionTime": rfc3339(START)}]}
     pod = await api.update_status(PODS, pod)
     ctl.pods.store.add(pod)
     return pod
@@ -146,8 +133,8 @@ async def test_silent_node_goes_unknown_then_unreachable(
     assert ready is not None
     assert (ready["status"], ready["reason"], ready["message"]) == (
         "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.")
-    assert ready["lastTransitionTime"] == stamp(clock.now)
-    assert ready["lastHeartbeatTime"] == stamp(START)
+    assert ready["lastTransitionTime"] == rfc3339(clock.now)
+    assert ready["lastHeartbeatTime"] == rfc3339(START)
     memory = node_condition(node, "MemoryPressure")
     assert memory is not None and memory["status"] == "Unknown"
     never = node_condition(node, "DiskPressure")
@@ -162,7 +149,7 @@ async def test_silent_node_goes_unknown_then_unreachable(
     await monitor(api, ctl, clock)
     node = await refresh(api, ctl)
     assert taints(node) == {("node.kubernetes.io/unreachable", "NoExecute")}
-    assert node["spec"]["taints"][0]["timeAdded"] == stamp(clock.now)
+    assert node["spec"]["taints"][0]["timeAdded"] == rfc3339(clock.now)
 
     # The NoSchedule pass follows the condition.
     await ctl.sync("node/n1")
@@ -210,7 +197,7 @@ async def test_not_ready_node_is_tainted_and_untainted_when_ready(
     assert taints(node) == {("node.kubernetes.io/not-ready", "NoExecute")}
     ready = node_condition(node, "Ready")
     assert ready is not None
-    ready.update(status="True", lastHeartbeatTime=stamp(START + timedelta(seconds=10)))
+    ready.update(status="True", lastHeartbeatTime=rfc3339(START + timedelta(seconds=10)))
     ctl.nodes.store.add(await api.update_status(NODES, node))
     await monitor(api, ctl, clock)
     assert taints(await refresh(api, ctl)) == set()

@@ -9,7 +9,7 @@ sync until the informer has shown the writes, or until they expire.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,8 +18,7 @@ from kybernetes.client.informer import Store
 from kybernetes.client.rest import Obj
 from kybernetes.controllers import podutil
 from kybernetes.controllers.expectations import EXPECTATIONS_TIMEOUT, ControllerExpectations
-
-NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
+from tests.controllers.clock import NOW
 
 
 def ts(delta: timedelta) -> str:

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+from kybernetes.api.timeutil import rfc3339
 from kybernetes.client import ApiClient, resource
 from kybernetes.client.rest import Obj
 from kybernetes.controllers.base import ControllerContext
@@ -26,27 +27,14 @@ from kybernetes.controllers.podutil import pod_key
 from kybernetes.controllers.refmanager import controller_ref
 from kybernetes.controllers.replicaset import ReplicaSetController
 from kybernetes.controllers.replication import ReplicationManager
+from tests.controllers.clock import NOW, Clock
 
 PODS = resource("", "v1", "pods")
 REPLICA_SETS = resource("apps", "v1", "replicasets")
 RCS = resource("", "v1", "replicationcontrollers")
 EVENTS = resource("", "v1", "events")
 NAMESPACES = resource("", "v1", "namespaces")
-NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 CONTAINERS = [{"name": "c", "image": "nginx"}]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture
@@ -54,10 +42,6 @@ async def ctl(ctx: ControllerContext, clock: Clock) -> AsyncIterator[ReplicaSetC
     controller = ReplicaSetController(ctx, clock=clock)
     yield controller
     await controller.recorder.aclose()
-
-
-def stamp(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def make_rs(api: ApiClient, ctl: ReplicaSetController, replicas: int, *,
@@ -96,14 +80,14 @@ def with_status(pod: Obj, *, phase: str = "Running", ready_since: datetime | Non
     conditions = []
     if ready_since is not None:
         conditions.append({"type": "Ready", "status": "True",
-                           "lastTransitionTime": stamp(ready_since)})
+                           "lastTransitionTime": rfc3339(ready_since)})
     pod["status"] = {"phase": phase, "conditions": conditions}
     if node:
         pod["spec"]["nodeName"] = node
     if created is not None:
-        pod["metadata"]["creationTimestamp"] = stamp(created)
+        pod["metadata"]["creationTimestamp"] = rfc3339(created)
     if deleting:
-        pod["metadata"]["deletionTimestamp"] = stamp(NOW)
+        pod["metadata"]["deletionTimestamp"] = rfc3339(NOW)
     return pod
 
 
@@ -223,7 +207,7 @@ async def test_a_replica_set_being_deleted_gets_no_pods(
         api: ApiClient, ctl: ReplicaSetController) -> None:
     rs = await make_rs(api, ctl, 2)
     ctl.owners.store.add({**rs, "metadata": {**rs["metadata"],
-                                             "deletionTimestamp": stamp(NOW)}})
+                                             "deletionTimestamp": rfc3339(NOW)}})
     await ctl.sync("default/web")
     assert await server_pods(api) == []
     assert (await rs_status(api))["observedGeneration"] == 1

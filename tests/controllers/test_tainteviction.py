@@ -19,26 +19,20 @@ from kybernetes.controllers.tainteviction import (
     matching_tolerations,
     min_toleration_seconds,
 )
+from tests.controllers.clock import MonotonicClock
 
 NS = "default"
 UNREACHABLE = {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> MonotonicClock:
+    return MonotonicClock()
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def ctl(ctx: ControllerContext, clock: Clock) -> AsyncIterator[TaintEvictionController]:
+async def ctl(ctx: ControllerContext,
+              clock: MonotonicClock) -> AsyncIterator[TaintEvictionController]:
     controller = TaintEvictionController(ctx, clock=clock)
     try:
         yield controller
@@ -108,7 +102,7 @@ async def test_untolerated_taint_evicts_now_with_disruption_target(
 
 
 async def test_toleration_seconds_delay_the_eviction(
-        api: ApiClient, ctl: TaintEvictionController, clock: Clock) -> None:
+        api: ApiClient, ctl: TaintEvictionController, clock: MonotonicClock) -> None:
     await make_node(api, ctl, [UNREACHABLE])
     await make_pod(api, ctl, "p1", tolerations=[toleration(30)])
     await make_pod(api, ctl, "forever", tolerations=[toleration(None)])
@@ -127,7 +121,7 @@ async def test_toleration_seconds_delay_the_eviction(
 
 
 async def test_taint_removed_cancels_the_eviction(
-        api: ApiClient, ctl: TaintEvictionController, clock: Clock) -> None:
+        api: ApiClient, ctl: TaintEvictionController, clock: MonotonicClock) -> None:
     node = await make_node(api, ctl, [UNREACHABLE])
     await make_pod(api, ctl, "p1", tolerations=[toleration(30)])
     ctl.sync_node("n1")
@@ -151,7 +145,7 @@ async def test_default_tolerations_from_admission(
     assert entry.due - entry.created == 300
 
 
-def test_handlers_enqueue_what_changed(ctx: ControllerContext, clock: Clock) -> None:
+def test_handlers_enqueue_what_changed(ctx: ControllerContext, clock: MonotonicClock) -> None:
     ctl = TaintEvictionController(ctx, clock=clock)
     node = {"metadata": {"name": "n1"}, "spec": {"taints": [UNREACHABLE]}}
     ctl._node_updated(node, {**node, "status": {"phase": "x"}})

@@ -8,15 +8,32 @@ loopback, pod IPs are reachable through the node's bridge, and nothing routes ou
 
 The node's address (`NODE_IP`, from TEST-NET-2, never routed anywhere) sits on the
 namespace's `lo`.
+
+The rest is what every real-node module (test_kubelet, test_dns, test_storage) sets up the
+same way: the skip mark (`REAL_NODE`), the busybox image imported into the data dir
+(`import_busybox`), `kyb server` with its kubelet started in a namespace of its own until the
+node is Ready (`real_node`), what the kubelet leaves behind removed (`cleanup_runtime`), and a
+fresh namespace with its default service account (`new_namespace`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import os
-from collections.abc import Iterator
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
+import pytest
+
+from tests.e2e.cluster import Kubectl, Server, find_kubectl, wait_until
+from tests.kubelet import netns
+from tests.kubelet.imagebuild import busybox_image, write_oci_archive
 from tests.kubelet.netns import NetNS
 
 CLONE_NEWNET = 0x40000000
@@ -50,3 +67,79 @@ def inside(ns: NetNS) -> Iterator[None]:
     finally:
         os.close(target)
         os.close(original)
+
+
+REAL_NODE = pytest.mark.skipif(
+    bool(netns.available()) or shutil.which("runc") is None
+    or not Path("/usr/lib/cni/bridge").exists(),
+    reason="needs root, iproute2, runc and the CNI plugins")
+
+
+def import_busybox(data: Path, image: str) -> None:
+    """A busybox image built here, imported into the server's data dir as `image`."""
+    archive = write_oci_archive(data / "busybox.tar",
+                                {f"docker.io/library/{image}": busybox_image()})
+    subprocess.run([sys.executable, "-m", "kybernetes.cli.main", "image", "import",
+                    "--data-dir", str(data), str(archive)], check=True, capture_output=True)
+
+
+def node_ready(kubectl: Kubectl, node: str) -> bool:
+    result = kubectl.run("get", "node", node, "-o",
+                         'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+                         check=False)
+    return result.returncode == 0 and result.stdout.strip() == "True"
+
+
+@contextlib.contextmanager
+def real_node(data: Path, netns_prefix: str, node: str, extra_args: Sequence[str] = ()
+              ) -> Iterator[tuple[Server, Kubectl]]:
+    """`kyb server` with its kubelet as `node` at NODE_IP in a network namespace made here,
+    once the node is Ready; the calling thread stays in the namespace until the block ends.
+    At the end its pods are deleted, the server stopped, what the kubelet left behind
+    removed and the namespace deleted."""
+    with netns.netns(netns_prefix) as ns:
+        add_node_address(ns)
+        with inside(ns):
+            server = Server(data, agent=True, extra_args=[
+                "--node-name", node, "--node-ip", NODE_IP, "--run-dir", str(data / "run"),
+                *extra_args])
+            server.start()
+            kubectl = Kubectl(server.kubeconfig, find_kubectl())
+            try:
+                wait_until(lambda: node_ready(kubectl, node), "the node Ready")
+                yield server, kubectl
+                kubectl.run("delete", "pods", "--all", "--all-namespaces", "--wait=true",
+                            "--timeout=60s", check=False)
+            finally:
+                server.stop()
+                cleanup_runtime(data)
+
+
+def cleanup_runtime(data: Path) -> None:
+    """Whatever the kubelet left running (containers outlive it by design) and mounted
+    (pod volumes such as the projected service-account token are tmpfs)."""
+    from kybernetes.kubelet.runtime.runc.runtime import RuncRuntime
+
+    async def run() -> None:
+        runtime = RuncRuntime(data / "agent" / "containers", data / "run" / "runc")
+        for sandbox in await runtime.list_pod_sandboxes():
+            await runtime.stop_pod_sandbox(sandbox.id)
+            await runtime.remove_pod_sandbox(sandbox.id)
+
+    asyncio.run(run())
+    root = str(data)
+    mounted = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+    for target in sorted((m for m in mounted if m.startswith(root)), reverse=True):
+        subprocess.run(["umount", "-l", target], check=False, capture_output=True)
+
+
+def new_namespace(kubectl: Kubectl, prefix: str) -> str:
+    """A fresh namespace, once its default service account is there: pods need it (after
+    a restart, the controller manager first waits out the old lease), as upstream's e2e
+    framework waits for it."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    kubectl("create", "namespace", name)
+    wait_until(lambda: kubectl.run("get", "serviceaccount", "default", "-n", name,
+                                   check=False).returncode == 0,
+               f"the default service account of {name}")
+    return name

@@ -14,9 +14,7 @@ imported into the agent's image store. Waits are bounded polls, not measures.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,14 +28,10 @@ import pytest
 
 from kybernetes.api import certificates as csrs
 from tests.e2e.cluster import Kubectl, Server, find_kubectl, stop_process, wait_until
-from tests.e2e.nodens import inside
+from tests.e2e.nodens import REAL_NODE, cleanup_runtime, import_busybox, inside
 from tests.kubelet import netns
-from tests.kubelet.imagebuild import busybox_image, write_oci_archive
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
-    bool(netns.available()) or shutil.which("runc") is None
-    or not Path("/usr/lib/cni/bridge").exists(),
-    reason="needs root, iproute2, runc and the CNI plugins")]
+pytestmark = [pytest.mark.e2e, REAL_NODE]
 
 SERVER_IP = "198.51.100.1"
 AGENT_IP = "198.51.100.2"
@@ -105,34 +99,13 @@ def connect(server_ns: netns.NetNS, agent_ns: netns.NetNS) -> None:
     agent_ns.ip("link", "set", "kyb-agt", "up")
 
 
-def cleanup_runtime(data: Path) -> None:
-    """Whatever the kubelet left running (containers outlive it by design) or mounted."""
-    from kybernetes.kubelet.runtime.runc.runtime import RuncRuntime
-
-    async def run() -> None:
-        runtime = RuncRuntime(data / "agent" / "containers", data / "run" / "runc")
-        for sandbox in await runtime.list_pod_sandboxes():
-            await runtime.stop_pod_sandbox(sandbox.id)
-            await runtime.remove_pod_sandbox(sandbox.id)
-
-    asyncio.run(run())
-    # Volumes of pods deleted just before the kubelet stopped may still be mounted.
-    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
-    for mount in sorted((m for m in mounts if m.startswith(f"{data}/")), reverse=True):
-        subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("kyb-join")
     server_dir, agent_dir = root / "server", root / "agent"
     server_dir.mkdir()
     agent_dir.mkdir()
-    archive = write_oci_archive(root / "busybox.tar",
-                                {f"docker.io/library/{IMAGE}": busybox_image()})
-    subprocess.run([sys.executable, "-m", "kybernetes.cli.main", "image", "import",
-                    "--data-dir", str(agent_dir), str(archive)], check=True,
-                   capture_output=True)
+    import_busybox(agent_dir, IMAGE)
     with netns.namespaces("kyb-join-srv", "kyb-join-agt") as (server_ns, agent_ns):
         connect(server_ns, agent_ns)
         server = Server(server_dir, extra_args=["--bind-address", "0.0.0.0",

@@ -18,11 +18,8 @@ import os
 import pty
 import re
 import select
-import shutil
 import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,16 +28,19 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.cluster import WAIT, Kubectl, LineReader, Server, find_kubectl, wait_until
-from tests.e2e.nodens import NODE_IP, add_node_address, inside
-from tests.kubelet import netns
-from tests.kubelet.imagebuild import busybox_image, push_image, write_oci_archive
+from tests.e2e.cluster import WAIT, Kubectl, LineReader, Server, wait_until
+from tests.e2e.nodens import (
+    NODE_IP,
+    REAL_NODE,
+    import_busybox,
+    new_namespace,
+    node_ready,
+    real_node,
+)
+from tests.kubelet.imagebuild import busybox_image, push_image
 from tests.kubelet.registry import RunningRegistry, run_registry
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
-    bool(netns.available()) or shutil.which("runc") is None
-    or not Path("/usr/lib/cni/bridge").exists(),
-    reason="needs root, iproute2, runc and the CNI plugins")]
+pytestmark = [pytest.mark.e2e, REAL_NODE]
 
 NODE = "node-1"
 LOCAL_IMAGE = "busybox:1.36"
@@ -82,66 +82,19 @@ class Node:
                                    else None)(self.pod(ns, name)), f"{name} {phase}")
 
 
-def _cleanup_runtime(data: Path) -> None:
-    """Whatever the kubelet left running (containers outlive it by design) and mounted
-    (pod volumes such as the projected service-account token are tmpfs)."""
-    from kybernetes.kubelet.runtime.runc.runtime import RuncRuntime
-
-    async def run() -> None:
-        runtime = RuncRuntime(data / "agent" / "containers", data / "run" / "runc")
-        for sandbox in await runtime.list_pod_sandboxes():
-            await runtime.stop_pod_sandbox(sandbox.id)
-            await runtime.remove_pod_sandbox(sandbox.id)
-
-    asyncio.run(run())
-    root = str(data)
-    mounted = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
-    for target in sorted((m for m in mounted if m.startswith(root)), reverse=True):
-        subprocess.run(["umount", "-l", target], check=False, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     data = tmp_path_factory.mktemp("kyb-node")
-    archive = write_oci_archive(data / "busybox.tar",
-                                {f"docker.io/library/{LOCAL_IMAGE}": busybox_image()})
-    subprocess.run([sys.executable, "-m", "kybernetes.cli.main", "image", "import",
-                    "--data-dir", str(data), str(archive)], check=True, capture_output=True)
-    with netns.netns("kyb-e2e-node") as ns:
-        add_node_address(ns)
-        with inside(ns), run_registry(data / "registry") as registry:
-            asyncio.run(push_image(registry.url, "test/busybox", "1", busybox_image()))
-            server = Server(data, agent=True, extra_args=[
-                "--node-name", NODE, "--node-ip", NODE_IP, "--run-dir", str(data / "run")])
-            server.start()
-            kubectl = Kubectl(server.kubeconfig, find_kubectl())
-            try:
-                wait_until(lambda: _node_ready(kubectl), "the node Ready")
-                yield Node(server, kubectl, registry, data)
-                kubectl.run("delete", "pods", "--all", "--all-namespaces", "--wait=true",
-                            "--timeout=60s", check=False)
-            finally:
-                server.stop()
-                _cleanup_runtime(data)
-
-
-def _node_ready(kubectl: Kubectl) -> bool:
-    result = kubectl.run("get", "node", NODE, "-o",
-                         'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
-                         check=False)
-    return result.returncode == 0 and result.stdout.strip() == "True"
+    import_busybox(data, LOCAL_IMAGE)
+    with real_node(data, "kyb-e2e-node", NODE) as (server, kubectl), \
+            run_registry(data / "registry") as registry:
+        asyncio.run(push_image(registry.url, "test/busybox", "1", busybox_image()))
+        yield Node(server, kubectl, registry, data)
 
 
 @pytest.fixture
 def ns(node: Node) -> str:
-    name = f"k-{uuid.uuid4().hex[:8]}"
-    node.kubectl("create", "namespace", name)
-    # Pods need its default service account (after a restart, the controller manager
-    # first waits out the old lease), as upstream's e2e framework waits for it.
-    wait_until(lambda: node.kubectl.run("get", "serviceaccount", "default", "-n", name,
-                                        check=False).returncode == 0,
-               f"the default service account of {name}")
-    return name
+    return new_namespace(node.kubectl, "k")
 
 
 def pod(name: str, *containers: Obj, **spec: Any) -> Obj:
@@ -361,7 +314,7 @@ def test_restarted_kubelet_keeps_containers_running(node: Node, ns: str) -> None
     before = node.wait_ready(ns, "survivor")["status"]["containerStatuses"][0]
     node.server.kill()
     node.server.start()
-    wait_until(lambda: _node_ready(node.kubectl), "the node Ready again")
+    wait_until(lambda: node_ready(node.kubectl, NODE), "the node Ready again")
     time.sleep(3)  # some relists and syncs of the new kubelet
     after = node.wait_ready(ns, "survivor")["status"]["containerStatuses"][0]
     assert after["containerID"] == before["containerID"]

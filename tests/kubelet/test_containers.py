@@ -58,15 +58,21 @@ def test_cgroup_parent_by_qos() -> None:
 
 def test_dns_by_policy(tmp_path: Path) -> None:
     host = tmp_path / "resolv.conf"
-    host.write_text("nameserver 192.0.2.53\nsearch example.org\noptions edns0\n")
+    host.write_text("nameserver 192.0.2.53\ndomain ignored.example\nsearch old.example\n"
+                    "search example.org. cluster.local\noptions edns0\n")
     cluster = specs.dns_config(pod({}), cluster_dns=["10.43.0.10"],
                                cluster_domain="cluster.local", host_resolv_conf=host)
     assert cluster.servers == ("10.43.0.10",)
-    assert cluster.searches == ("ns.svc.cluster.local", "svc.cluster.local", "cluster.local")
+    # The cluster's searches, then the host's (last `search` line, no trailing dot, no
+    # duplicates), as upstream's GetPodDNS.
+    assert cluster.searches == ("ns.svc.cluster.local", "svc.cluster.local", "cluster.local",
+                                "example.org")
     assert cluster.options == ("ndots:5",)
     default = specs.dns_config(pod({}, dnsPolicy="Default"), cluster_dns=["10.43.0.10"],
                                cluster_domain="cluster.local", host_resolv_conf=host)
-    assert default.servers == ("192.0.2.53",) and default.searches == ("example.org",)
+    assert default.servers == ("192.0.2.53",)
+    assert default.searches == ("example.org", "cluster.local")
+    assert default.options == ("edns0",)
     host_net = specs.dns_config(pod({}, hostNetwork=True), cluster_dns=["10.43.0.10"],
                                 cluster_domain="cluster.local", host_resolv_conf=host)
     assert host_net.servers == ("192.0.2.53",)
@@ -75,6 +81,14 @@ def test_dns_by_policy(tmp_path: Path) -> None:
                                              "options": [{"name": "ndots", "value": "2"}]}),
         cluster_dns=["10.43.0.10"], cluster_domain="cluster.local", host_resolv_conf=host)
     assert custom == specs.DNSConfig(("1.2.3.4",), ("a",), ("ndots:2",))
+    too_many = specs.dns_config(
+        pod({}, dnsPolicy="None", dnsConfig={
+            "nameservers": [f"10.0.0.{i}" for i in range(5)],
+            "searches": ["x" * 254, *(f"s{i:02}." + "d" * 60 for i in range(40))]}),
+        cluster_dns=[], cluster_domain="cluster.local", host_resolv_conf=host)
+    assert len(too_many.servers) == 3
+    assert "x" * 254 not in too_many.searches
+    assert len(" ".join(too_many.searches)) <= 2048 and len(too_many.searches) == 31
 
 
 def test_hosts_file_names_the_pod() -> None:

@@ -25,9 +25,11 @@ def test_default_profile_extension_points_and_weights() -> None:
     fw = framework(cache_of([]))
     assert names(fw.filter) == ["NodeUnschedulable", "NodeName", "TaintToleration",
                                 "NodeAffinity", "NodePorts", "NodeResourcesFit",
-                                "PodTopologySpread", "InterPodAffinity"]
+                                "VolumeBinding", "PodTopologySpread", "InterPodAffinity"]
     assert names(fw.pre_filter) == ["NodeAffinity", "NodePorts", "NodeResourcesFit",
-                                    "PodTopologySpread", "InterPodAffinity"]
+                                    "VolumeBinding", "PodTopologySpread", "InterPodAffinity"]
+    assert names(fw.reserve) == ["VolumeBinding"]
+    assert names(fw.pre_bind) == ["VolumeBinding"]
     assert names(fw.score) == ["TaintToleration", "NodeAffinity", "NodeResourcesFit",
                                "PodTopologySpread", "InterPodAffinity",
                                "NodeResourcesBalancedAllocation", "ImageLocality"]
@@ -52,7 +54,7 @@ def test_profiles_disable_reweight_and_configure_plugins() -> None:
              "plugins": {"score": {"disabled": [{"name": "NodeResourcesBalancedAllocation"}],
                                    "enabled": [{"name": "NodeResourcesFit", "weight": 5}]},
                          "filter": {"disabled": [{"name": "TaintToleration"}]},
-                         "multiPoint": {"enabled": [{"name": "VolumeBinding"}]}},
+                         "multiPoint": {"enabled": [{"name": "VolumeZone"}]}},
              "pluginConfig": [{"name": "NodeResourcesFit", "args": {
                  "scoringStrategy": {"type": "MostAllocated"}}}]}]})
     assert cfg.percentage_of_nodes_to_score == 30 and cfg.qps == 500 and cfg.burst == 1000

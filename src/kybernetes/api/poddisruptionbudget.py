@@ -14,8 +14,10 @@ controller: upstream's `k8s.io/component-helpers/apps/poddisruptionbudget` and t
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from typing import Any
+
+from kybernetes.api import timeutil
+from kybernetes.api.objects import find_condition
 
 DISRUPTION_ALLOWED = "DisruptionAllowed"
 SUFFICIENT_PODS = "SufficientPods"
@@ -25,33 +27,23 @@ SYNC_FAILED = "SyncFailed"
 DISRUPTION_BUDGET_CAUSE = "DisruptionBudget"
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def find_condition(status: dict[str, Any], type_: str) -> dict[str, Any] | None:
-    for condition in status.get("conditions") or []:
-        if isinstance(condition, dict) and condition.get("type") == type_:
-            return condition
-    return None
-
-
 def set_status_condition(status: dict[str, Any], condition: dict[str, Any]) -> None:
     """Upstream's `meta.SetStatusCondition` on `status["conditions"]`."""
     conditions = status.get("conditions")
     if not isinstance(conditions, list):
         conditions = status["conditions"] = []
     existing = find_condition(status, condition["type"])
+    transition = condition.get("lastTransitionTime") or timeutil.now_rfc3339()
     if existing is None:
         conditions.append({"type": condition["type"], "status": condition["status"],
                            "observedGeneration": condition.get("observedGeneration", 0),
-                           "lastTransitionTime": condition.get("lastTransitionTime") or _now(),
+                           "lastTransitionTime": transition,
                            "reason": condition.get("reason", ""),
                            "message": condition.get("message", "")})
         return
     if existing.get("status") != condition["status"]:
         existing["status"] = condition["status"]
-        existing["lastTransitionTime"] = condition.get("lastTransitionTime") or _now()
+        existing["lastTransitionTime"] = transition
     existing["reason"] = condition.get("reason", "")
     existing["message"] = condition.get("message", "")
     existing["observedGeneration"] = condition.get("observedGeneration", 0)

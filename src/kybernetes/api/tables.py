@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from kybernetes.api import errors
+from kybernetes.api import errors, timeutil
 from kybernetes.api.printers import PRINTERS, Context, Printer
 from kybernetes.api.printers._common import col, get, name, name_col, rfc3339
 
@@ -72,7 +72,7 @@ def build_table(resource: str, objects: list[dict[str, Any]], *,
     if include not in INCLUDE_OBJECT_VALUES:
         raise errors.bad_request(f'unrecognized includeObject value: "{include_object}"')
     if now is None:
-        now = datetime.now(UTC)
+        now = timeutil.now()
     elif now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
 

@@ -16,9 +16,25 @@ At every start `kyb server`:
 - binds `system:node-bootstrapper` and the CSR auto-approval role `...:nodeclient` to
   `system:bootstrappers`, and `...:selfnodeclient` to `system:nodes`, with kubeadm's
   binding names;
+- binds upstream's `system:node-proxier` to `system:nodes` as
+  `kybernetes:node-proxier`, so the kube-proxy of a node that joined runs on the node's
+  own credentials (as k3s' agents run theirs);
 - lets the approving controller (`kube-system/certificate-controller`) approve kubelet
   serving certificates too (upstream's role approves only kubelet client ones), through the
-  ClusterRole and ClusterRoleBinding `kybernetes:kubelet-serving-approver`.
+  ClusterRole and ClusterRoleBinding `kybernetes:kubelet-serving-approver`;
+- gives ServiceLB (`kube-system/service-lb-controller`, a controller of kybernetes', not
+  of upstream's bootstrap policy) the ClusterRole and ClusterRoleBinding
+  `kybernetes:service-lb-controller`: read Services, nodes and EndpointSlices, write
+  Services' status and events;
+- gives the cluster DNS (user `system:kybernetes:dns`) what CoreDNS's `system:coredns`
+  ClusterRole gives it (list and watch Services, EndpointSlices, Endpoints, Namespaces and
+  Pods) and Nodes (whose addresses it answers) as the ClusterRole and ClusterRoleBinding
+  `system:kybernetes:dns`, and, in kube-system only, the Role and RoleBinding of that name
+  to write the `kube-dns` Service and its EndpointSlice;
+- lets the nodes' network policy controllers (user `system:kybernetes:network-policy` in
+  `kyb server`, group `system:nodes` on joined agents, which run it with the node's
+  credentials) list and watch NetworkPolicies, Pods and Namespaces, through the
+  ClusterRole and ClusterRoleBinding `system:kybernetes:network-policy`.
 
 Objects are written through the store as the API server itself; one that exists with
 other content is updated.
@@ -57,11 +73,17 @@ NODE_BOOTSTRAPPER = "system:node-bootstrapper"
 NODE_CLIENT = "system:certificates.k8s.io:certificatesigningrequests:nodeclient"
 SELF_NODE_CLIENT = "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient"
 SERVING_APPROVER = "kybernetes:kubelet-serving-approver"
-# kubeadm's ClusterRoleBindings: (name, ClusterRole, group).
+NODE_PROXIER = "system:node-proxier"
+SERVICE_LB = "service-lb-controller"
+SERVICE_LB_ROLE = f"kybernetes:{SERVICE_LB}"
+DNS_USER = "system:kybernetes:dns"
+NETWORK_POLICY_USER = "system:kybernetes:network-policy"
+# kubeadm's ClusterRoleBindings, and ours for kube-proxy: (name, ClusterRole, group).
 CLUSTER_ROLE_BINDINGS = (
     ("kubeadm:kubelet-bootstrap", NODE_BOOTSTRAPPER, BOOTSTRAPPERS_GROUP),
     ("kubeadm:node-autoapprove-bootstrap", NODE_CLIENT, BOOTSTRAPPERS_GROUP),
     ("kubeadm:node-autoapprove-certificate-rotation", SELF_NODE_CLIENT, NODES_GROUP),
+    ("kybernetes:node-proxier", NODE_PROXIER, NODES_GROUP),
 )
 
 Obj = dict[str, Any]
@@ -167,6 +189,66 @@ def serving_approval() -> list[Obj]:
     ]
 
 
+def service_lb_rbac() -> list[Obj]:
+    read = ["get", "list", "watch"]
+    return [
+        {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRole", "metadata": {"name": SERVICE_LB_ROLE},
+         "rules": [{"apiGroups": [""], "resources": ["services", "nodes"], "verbs": read},
+                   {"apiGroups": [""], "resources": ["services/status"],
+                    "verbs": ["patch", "update"]},
+                   {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
+                    "verbs": read},
+                   {"apiGroups": ["", "events.k8s.io"], "resources": ["events"],
+                    "verbs": ["create", "patch", "update"]}]},
+        {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRoleBinding",
+         "metadata": {"name": SERVICE_LB_ROLE},
+         "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": SERVICE_LB_ROLE},
+         "subjects": [{"kind": "ServiceAccount", "name": SERVICE_LB,
+                       "namespace": "kube-system"}]},
+    ]
+
+
+def dns_rbac() -> list[Obj]:
+    subjects = [{"apiGroup": RBAC, "kind": "User", "name": DNS_USER}]
+    write = ["get", "create", "update", "patch"]
+    return [
+        {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRole", "metadata": {"name": DNS_USER},
+         "rules": [{"apiGroups": [""], "verbs": ["list", "watch"],
+                    "resources": ["endpoints", "services", "pods", "namespaces", "nodes"]},
+                   {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
+                    "verbs": ["list", "watch"]}]},
+        {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRoleBinding",
+         "metadata": {"name": DNS_USER},
+         "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": DNS_USER},
+         "subjects": subjects},
+        {"apiVersion": f"{RBAC}/v1", "kind": "Role",
+         "metadata": {"name": DNS_USER, "namespace": "kube-system"},
+         "rules": [{"apiGroups": [""], "resources": ["services"], "verbs": write},
+                   {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
+                    "verbs": write}]},
+        {"apiVersion": f"{RBAC}/v1", "kind": "RoleBinding",
+         "metadata": {"name": DNS_USER, "namespace": "kube-system"},
+         "roleRef": {"apiGroup": RBAC, "kind": "Role", "name": DNS_USER},
+         "subjects": subjects},
+    ]
+
+
+def network_policy_rbac() -> list[Obj]:
+    return [
+        {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRole",
+         "metadata": {"name": NETWORK_POLICY_USER},
+         "rules": [{"apiGroups": [""], "resources": ["pods", "namespaces"],
+                    "verbs": ["list", "watch"]},
+                   {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"],
+                    "verbs": ["list", "watch"]}]},
+        {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRoleBinding",
+         "metadata": {"name": NETWORK_POLICY_USER},
+         "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": NETWORK_POLICY_USER},
+         "subjects": [{"apiGroup": RBAC, "kind": "User", "name": NETWORK_POLICY_USER},
+                      {"apiGroup": RBAC, "kind": "Group", "name": NODES_GROUP}]},
+    ]
+
+
 _PLURALS = {"Secret": "secrets", "ConfigMap": "configmaps", "Role": "roles",
             "RoleBinding": "rolebindings", "ClusterRole": "clusterroles",
             "ClusterRoleBinding": "clusterrolebindings"}
@@ -219,5 +301,6 @@ async def bootstrap(server: ApiServer) -> None:
     host = cfg.advertise_address
     url = f"https://{f'[{host}]' if ':' in host else host}:{cfg.port}"
     for obj in [bootstrap_secret(token), cluster_info(url, ca_pem), *cluster_info_rbac(),
-                *node_bindings(), *serving_approval()]:
+                *node_bindings(), *serving_approval(), *service_lb_rbac(),
+                *dns_rbac(), *network_policy_rbac()]:
         await _ensure(server, obj)

@@ -21,7 +21,14 @@ import uvicorn
 
 from kybernetes.api import errors
 from kybernetes.api.registry import Registry, builtin_registry
-from kybernetes.apiserver import certificates, nodetoken, pki, podproxy
+from kybernetes.apiserver import (
+    certificates,
+    kubernetesendpoints,
+    localstorage,
+    nodetoken,
+    pki,
+    podproxy,
+)
 from kybernetes.apiserver.admission import priority
 from kybernetes.apiserver.admission import setup as admission_setup
 from kybernetes.apiserver.admission.defaulttolerationseconds import DEFAULT_TOLERATION_SECONDS
@@ -115,6 +122,7 @@ class ApiServer:
         allocator = ServiceAllocator(
             lambda: (o.obj for o in self.cache.scan(services.key_prefix)))
         self.store.create_hooks["services"] = allocator.allocate
+        self.store.update_hooks["services"] = allocator.allocate_update
         self.app = ApiServerApp(self.registry, self.store,
                                 server_address=f"{config.advertise_address}:{config.port}",
                                 authenticator=authn_setup.install(self),
@@ -158,6 +166,10 @@ class ApiServer:
         await self._until_storage_answers(self._bootstrap)
         # The node token, cluster-info and the bindings agents join with.
         await self._until_storage_answers(lambda: nodetoken.bootstrap(self))
+        # The default StorageClass local-path and its provisioner's and nodes' roles.
+        await self._until_storage_answers(lambda: localstorage.bootstrap(self))
+        # Where the `kubernetes` Service leads: this server's address.
+        await self._until_storage_answers(lambda: kubernetesendpoints.bootstrap(self))
 
     async def _until_storage_answers(self, step: Callable[[], Awaitable[None]]) -> None:
         """Run `step`, again while the storage is unreachable (etcd starting alongside us),

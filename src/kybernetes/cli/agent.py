@@ -12,6 +12,13 @@ the command with a message and exit status 1. At a restart, valid credentials ar
 `kyb server` runs the same agent in its own process (unless `--disable-agent`), as
 `k3s server` does, talking to its API server over loopback like any other client.
 
+Pods on different nodes reach each other as with flannel's backends (`--flannel-backend`):
+`host-gw` (the default; kubelet/network/routes.py), routes to the other nodes' pod CIDRs
+via their addresses, for nodes on one L2 segment; `vxlan` (k3s' default;
+kubelet/network/vxlan.py), the same through a `flannel.1` VXLAN device, for nodes
+anywhere; `none`. With host-gw or vxlan, pod traffic leaving the cluster CIDR is
+masqueraded (kubelet/network/masquerade.py) instead of by the bridge plugin.
+
 Certificates: a node that joined rotates its client certificate before it expires. Every
 node without the CA's key asks for its serving certificate (port 10250) with a
 `kubernetes.io/kubelet-serving` request for its name and IP, rotated likewise (the server
@@ -36,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kybernetes.cli import proxy as proxy_cli
 from kybernetes.cli.process import run_until_signal
 
 log = logging.getLogger(__name__)
@@ -67,6 +75,16 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
                         help="state that must not outlive a reboot (default: %(default)s)")
     parser.add_argument("--cgroup-root", default="/kubepods",
                         help="the cgroup under which pods' cgroups are made")
+    parser.add_argument("--disable-kube-proxy", action="store_true",
+                        help="do not run kube-proxy on this node")
+    parser.add_argument("--disable-network-policy", action="store_true",
+                        help="do not enforce NetworkPolicies on this node")
+    parser.add_argument("--flannel-backend", choices=("host-gw", "vxlan", "none"),
+                        default="host-gw",
+                        help="how pods reach pods on other nodes: host-gw (routes to the "
+                             "other nodes' pod CIDRs; nodes on one L2 segment), vxlan (the "
+                             "same through a VXLAN device) or none (default: %(default)s)")
+    proxy_cli.add_proxy_flags(parser)
 
 
 def add_parser(commands: Any) -> None:
@@ -79,6 +97,9 @@ def add_parser(commands: Any) -> None:
                        "<data-dir>/token)")
     agent.add_argument("--certificate-authority", type=Path, default=None,
                        help="the cluster CA, for a token without its hash (<id>.<secret>)")
+    agent.add_argument("--proxy-kubeconfig", default=None,
+                       help="kube-proxy's kubeconfig (default: --kubeconfig; a node that "
+                            "joined with --token: the node's own credentials)")
     add_agent_flags(agent)
     agent.set_defaults(run=run)
 
@@ -124,9 +145,11 @@ def _labels(specs: list[str]) -> dict[str, str]:
 
 
 async def serve(client_config: Any, data_dir: Path, args: argparse.Namespace, *,
-                client_credential: Path | None = None) -> None:
+                client_credential: Path | None = None, network_policy: bool = False) -> None:
     """Run the node until cancelled (containers keep running after). `client_credential`:
-    the node's client certificate file, which the node then rotates (one that joined)."""
+    the node's client certificate file, which the node then rotates (one that joined).
+    `network_policy`: also run the network policy controller, with the node's client
+    (`kyb server` runs it under an identity of its own instead)."""
     from kybernetes.client import ApiClient
     from kybernetes.client.transport import Http11Transport
     from kybernetes.kubelet import nodestatus
@@ -135,8 +158,10 @@ async def serve(client_config: Any, data_dir: Path, args: argparse.Namespace, *,
     from kybernetes.kubelet.kuberuntime import RuntimeManager
     from kybernetes.kubelet.logrotation import ContainerLogManager
     from kybernetes.kubelet.network import PodNetwork, PodNetworkConfig
+    from kybernetes.kubelet.network.vxlan import MTU as VXLAN_MTU
     from kybernetes.kubelet.runtime.runc.runtime import RuncRuntime
     from kybernetes.kubelet.services import ApiImageService, ApiVolumeService
+    from kybernetes.kubelet.volumes.localpath import LocalPathCleaner
 
     root = data_dir / "agent"
     root.mkdir(parents=True, exist_ok=True)
@@ -155,8 +180,11 @@ async def serve(client_config: Any, data_dir: Path, args: argparse.Namespace, *,
         runtime = RuncRuntime(root / "containers", args.run_dir / "runc")
         images = ApiImageService(ImageStore(data_dir / "images"), client,
                                  insecure_registries=args.insecure_registry)
-        network = PodNetwork(PodNetworkConfig(data_dir=root / "cni",
-                                              cluster_cidr=args.cluster_cidr))
+        # flannel masquerades only traffic leaving the cluster CIDR: not the bridge too
+        flannel = args.flannel_backend != "none"
+        network = PodNetwork(PodNetworkConfig(
+            data_dir=root / "cni", cluster_cidr=args.cluster_cidr, ip_masq=not flannel,
+            mtu=VXLAN_MTU if args.flannel_backend == "vxlan" else 1500))
         volumes = ApiVolumeService(root, client, node_name)
         host = nodestatus.host_resources(root, args.max_pods)
         manager = RuntimeManager(
@@ -171,7 +199,16 @@ async def serve(client_config: Any, data_dir: Path, args: argparse.Namespace, *,
         housekeeping = [
             asyncio.create_task(images.garbage_collect_forever(kubelet.images_in_use)),
             asyncio.create_task(_network_gc(runtime, network)),
-            asyncio.create_task(ContainerLogManager(runtime).run())]
+            asyncio.create_task(ContainerLogManager(runtime).run()),
+            asyncio.create_task(LocalPathCleaner(data_dir / "storage", client).run())]
+        if flannel:
+            housekeeping.append(asyncio.create_task(_flannel(
+                args.flannel_backend, client, node_name, node_ip, args.cluster_cidr)))
+        if network_policy:
+            from kybernetes.netpol.controller import NetpolConfig, NetworkPolicyController
+
+            housekeeping.append(asyncio.create_task(
+                NetworkPolicyController(client, NetpolConfig(node_name)).run()))
         if client_credential is not None and transport is not None:
             housekeeping.append(asyncio.create_task(_rotate_client_certificate(
                 client, client_config, transport, client_credential, node_name)))
@@ -283,6 +320,18 @@ async def _requested_streaming_server(kubelet: Any, runtime: Any, client: Any, c
         await asyncio.gather(rotating, return_exceptions=True)
 
 
+async def _flannel(backend: str, client: Any, node_name: str, node_ip: str,
+                   cluster_cidr: str) -> None:
+    """Routes to the other nodes' pods (flannel's `backend`), restarted if it fails."""
+    from kybernetes.cli.supervise import Supervised
+    from kybernetes.kubelet.network.routes import HostGateway
+    from kybernetes.kubelet.network.vxlan import Vxlan
+
+    gateway = Vxlan(node_name, cluster_cidr, node_ip, client) if backend == "vxlan" \
+        else HostGateway(node_name, cluster_cidr)
+    await Supervised(backend, lambda: gateway.run(client)).run()
+
+
 async def _network_gc(runtime: Any, network: Any, period: float = 60.0) -> None:
     """Release pod IPs and port mappings held for sandboxes that no longer exist."""
     while True:
@@ -299,7 +348,9 @@ async def _network_gc(runtime: Any, network: Any, period: float = 60.0) -> None:
 
 async def join_and_serve(data_dir: Path, args: argparse.Namespace) -> None:
     """Join with `--server`/`--token` (or reuse the credentials of an earlier join), then
-    run the node as `system:node:<name>`."""
+    run the node and its kube-proxy as `system:node:<name>` (`system:nodes` is bound to
+    `system:node-proxier`), or kube-proxy with `--proxy-kubeconfig` if given."""
+    from kybernetes.client import load_config
     from kybernetes.kubelet.certificate.bootstrap import JoinError, NodePaths, join
 
     paths = NodePaths(data_dir / "agent")
@@ -309,7 +360,13 @@ async def join_and_serve(data_dir: Path, args: argparse.Namespace) -> None:
                             ca_file=args.certificate_authority)
     except JoinError as err:
         raise SystemExit(f"kyb agent: {err}") from None
-    await serve(config, data_dir, args, client_credential=paths.client)
+    node = serve(config, data_dir, args, client_credential=paths.client,
+                 network_policy=not args.disable_network_policy)
+    if args.disable_kube_proxy:
+        await node
+    else:
+        await _with_proxy(node, load_config(args.proxy_kubeconfig) if args.proxy_kubeconfig
+                          else config, args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -320,7 +377,23 @@ def run(args: argparse.Namespace) -> int:
     if args.server:
         if not args.token:
             raise SystemExit("kyb agent: --server needs --token")
-        run_until_signal(join_and_serve(data_dir, args))
+        node = join_and_serve(data_dir, args)
     else:
-        run_until_signal(serve(load_config(args.kubeconfig), data_dir, args))
+        node = serve(load_config(args.kubeconfig), data_dir, args,
+                     network_policy=not args.disable_network_policy)
+        if not args.disable_kube_proxy:
+            node = _with_proxy(node, load_config(args.proxy_kubeconfig or args.kubeconfig),
+                               args)
+    run_until_signal(node)
     return 0
+
+
+async def _with_proxy(node: Coroutine[Any, Any, None], proxy_config: Any,
+                      args: argparse.Namespace) -> None:
+    """The node and its kube-proxy; either failing stops both."""
+    node_name = args.node_name or socket.gethostname()
+    proxy = proxy_cli.serve(proxy_config, args, node_name,
+                            args.node_ip or detect_node_ip())
+    async with asyncio.TaskGroup() as group:
+        group.create_task(node)
+        group.create_task(proxy)

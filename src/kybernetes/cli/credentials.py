@@ -1,8 +1,10 @@
 """Kubeconfigs for the components `kyb server` runs in its own process, each with a client
 certificate of its own (k3s' `server/cred/*.kubeconfig`): the scheduler as
 `system:kube-scheduler`, the controller manager as `system:kube-controller-manager`, the
-node as `system:node:<name>` in `system:nodes`. RBAC and the Node authorizer then treat
-them as upstream treats its components, and none of them holds the admin's rights.
+cluster DNS as `system:kybernetes:dns`, the network policy controller as
+`system:kybernetes:network-policy`, kube-proxy as `system:kube-proxy`, the node as
+`system:node:<name>` in `system:nodes`. RBAC and the Node authorizer then treat them as
+upstream treats its components, and none of them holds the admin's rights.
 """
 
 from __future__ import annotations
@@ -14,6 +16,13 @@ from kybernetes.apiserver.pki import Pki, issue_client_cert, write_kubeconfig
 
 SCHEDULER = ("system:kube-scheduler", ())
 CONTROLLER_MANAGER = ("system:kube-controller-manager", ())
+KUBE_PROXY = ("system:kube-proxy", ())
+# The cluster DNS, bound by the API server to the ClusterRole and kube-system Role of that
+# name (apiserver/nodetoken.py `dns_rbac`).
+DNS = ("system:kybernetes:dns", ())
+# The node's network policy controller, bound to the ClusterRole of that name
+# (apiserver/nodetoken.py `network_policy_rbac`).
+NETWORK_POLICY = ("system:kybernetes:network-policy", ())
 NODES_GROUP = "system:nodes"
 
 

@@ -1,5 +1,5 @@
 """`kyb`: the one command, as `k3s` is: `kyb server`, `kyb agent`, `kyb apiserver`,
-`kyb controller-manager`, `kyb scheduler`, `kyb image`, `kyb sim`, `kyb kubectl`.
+`kyb controller-manager`, `kyb scheduler`, `kyb dns`, `kyb image`, `kyb sim`, `kyb kubectl`.
 
 Each subcommand is a thin entry point that parses flags and starts a component.
 
@@ -9,7 +9,11 @@ loopback with the admin kubeconfig the server wrote, never sharing objects with 
 (components talk only through the API). On SIGTERM or SIGINT those stop first (releasing
 their leases through the still-running API; containers keep running), then the API server.
 `--disable-controller-manager`, `--disable-scheduler` and `--disable-agent` leave one out,
-as k3s's flags of those names do.
+as k3s's flags of those names do. With its node, the server also runs the cluster DNS on
+the node's address (`kyb dns`; `--disable-dns` leaves it out, as k3s's `--disable coredns`)
+and kube-proxy as `system:kube-proxy` (`kyb proxy`; `--disable-kube-proxy`, as k3s's),
+and enforces NetworkPolicies on its node as `system:kybernetes:network-policy`
+(`--disable-network-policy`, as k3s's).
 """
 
 from __future__ import annotations
@@ -25,13 +29,15 @@ import shutil
 import signal
 import socket
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from kybernetes.apiserver.server import ApiServer, ApiServerConfig
 from kybernetes.cli import agent as agent_cli
 from kybernetes.cli import credentials
+from kybernetes.cli import dns as dns_cli
 from kybernetes.cli import image as image_cli
+from kybernetes.cli import proxy as proxy_cli
 from kybernetes.cli import scheduler as scheduler_cli
 from kybernetes.cli import sim as sim_cli
 from kybernetes.cli.flags import parse_bool
@@ -211,7 +217,14 @@ def _add_controller_manager_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--leader-elect-resource-name", default="kube-controller-manager")
     parser.add_argument("--leader-elect-resource-namespace", default="kube-system")
     parser.add_argument("--concurrent-gc-syncs", type=int, default=20)
+    parser.add_argument("--concurrent-job-syncs", type=int, default=5)
+    parser.add_argument("--terminated-pod-gc-threshold", type=int, default=12500,
+                        help="terminated pods kept before PodGC deletes them (0: off)")
     parser.add_argument("--concurrent-namespace-syncs", type=int, default=10)
+    parser.add_argument("--max-endpoints-per-slice", type=int, default=100,
+                        help="endpoints per EndpointSlice (1-1000)")
+    parser.add_argument("--mirroring-max-endpoints-per-subset", type=int, default=1000,
+                        help="addresses of an Endpoints subset mirrored to a slice (1-1000)")
     parser.add_argument("--namespace-sync-period", type=parse_duration, default=300.0)
     parser.add_argument("--node-monitor-period", type=parse_duration, default=5.0)
     parser.add_argument("--node-monitor-grace-period", type=parse_duration, default=50.0)
@@ -224,10 +237,15 @@ def _add_controller_manager_flags(parser: argparse.ArgumentParser) -> None:
                              "<data-dir>/tls/ca.key)")
     parser.add_argument("--cluster-signing-duration", type=parse_duration, default=8760 * 3600.0,
                         help="the longest certificate the CSR signer issues (default: 8760h)")
+    parser.add_argument("--local-path-dir", type=PurePosixPath, default=None, metavar="DIR",
+                        help="where the local-path provisioner puts volumes on the nodes "
+                             "(kyb server: <data-dir>/storage; else /var/lib/kybernetes/"
+                             "storage)")
 
 
 def _controller_manager_options(args: argparse.Namespace, *, in_server: bool = False
                                 ) -> ControllerManagerOptions:
+    from kybernetes.controllers.localpath import DEFAULT_PATH as LOCAL_PATH_DIR
     from kybernetes.controllers.manager import ControllerManagerOptions, enabled_controllers
 
     controllers = tuple(c.strip() for c in args.controllers.split(",") if c.strip())
@@ -235,12 +253,21 @@ def _controller_manager_options(args: argparse.Namespace, *, in_server: bool = F
         enabled_controllers(controllers)
     except ValueError as err:
         raise SystemExit(f"kyb: --controllers: {err}") from None
+    for flag, value in (("--max-endpoints-per-slice", args.max_endpoints_per_slice),
+                        ("--mirroring-max-endpoints-per-subset",
+                         args.mirroring_max_endpoints_per_subset)):
+        if not 1 <= value <= 1000:
+            raise SystemExit(f"kyb: {flag}: {value} is not between 1 and 1000")
     use_sa = args.use_service_account_credentials
     signing_cert, signing_key = args.cluster_signing_cert_file, args.cluster_signing_key_file
     if in_server and signing_cert is None and signing_key is None:
         tls = (args.data_dir or default_data_dir()) / "tls"
         signing_cert, signing_key = tls / "ca.crt", tls / "ca.key"
+    local_path_dir = args.local_path_dir or (
+        PurePosixPath((args.data_dir or default_data_dir()) / "storage") if in_server
+        else LOCAL_PATH_DIR)
     return ControllerManagerOptions(
+        local_path_dir=local_path_dir,
         cluster_signing_cert_file=signing_cert, cluster_signing_key_file=signing_key,
         cluster_signing_duration=args.cluster_signing_duration,
         use_service_account_credentials=in_server if use_sa is None else use_sa,
@@ -253,7 +280,11 @@ def _controller_manager_options(args: argparse.Namespace, *, in_server: bool = F
         renew_deadline=args.leader_elect_renew_deadline,
         retry_period=args.leader_elect_retry_period,
         concurrent_gc_syncs=args.concurrent_gc_syncs,
+        concurrent_job_syncs=args.concurrent_job_syncs,
+        terminated_pod_gc_threshold=args.terminated_pod_gc_threshold,
         concurrent_namespace_syncs=args.concurrent_namespace_syncs,
+        max_endpoints_per_slice=args.max_endpoints_per_slice,
+        mirroring_max_endpoints_per_subset=args.mirroring_max_endpoints_per_subset,
         namespace_sync_period=args.namespace_sync_period,
         node_monitor_period=args.node_monitor_period,
         node_monitor_grace_period=args.node_monitor_grace_period,
@@ -363,6 +394,25 @@ async def _serve_control_plane(server: ApiServer, options: ControllerManagerOpti
         client_config = load_config(kubeconfig(credentials.node_identity(node_name)))
         supervised.append(Supervised("agent", functools.partial(
             agent_cli.serve, client_config, server.config.data_dir, agent)))
+        if not agent.disable_kube_proxy:
+            proxy_config = load_config(kubeconfig(credentials.KUBE_PROXY))
+            supervised.append(Supervised("kube-proxy", functools.partial(
+                proxy_cli.serve, proxy_config, agent, node_name,
+                agent.node_ip or agent_cli.detect_node_ip())))
+        if not agent.disable_network_policy:
+            from kybernetes.netpol import controller as netpol
+
+            supervised.append(Supervised("network-policy", functools.partial(
+                netpol.serve, load_config(kubeconfig(credentials.NETWORK_POLICY)),
+                node_name)))
+        if not agent.disable_dns and agent.cluster_dns:
+            dns_options = dns_cli.options(
+                bind=agent.dns_bind or agent.node_ip, port=agent.dns_port,
+                cluster_dns=agent.cluster_dns, cluster_domain=agent.cluster_domain,
+                cluster_cidr=agent.cluster_cidr, resolv_conf=agent.resolv_conf,
+                node_name=node_name)
+            supervised.append(Supervised("dns", functools.partial(
+                dns_cli.serve, load_config(kubeconfig(credentials.DNS)), dns_options)))
     tasks: list[asyncio.Task[None]] = []
     for component in supervised:
         server.app.liveness[component.name] = component.check
@@ -423,6 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--disable-agent", action="store_true",
                         help="do not run a node (kubelet) in this process")
     agent_cli.add_agent_flags(server)
+    dns_cli.add_server_flags(server)
     _add_controller_manager_flags(server)
     apiserver = commands.add_parser("apiserver", help="the API server alone")
     _add_apiserver_flags(apiserver)
@@ -435,7 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "else $KUBECONFIG or ~/.kube/config)")
     _add_controller_manager_flags(manager)
     scheduler_cli.add_parser(commands)
+    dns_cli.add_parser(commands)
     agent_cli.add_parser(commands)
+    proxy_cli.add_parser(commands)
     image_cli.add_parser(commands)
     sim_cli.add_parser(commands)
     kubectl = commands.add_parser("kubectl", help="kubectl against this cluster",

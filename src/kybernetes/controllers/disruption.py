@@ -47,14 +47,16 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
+from kybernetes.api import timeutil
+from kybernetes.api.objects import find_condition
+from kybernetes.api.objects import meta as _meta
 from kybernetes.api.poddisruptionbudget import (
     DISRUPTION_ALLOWED,
     SYNC_FAILED,
     conditions_are_up_to_date,
-    find_condition,
     scaled_value,
     set_status_condition,
     update_disruption_allowed_condition,
@@ -65,7 +67,7 @@ from kybernetes.client.informer import NAMESPACE_INDEX
 from kybernetes.client.rest import Obj
 from kybernetes.controllers.base import ControllerContext, QueueController
 from kybernetes.controllers.discovery import Discovery
-from kybernetes.controllers.podutil import is_pod_ready, parse_time
+from kybernetes.controllers.podutil import is_pod_ready
 from kybernetes.controllers.refmanager import controller_ref
 
 log = logging.getLogger(__name__)
@@ -87,19 +89,6 @@ STALE_POD_DISRUPTION_TIMEOUT = timedelta(minutes=2)
 _STALE_POD_PREFIX = "pod:"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _meta(obj: Obj) -> dict[str, Any]:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, dict) else {}
-
-
-def _rfc3339(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _group(api_version: str) -> str:
     return api_version.rpartition("/")[0]
 
@@ -108,7 +97,7 @@ class DisruptionController(QueueController):
     name: ClassVar[str] = "disruption-controller"
 
     def __init__(self, ctx: ControllerContext, *, workers: int = DEFAULT_WORKERS,
-                 clock: Callable[[], datetime] = _now) -> None:
+                 clock: Callable[[], datetime] = timeutil.now) -> None:
         super().__init__(workers=workers)
         self.client = ctx.client
         self.discovery: Discovery = ctx.discovery
@@ -159,7 +148,7 @@ class DisruptionController(QueueController):
                 condition.get("reason") == "TerminationByKubelet" or \
                 status.get("phase") in ("Succeeded", "Failed"):
             return False, 0.0
-        since = parse_time(condition.get("lastTransitionTime")) or now
+        since = timeutil.parse_time(condition.get("lastTransitionTime")) or now
         wait = STALE_POD_DISRUPTION_TIMEOUT - (now - since)
         return True, max(0.0, wait.total_seconds())
 
@@ -214,7 +203,7 @@ class DisruptionController(QueueController):
         # UpdatePodCondition with {type, status: False}: reason and message go too.
         condition.clear()
         condition.update(type="DisruptionTarget", status="False", lastProbeTime=None,
-                         lastTransitionTime=_rfc3339(self.clock()))
+                         lastTransitionTime=timeutil.rfc3339(self.clock()))
         log.info("resetting the stale DisruptionTarget condition of pod %s", key)
         await self.client.update_status(PODS, pod)
 
@@ -346,7 +335,7 @@ class DisruptionController(QueueController):
             if meta.get("deletionTimestamp"):
                 continue
             stamp = disrupted.get(meta.get("name"))
-            when = parse_time(stamp)
+            when = timeutil.parse_time(stamp)
             if when is None:
                 continue
             expected_deletion = when + DELETION_TIMEOUT
@@ -408,7 +397,7 @@ def count_healthy_pods(pods: list[Obj], disrupted: dict[str, str], now: datetime
         meta = _meta(pod)
         if meta.get("deletionTimestamp"):
             continue
-        when = parse_time(disrupted.get(str(meta.get("name"))))
+        when = timeutil.parse_time(disrupted.get(str(meta.get("name"))))
         if when is not None and when + DELETION_TIMEOUT > now:
             continue
         if is_pod_ready(pod):

@@ -33,7 +33,7 @@ import socket
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from kybernetes.client import (
     ApiClient,
@@ -44,25 +44,40 @@ from kybernetes.client import (
 )
 from kybernetes.controllers import (
     clusterroleaggregation,
+    cronjob,
+    daemonset,
     deployment,
     disruption,
+    endpoints,
+    endpointslicemirroring,
     garbagecollector,
+    job,
     namespace,
     nodeipam,
     nodelifecycle,
     nodezones,
+    podgc,
     replicaset,
     replication,
     resourcequota,
     rootcacertpublisher,
     serviceaccount,
+    servicelb,
+    statefulset,
     tainteviction,
+    ttlafterfinished,
 )
 from kybernetes.controllers.base import Controller, ControllerContext
 from kybernetes.controllers.certificates import approver as csr_approver
 from kybernetes.controllers.certificates import signer as csr_signer
 from kybernetes.controllers.clientbuilder import ServiceAccountClients
 from kybernetes.controllers.discovery import Discovery
+from kybernetes.controllers.endpointslice import controller as endpointslice
+from kybernetes.controllers.endpointslice import reconciler as endpointslice_reconciler
+from kybernetes.controllers.localpath import DEFAULT_PATH as LOCAL_PATH_DIR
+from kybernetes.controllers.localpath import LocalPathProvisioner
+from kybernetes.controllers.volume import binder as pv_binder
+from kybernetes.controllers.volume import ephemeral, expand, pvcprotection, pvprotection
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +111,23 @@ class ControllerManagerOptions:
     concurrent_deployment_syncs: int = deployment.DEFAULT_WORKERS  # --concurrent-deployment-syncs
     concurrent_replicaset_syncs: int = replicaset.DEFAULT_WORKERS  # --concurrent-replicaset-syncs
     concurrent_rc_syncs: int = replication.DEFAULT_WORKERS  # --concurrent-rc-syncs
+    # --concurrent-daemonset-syncs
+    concurrent_daemonset_syncs: int = daemonset.controller.DEFAULT_WORKERS
+    concurrent_cron_job_syncs: int = cronjob.DEFAULT_WORKERS  # --concurrent-cron-job-syncs
+    concurrent_endpoint_syncs: int = endpoints.DEFAULT_WORKERS  # --concurrent-endpoint-syncs
+    # --concurrent-service-endpoint-syncs, --max-endpoints-per-slice
+    concurrent_service_endpoint_syncs: int = endpointslice.DEFAULT_WORKERS
+    max_endpoints_per_slice: int = endpointslice_reconciler.MAX_ENDPOINTS_PER_SLICE
+    # --mirroring-concurrent-service-endpoint-syncs, --mirroring-max-endpoints-per-subset
+    mirroring_concurrent_service_endpoint_syncs: int = endpointslicemirroring.DEFAULT_WORKERS
+    mirroring_max_endpoints_per_subset: int = endpointslicemirroring.MAX_ENDPOINTS_PER_SUBSET
+    # --concurrent-statefulset-syncs
+    concurrent_statefulset_syncs: int = statefulset.DEFAULT_WORKERS
+    concurrent_job_syncs: int = job.DEFAULT_WORKERS  # --concurrent-job-syncs
+    # --concurrent-ttl-after-finished-syncs
+    concurrent_ttl_after_finished_syncs: int = ttlafterfinished.DEFAULT_WORKERS
+    # --terminated-pod-gc-threshold (0: terminated pods are not collected)
+    terminated_pod_gc_threshold: int = podgc.DEFAULT_TERMINATED_POD_THRESHOLD
     # --node-monitor-period, --node-monitor-grace-period, --node-startup-grace-period
     node_monitor_period: float = nodelifecycle.NODE_MONITOR_PERIOD
     node_monitor_grace_period: float = nodelifecycle.NODE_MONITOR_GRACE_PERIOD
@@ -118,6 +150,9 @@ class ControllerManagerOptions:
     cluster_signing_cert_file: Path | None = None
     cluster_signing_key_file: Path | None = None
     cluster_signing_duration: float = csr_signer.DEFAULT_DURATION.total_seconds()
+    # --local-path-dir: where local-path volumes live on the nodes (kyb server:
+    # <data-dir>/storage).
+    local_path_dir: PurePosixPath = LOCAL_PATH_DIR
 
 
 ControllerFactory = Callable[[ControllerContext, ControllerManagerOptions], Controller]
@@ -161,6 +196,77 @@ def _replica_set(ctx: ControllerContext, opts: ControllerManagerOptions) -> Cont
 
 def _replication(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
     return replication.ReplicationManager(ctx, workers=opts.concurrent_rc_syncs)
+
+
+def _daemon_set(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return daemonset.DaemonSetController(ctx, workers=opts.concurrent_daemonset_syncs)
+
+
+def _stateful_set(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return statefulset.StatefulSetController(ctx, workers=opts.concurrent_statefulset_syncs)
+
+
+def _job(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return job.JobController(ctx, workers=opts.concurrent_job_syncs)
+
+
+def _ttl_after_finished(ctx: ControllerContext, opts: ControllerManagerOptions
+                        ) -> Controller:
+    return ttlafterfinished.TTLAfterFinishedController(
+        ctx, workers=opts.concurrent_ttl_after_finished_syncs)
+
+
+def _pod_gc(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return podgc.PodGCController(ctx, terminated_pod_threshold=opts.terminated_pod_gc_threshold)
+
+
+def _endpoints(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return endpoints.EndpointsController(ctx, workers=opts.concurrent_endpoint_syncs)
+
+
+def _endpointslice(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return endpointslice.EndpointSliceController(
+        ctx, workers=opts.concurrent_service_endpoint_syncs,
+        max_endpoints_per_slice=opts.max_endpoints_per_slice)
+
+
+def _endpointslice_mirroring(ctx: ControllerContext, opts: ControllerManagerOptions
+                             ) -> Controller:
+    return endpointslicemirroring.EndpointSliceMirroringController(
+        ctx, workers=opts.mirroring_concurrent_service_endpoint_syncs,
+        max_endpoints_per_subset=opts.mirroring_max_endpoints_per_subset)
+
+
+def _service_lb(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return servicelb.ServiceLBController(ctx)
+
+
+def _cron_job(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return cronjob.CronJobController(ctx, workers=opts.concurrent_cron_job_syncs)
+
+
+def _pv_binder(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return pv_binder.PersistentVolumeBinder(ctx)
+
+
+def _pvc_protection(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return pvcprotection.PvcProtectionController(ctx)
+
+
+def _pv_protection(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return pvprotection.PvProtectionController(ctx)
+
+
+def _ephemeral_volume(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return ephemeral.EphemeralVolumeController(ctx)
+
+
+def _expand(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return expand.ExpandController(ctx)
+
+
+def _local_path(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
+    return LocalPathProvisioner(ctx, path=opts.local_path_dir)
 
 
 def _node_lifecycle(ctx: ControllerContext, opts: ControllerManagerOptions) -> Controller:
@@ -225,6 +331,41 @@ CONTROLLERS: dict[str, ControllerSpec] = {spec.name: spec for spec in (
                    service_account="replicaset-controller"),
     ControllerSpec("replicationcontroller-controller", _replication,
                    ("replicationcontroller",), service_account="replication-controller"),
+    ControllerSpec("daemonset-controller", _daemon_set, ("daemonset",),
+                   service_account="daemon-set-controller"),
+    ControllerSpec("cronjob-controller", _cron_job, ("cronjob",),
+                   service_account="cronjob-controller"),
+    ControllerSpec("statefulset-controller", _stateful_set, ("statefulset",),
+                   service_account="statefulset-controller"),
+    ControllerSpec("job-controller", _job, ("job",), service_account="job-controller"),
+    ControllerSpec("ttl-after-finished-controller", _ttl_after_finished,
+                   ("ttl-after-finished",), service_account="ttl-after-finished-controller"),
+    ControllerSpec("pod-garbage-collector", _pod_gc, ("podgc",),
+                   service_account="pod-garbage-collector"),
+    ControllerSpec("endpoints-controller", _endpoints, ("endpoint",),
+                   service_account="endpoint-controller"),
+    ControllerSpec("endpointslice-controller", _endpointslice, ("endpointslice",),
+                   service_account="endpointslice-controller"),
+    ControllerSpec("endpointslice-mirroring-controller", _endpointslice_mirroring,
+                   ("endpointslicemirroring",),
+                   service_account="endpointslicemirroring-controller"),
+    # k3s' ServiceLB (its account and ClusterRole are kybernetes' own: apiserver/nodetoken.py).
+    ControllerSpec("service-lb-controller", _service_lb,
+                   service_account="service-lb-controller"),
+    ControllerSpec("persistentvolume-binder-controller", _pv_binder,
+                   ("persistentvolume-binder",), service_account="persistent-volume-binder"),
+    ControllerSpec("persistentvolumeclaim-protection-controller", _pvc_protection,
+                   ("pvc-protection",), service_account="pvc-protection-controller"),
+    ControllerSpec("persistentvolume-protection-controller", _pv_protection,
+                   ("pv-protection",), service_account="pv-protection-controller"),
+    ControllerSpec("persistentvolume-expander-controller", _expand, ("persistentvolume-expander",),
+                   service_account="expand-controller"),
+    ControllerSpec("ephemeral-volume-controller", _ephemeral_volume, ("ephemeral-volume",),
+                   service_account="ephemeral-volume-controller"),
+    # k3s' local-path provisioner (its account and ClusterRole are kybernetes' own:
+    # apiserver/localstorage.py).
+    ControllerSpec("local-path-provisioner", _local_path,
+                   service_account="local-path-provisioner-service-account"),
     ControllerSpec("node-lifecycle-controller", _node_lifecycle, ("nodelifecycle",),
                    service_account="node-controller"),
     # Upstream's taint eviction uses the node controller's account and role.

@@ -52,9 +52,11 @@ import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
+from kybernetes.api import timeutil
+from kybernetes.api.objects import find_condition, status
 from kybernetes.client import (
     ClientError,
     EventRecorder,
@@ -75,7 +77,6 @@ from kybernetes.controllers.nodezones import (
     zone_key,
     zone_qps,
 )
-from kybernetes.controllers.podutil import parse_time
 from kybernetes.controllers.tainteviction import NODE_NAME_INDEX, node_name_index
 
 log = logging.getLogger(__name__)
@@ -115,23 +116,12 @@ _CONDITION_TAINT_KEYS = frozenset(k for m in CONDITION_TAINTS.values() for k in 
 _KUBELET_CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _rfc3339(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _name(obj: Obj) -> str:
     return str((obj.get("metadata") or {}).get("name", ""))
 
 
 def node_condition(node: Obj, type_: str) -> dict[str, Any] | None:
-    for condition in (node.get("status") or {}).get("conditions") or []:
-        if isinstance(condition, dict) and condition.get("type") == type_:
-            return condition
-    return None
+    return find_condition(status(node), type_)
 
 
 def _same_taint(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -185,7 +175,7 @@ class NodeLifecycleController(QueueController):
                  secondary_node_eviction_rate: float = SECONDARY_NODE_EVICTION_RATE,
                  large_cluster_size_threshold: int = LARGE_CLUSTER_SIZE_THRESHOLD,
                  unhealthy_zone_threshold: float = UNHEALTHY_ZONE_THRESHOLD,
-                 clock: Callable[[], datetime] = _now) -> None:
+                 clock: Callable[[], datetime] = timeutil.now) -> None:
         super().__init__(workers=workers)
         self.client = ctx.client
         self.node_monitor_period = node_monitor_period
@@ -355,14 +345,14 @@ class NodeLifecycleController(QueueController):
         the Ready condition now, after marking a silent node Unknown)."""
         name = _name(node)
         now = self.clock()
-        created = parse_time((node.get("metadata") or {}).get("creationTimestamp")) or now
+        created = timeutil.parse_time((node.get("metadata") or {}).get("creationTimestamp")) or now
         health = self.health.get(name)
         current = node_condition(node, "Ready")
         if current is None:
             observed: dict[str, Any] = {
                 "type": "Ready", "status": "Unknown",
-                "lastHeartbeatTime": _rfc3339(created),
-                "lastTransitionTime": _rfc3339(created)}
+                "lastHeartbeatTime": timeutil.rfc3339(created),
+                "lastTransitionTime": timeutil.rfc3339(created)}
             grace = self.node_startup_grace_period
             if health is None:
                 health = NodeHealth(None, created, created)
@@ -383,7 +373,7 @@ class NodeLifecycleController(QueueController):
             health = NodeHealth(copy.deepcopy(current), now, transition,
                                 health.lease_renew_time)
         lease = self.leases.store.get(f"{NODE_LEASE_NAMESPACE}/{name}")
-        renewed = parse_time(((lease or {}).get("spec") or {}).get("renewTime"))
+        renewed = timeutil.parse_time(((lease or {}).get("spec") or {}).get("renewTime"))
         if renewed is not None and (health.lease_renew_time is None or
                                     health.lease_renew_time < renewed):
             health.lease_renew_time = renewed
@@ -393,7 +383,7 @@ class NodeLifecycleController(QueueController):
         if now > health.probe_timestamp + grace:
             # The node may be the informer's cached object: change a copy.
             node = copy.deepcopy(node)
-            stamp = _rfc3339(now)
+            stamp = timeutil.rfc3339(now)
             conditions = node.setdefault("status", {}).setdefault("conditions", [])
             for type_ in _KUBELET_CONDITIONS:
                 condition = node_condition(node, type_)
@@ -401,7 +391,8 @@ class NodeLifecycleController(QueueController):
                     conditions.append({
                         "type": type_, "status": "Unknown", "reason": "NodeStatusNeverUpdated",
                         "message": "Kubelet never posted node status.",
-                        "lastHeartbeatTime": _rfc3339(created), "lastTransitionTime": stamp})
+                        "lastHeartbeatTime": timeutil.rfc3339(created),
+                        "lastTransitionTime": stamp})
                 elif condition.get("status") != "Unknown":
                     condition.update(status="Unknown", reason="NodeStatusUnknown",
                                      message="Kubelet stopped posting node status.",
@@ -538,7 +529,7 @@ class NodeLifecycleController(QueueController):
                 return
             spec = node.setdefault("spec", {})
             taints = [t for t in spec.get("taints") or [] if isinstance(t, dict)]
-            new = swapped_taints(taints, add, remove, _rfc3339(self.clock()))
+            new = swapped_taints(taints, add, remove, timeutil.rfc3339(self.clock()))
             if new == taints:
                 return
             if new:
@@ -566,7 +557,7 @@ class NodeLifecycleController(QueueController):
                 if condition.get("status") == "False":
                     break
                 condition["status"] = "False"
-                condition["lastTransitionTime"] = _rfc3339(self.clock())
+                condition["lastTransitionTime"] = timeutil.rfc3339(self.clock())
                 namespace, name = pod["metadata"].get("namespace"), pod["metadata"]["name"]
                 log.info("marking pod %s/%s not ready (node %s)", namespace, name, node_name)
                 try:

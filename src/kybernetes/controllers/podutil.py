@@ -33,9 +33,14 @@ import copy
 import functools
 import math
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from kybernetes.api.objects import find_condition
+from kybernetes.api.objects import meta as _meta
+from kybernetes.api.objects import spec as _spec
+from kybernetes.api.objects import status as _status
+from kybernetes.api.timeutil import parse_time
 from kybernetes.client.informer import Store
 from kybernetes.client.rest import Obj
 from kybernetes.controllers.refmanager import controller_ref
@@ -52,32 +57,6 @@ _PHASE_ORDINAL = {"Pending": 0, "Unknown": 1, "Running": 2}
 # ----------------------------------------------------------------------------- fields
 
 
-def _meta(obj: Obj) -> dict[str, Any]:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, dict) else {}
-
-
-def _status(pod: Obj) -> dict[str, Any]:
-    status = pod.get("status")
-    return status if isinstance(status, dict) else {}
-
-
-def _spec(pod: Obj) -> dict[str, Any]:
-    spec = pod.get("spec")
-    return spec if isinstance(spec, dict) else {}
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An RFC 3339 timestamp as the API writes it, or None when unset or malformed."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def pod_key(pod: Obj) -> str:
     """`namespace/name` (upstream's PodKey)."""
     meta = _meta(pod)
@@ -88,10 +67,7 @@ def pod_key(pod: Obj) -> str:
 
 
 def ready_condition(pod: Obj) -> dict[str, Any] | None:
-    for cond in _status(pod).get("conditions") or ():
-        if isinstance(cond, dict) and cond.get("type") == "Ready":
-            return cond
-    return None
+    return find_condition(_status(pod), "Ready")
 
 
 def is_pod_ready(pod: Obj) -> bool:

@@ -43,6 +43,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
+from kybernetes.api.objects import meta as _meta
 from kybernetes.api.selectors import LabelSelector
 from kybernetes.client import ApiClient, NotFoundError
 from kybernetes.client.rest import InvalidError, Obj, ResourceRef, _resolve
@@ -61,11 +62,6 @@ class ClaimError(Exception):
 
 class CannotAdopt(Exception):
     """The owner may not adopt now (gone, replaced, or being deleted)."""
-
-
-def _meta(obj: Obj) -> dict[str, Any]:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, dict) else {}
 
 
 def controller_ref(obj: Obj) -> dict[str, Any] | None:

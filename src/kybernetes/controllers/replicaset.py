@@ -47,12 +47,15 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 
+from kybernetes.api import timeutil
+from kybernetes.api.objects import meta as _meta
+from kybernetes.api.objects import spec as _spec
 from kybernetes.api.selectors import LabelSelector, label_selector_from_dict
 from kybernetes.client import EventRecorder, NotFoundError, resource, split_key
-from kybernetes.client.informer import NAMESPACE_INDEX
+from kybernetes.client.informer import NAMESPACE_INDEX, meta_namespace_key
 from kybernetes.client.rest import ApiError, Obj, ResourceLike
 from kybernetes.controllers import podutil
 from kybernetes.controllers.base import ControllerContext, QueueController
@@ -103,24 +106,9 @@ def owner_controller_uid_index(obj: Obj) -> list[str]:
     return [str(ref["uid"])] if ref is not None and ref.get("uid") else []
 
 
-def _meta(obj: Obj) -> dict[str, Any]:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, dict) else {}
-
-
-def _spec(obj: Obj) -> dict[str, Any]:
-    spec = obj.get("spec")
-    return spec if isinstance(spec, dict) else {}
-
-
 def _replicas(obj: Obj) -> int:
     value = _spec(obj).get("replicas")
     return 1 if value is None else int(value)
-
-
-def _key(obj: Obj) -> str:
-    meta = _meta(obj)
-    return f"{meta.get('namespace', '')}/{meta.get('name', '')}"
 
 
 def error_text(err: BaseException) -> str:
@@ -133,14 +121,6 @@ def _has_status_cause(err: BaseException, cause: str) -> bool:
         return False
     return any(isinstance(c, dict) and c.get("type") == cause
                for c in err.details.get("causes") or ())
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _rfc3339(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # ----------------------------------------------------------------------------- status
@@ -170,7 +150,7 @@ def calculate_status(rs: Obj, active: Sequence[Obj], terminating: Sequence[Obj] 
         diff = len(active) - _replicas(rs)
         reason = "FailedCreate" if diff < 0 else "FailedDelete" if diff > 0 else ""
         conditions.append({"type": REPLICA_FAILURE, "status": "True",
-                           "lastTransitionTime": _rfc3339(now), "reason": reason,
+                           "lastTransitionTime": timeutil.rfc3339(now), "reason": reason,
                            "message": error_text(manage_error)})
     elif manage_error is None and failure is not None:
         conditions = [c for c in conditions if c.get("type") != REPLICA_FAILURE]
@@ -241,7 +221,7 @@ class ReplicaSetController(QueueController):
     def __init__(self, ctx: ControllerContext, *, workers: int = DEFAULT_WORKERS,
                  burst_replicas: int = BURST_REPLICAS,
                  expectations: ControllerExpectations | None = None,
-                 clock: Callable[[], datetime] = _now) -> None:
+                 clock: Callable[[], datetime] = timeutil.now) -> None:
         super().__init__(workers=workers)
         self.client = ctx.client
         self.burst_replicas = burst_replicas
@@ -274,7 +254,7 @@ class ReplicaSetController(QueueController):
         self.enqueue_object(new)
 
     def _delete_owner(self, obj: Obj) -> None:
-        key = _key(obj)
+        key = meta_namespace_key(obj)
         self.expectations.delete(key)
         self.enqueue(key)
 
@@ -318,7 +298,7 @@ class ReplicaSetController(QueueController):
             owner = self._resolve(str(meta.get("namespace")), ref)
             if owner is None:
                 return
-            key = _key(owner)
+            key = meta_namespace_key(owner)
             self.expectations.creation_observed(key)
             self.enqueue(key)
             return
@@ -351,7 +331,7 @@ class ReplicaSetController(QueueController):
             if min_ready > 0 and not podutil.is_pod_ready(old) and podutil.is_pod_ready(cur):
                 # Look again once the pod counts as available (a second later, against
                 # clock skew between the pod's ready time and ours).
-                self.queue.add_after(_key(owner), min_ready + 1.0)
+                self.queue.add_after(meta_namespace_key(owner), min_ready + 1.0)
             return
         if label_changed or cur_ref != old_ref:
             for owner in self._owners_selecting(cur):
@@ -364,7 +344,7 @@ class ReplicaSetController(QueueController):
         owner = self._resolve(str(_meta(pod).get("namespace")), ref)
         if owner is None:
             return
-        key = _key(owner)
+        key = meta_namespace_key(owner)
         self.expectations.deletion_observed(key, podutil.pod_key(pod))
         self.enqueue(key)
 
@@ -453,7 +433,7 @@ class ReplicaSetController(QueueController):
     async def manage_replicas(self, active: list[Obj], rs: Obj) -> None:
         """Create or delete pods so `active` approaches `spec.replicas` (at most
         `burst_replicas` per call). Raises the first failure."""
-        key = _key(rs)
+        key = meta_namespace_key(rs)
         diff = len(active) - _replicas(rs)
         if diff < 0:
             want = min(-diff, self.burst_replicas)

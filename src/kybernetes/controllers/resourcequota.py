@@ -24,8 +24,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
+from kybernetes.api.objects import meta as _meta
 from kybernetes.api.quota import evaluators, resources
 from kybernetes.api.quota.evaluators import Evaluator
 from kybernetes.client import ClientError, resource, wait_for_cache_sync
@@ -51,11 +52,6 @@ class _Monitor:
     resource: ApiResource
     evaluator: Evaluator
     registration: HandlerRegistration
-
-
-def _meta(obj: Obj) -> dict[str, Any]:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, dict) else {}
 
 
 def _hard(quota: Obj, section: str) -> resources.ResourceList:

@@ -30,9 +30,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from kybernetes.api import timeutil
 from kybernetes.client import EventRecorder, NotFoundError, Preconditions, field_index, resource
 from kybernetes.client.rest import Obj
 from kybernetes.controllers.base import ControllerContext, QueueController
@@ -104,10 +104,6 @@ def min_toleration_seconds(tolerations: list[dict[str, Any]]) -> float:
 def _pod_key(pod: Obj) -> str:
     meta = pod.get("metadata") or {}
     return f"{meta.get('namespace', '')}/{meta.get('name', '')}"
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class TaintEvictionController(QueueController):
@@ -241,7 +237,7 @@ class TaintEvictionController(QueueController):
         """Upstream's `addConditionAndDeletePod`."""
         meta = pod["metadata"]
         status = pod.setdefault("status", {})
-        if _set_disruption_target(status.setdefault("conditions", []), _now()):
+        if _set_disruption_target(status.setdefault("conditions", []), timeutil.now_rfc3339()):
             try:
                 pod = await self.client.update_status(PODS, pod)
             except NotFoundError:

@@ -12,8 +12,11 @@ and pkg/kubelet/network/dns, as pure functions the sync loop calls:
 - **cgroup parent**: `<root>/<qos>/pod<uid>` as upstream's cgroupfs driver lays it out
   (`burstable`, `besteffort`; Guaranteed pods sit directly under the root).
 - **DNS** by `dnsPolicy`: ClusterFirst gives the cluster's server and the
-  `<ns>.svc.<domain>`, `svc.<domain>`, `<domain>` searches with `ndots:5`; Default copies
-  the host's resolv.conf; None takes `dnsConfig` alone (which also extends the others).
+  `<ns>.svc.<domain>`, `svc.<domain>`, `<domain>` searches (then the host's) with
+  `ndots:5`; Default copies the host's resolv.conf (its `nameserver` lines, last `search`
+  and last `options` line, as upstream's parseResolvConf); None takes `dnsConfig` alone
+  (which also extends the others); at most 3 servers, and 32 searches of at most 253
+  characters making a line of at most 2048 (upstream's limits).
 - **Log paths**: `<log root>/<ns>_<pod>_<uid>/<container>/<restartCount>.log`.
 """
 
@@ -168,10 +171,10 @@ def _host_resolv_conf(path: Path) -> DNSConfig:
             continue
         if fields[0] == "nameserver" and len(fields) > 1:
             servers.append(fields[1])
-        elif fields[0] in ("search", "domain"):
-            searches = fields[1:]
+        elif fields[0] == "search":
+            searches = [search.removesuffix(".") for search in fields[1:]]
         elif fields[0] == "options":
-            options.extend(fields[1:])
+            options = fields[1:]
     return DNSConfig(tuple(servers), tuple(searches), tuple(options))
 
 
@@ -188,23 +191,34 @@ def dns_config(pod: Mapping[str, Any], *, cluster_dns: Sequence[str], cluster_do
     if policy == "None":
         base = DNSConfig()
     elif cluster:
+        host = _host_resolv_conf(host_resolv_conf)
+        cluster_searches = (f"{namespace}.svc.{cluster_domain}", f"svc.{cluster_domain}",
+                            cluster_domain) if cluster_domain else ()
         base = DNSConfig(tuple(cluster_dns),
-                         (f"{namespace}.svc.{cluster_domain}", f"svc.{cluster_domain}",
-                          cluster_domain), ("ndots:5",))
+                         tuple(dict.fromkeys((*cluster_searches, *host.searches))),
+                         ("ndots:5",))
     else:
         base = _host_resolv_conf(host_resolv_conf)
     extra = spec.get("dnsConfig") or {}
-    servers = list(base.servers) + [s for s in extra.get("nameservers") or ()
-                                    if s not in base.servers]
-    searches = list(base.searches) + [s for s in extra.get("searches") or ()
-                                      if s not in base.searches]
+    servers = list(dict.fromkeys((*base.servers, *(extra.get("nameservers") or ()))))
+    searches = list(dict.fromkeys((*base.searches, *(extra.get("searches") or ()))))
     options = {o.split(":", 1)[0]: o for o in base.options}
     for option in extra.get("options") or ():
         name = option.get("name")
         if name:
             value = option.get("value")
             options[name] = f"{name}:{value}" if value is not None else str(name)
-    return DNSConfig(tuple(servers[:3]), tuple(searches[:32]), tuple(options.values()))
+    return DNSConfig(tuple(servers[:3]), _searches_within_limits(searches),
+                     tuple(options.values()))
+
+
+def _searches_within_limits(searches: list[str]) -> tuple[str, ...]:
+    """Upstream's formDNSSearchFitsLimits: 32 paths, none over 253 characters, the line
+    at most 2048 characters (the last ones dropped)."""
+    kept = [search for search in searches[:32] if len(search) <= 253]
+    while kept and len(" ".join(kept)) > 2048:
+        kept.pop()
+    return tuple(kept)
 
 
 def hostname(pod: Mapping[str, Any]) -> str:

@@ -30,10 +30,10 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kybernetes.api import timeutil
 from kybernetes.client import (
     AlreadyExistsError,
     ApiClient,
@@ -102,10 +102,6 @@ def _desired_meta(pod: Obj) -> tuple[Any, ...]:
     meta = pod.get("metadata") or {}
     return (meta.get("labels"), meta.get("annotations"), meta.get("deletionTimestamp"),
             meta.get("deletionGracePeriodSeconds"))
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Kubelet:
@@ -222,7 +218,7 @@ class Kubelet:
         host = nodestatus.host_resources(root, self.config.max_pods)
         conditions = nodestatus.node_conditions(
             (old or {}).get("conditions") or (), pressure=nodestatus.measure_pressure(root),
-            not_ready=self._not_ready(), now=_now())
+            not_ready=self._not_ready(), now=timeutil.now_rfc3339())
         return {
             "capacity": nodestatus.capacity(host),
             "allocatable": nodestatus.allocatable(host),
@@ -447,7 +443,7 @@ class Kubelet:
         phase = pod_phase(spec, init_statuses, statuses, terminal=terminal)
         if old.get("phase") in TERMINAL_PHASES:
             phase = old["phase"]
-        now = _now()
+        now = timeutil.now_rfc3339()
         status: Obj = {
             "phase": phase,
             "conditions": pod_conditions(spec, old.get("conditions") or (), init_statuses,

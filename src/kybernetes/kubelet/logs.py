@@ -36,6 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from kybernetes.api import timeutil
+
 STDOUT = "stdout"
 STDERR = "stderr"
 _FULL = b"F"
@@ -257,7 +259,7 @@ class CriLogWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, stream: str, data: bytes, *, when: datetime | None = None) -> None:
-        stamp = format_timestamp(_nanos(when or datetime.now(UTC))).encode()
+        stamp = format_timestamp(_nanos(when or timeutil.now())).encode()
         records: list[bytes] = []
         *lines, rest = data.split(b"\n")
         for line in lines:

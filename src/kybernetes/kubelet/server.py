@@ -37,6 +37,7 @@ from urllib.parse import parse_qs, unquote
 
 import uvicorn
 
+from kybernetes.api import timeutil
 from kybernetes.kubelet import streaming
 from kybernetes.kubelet.auth import KubeletAuth
 from kybernetes.kubelet.logs import LogFormatError, LogOptions, parse_timestamp, read_logs
@@ -256,7 +257,7 @@ class KubeletServer:
             if not _in_spec(pod, target.container):
                 raise HttpError(404, f'container "{target.container}" not found in pod '
                                      f'"{target.pod}"')
-            opts, previous = log_options(query, datetime.now(UTC))
+            opts, previous = log_options(query, timeutil.now())
             container_id = log_container_id(pod, target.container, previous)
             path = await self.host.log_path(container_id)
             if not path.exists():

@@ -17,7 +17,12 @@ It does what N kubelets would do for the control plane to see, and nothing else:
   whose workers, controller-style, read the pod from the informer's store: a pod not yet
   reported Running gets its running status (from the simulated runtime) through
   `pods/status`; a pod with `deletionTimestamp` (its "containers" stop at once) is deleted
-  with `gracePeriodSeconds=0` and a uid precondition.
+  with `gracePeriodSeconds=0` and a uid precondition. A running pod controlled by a Job
+  then completes, as kwok's default `pod-complete` stage does: phase Succeeded, containers
+  terminated with reason Completed and exit code 0. Tests steer it with two pod annotations
+  (set on the Job's pod template): `sim.kybernetes.io/run-seconds` keeps the pod running
+  that long first, and `sim.kybernetes.io/exit-code` (non-zero) makes it fail instead
+  (phase Failed, reason Error, that exit code).
 
 Everything shares one `ApiClient` (one connection pool) and one event loop.
 """
@@ -33,6 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kybernetes.api import timeutil
 from kybernetes.client import (
     AlreadyExistsError,
     ApiClient,
@@ -57,7 +63,6 @@ from kybernetes.kubelet.runtime.simulated import (
     node_conditions,
     node_ip,
     node_object,
-    now_rfc3339,
 )
 
 log = logging.getLogger(__name__)
@@ -73,6 +78,8 @@ RENEW_INTERVAL = 10.0
 STATUS_INTERVAL = 300.0
 _TICK = 0.25
 _NODE_INDEX = "nodeName"
+RUN_SECONDS_ANNOTATION = "sim.kybernetes.io/run-seconds"
+EXIT_CODE_ANNOTATION = "sim.kybernetes.io/exit-code"
 
 
 @dataclass
@@ -197,7 +204,7 @@ class SimulatedNodes:
 
     async def _refresh_status(self, node: _SimNode) -> None:
         async with self._slots:
-            now = now_rfc3339()
+            now = timeutil.now_rfc3339()
             try:
                 current = await self.client.get(NODES, node.spec.name)
                 old = {c.get("type"): c for c in (current.get("status") or {}).get(
@@ -273,6 +280,7 @@ class SimulatedNodes:
             return
         if self._reported.get(key) == meta.get("uid") and status.get("phase") == "Running" \
                 and status.get("podIP"):
+            await self._complete_job_pod(pod, key)
             return
         running = await self.runtime.start_pod(pod, node.context)
         try:
@@ -282,6 +290,35 @@ class SimulatedNodes:
             return
         self._reported[key] = meta.get("uid") or ""
         self.stats.pods_started += 1
+
+    async def _complete_job_pod(self, pod: Obj, key: str) -> None:
+        """kwok's `pod-complete` stage: a Job's running pod terminates (after its
+        run-seconds annotation, with its exit-code annotation)."""
+        meta = pod.get("metadata") or {}
+        if not any(ref.get("kind") == "Job" and ref.get("controller")
+                   for ref in meta.get("ownerReferences") or ()):
+            return
+        annotations = meta.get("annotations") or {}
+        try:
+            run_for = float(annotations.get(RUN_SECONDS_ANNOTATION) or 0)
+            exit_code = int(annotations.get(EXIT_CODE_ANNOTATION) or 0)
+        except ValueError:
+            log.warning("pod %s: malformed sim.kybernetes.io annotations; completing it", key)
+            run_for, exit_code = 0.0, 0
+        started = (pod.get("status") or {}).get("startTime")
+        begun = timeutil.parse_time(started)
+        if run_for > 0 and begun is not None:
+            remaining = begun.timestamp() + run_for - time.time()
+            if remaining > 0:
+                self._queue.add_after(key, remaining)
+                return
+        try:
+            await self.client.patch(PODS, meta.get("name") or "",
+                                    {"status": terminated_status(pod, exit_code)},
+                                    meta.get("namespace"), patch_type="merge",
+                                    subresource="status")
+        except NotFoundError:
+            return
 
     async def _worker(self) -> None:
         while True:
@@ -326,6 +363,27 @@ class SimulatedNodes:
                     await task
             self._queue.shutdown()
             await self.pods.stop()
+
+
+def terminated_status(pod: Obj, exit_code: int) -> Obj:
+    """The status of a pod whose containers all exited with `exit_code`."""
+    now = timeutil.now_rfc3339()
+    old = pod.get("status") or {}
+    reason = "Completed" if exit_code == 0 else "Error"
+    containers = []
+    for cs in old.get("containerStatuses") or ():
+        started = ((cs.get("state") or {}).get("running") or {}).get("startedAt") or now
+        containers.append({**cs, "ready": False, "started": False, "state": {"terminated": {
+            "exitCode": exit_code, "reason": reason, "startedAt": started, "finishedAt": now,
+            "containerID": cs.get("containerID")}}})
+    conditions = []
+    for cond in old.get("conditions") or ():
+        if cond.get("type") in ("Ready", "ContainersReady"):
+            cond = {**cond, "status": "False", "lastTransitionTime": now,
+                    "reason": "PodCompleted" if exit_code == 0 else "PodFailed"}
+        conditions.append(cond)
+    return {"phase": "Succeeded" if exit_code == 0 else "Failed",
+            "conditions": conditions, "containerStatuses": containers}
 
 
 def _slot_of(cidr: str) -> int:

@@ -21,9 +21,9 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
+from kybernetes.api import timeutil
 from kybernetes.api.goquote import go_quote
 from kybernetes.client import ApiClient, ApiError, ClientError, resource
 
@@ -64,10 +64,6 @@ def cache_key(account: str, namespace: str, audiences: Sequence[str],
     ref = (f'v1.BoundObjectReference{{Kind:"Pod", APIVersion:"v1", '
            f"Name:{go_quote(pod.name)}, UID:{go_quote(pod.uid)}}}")
     return f"{go_quote(account)}/{go_quote(namespace)}/{auds}/{expiration_seconds}/{ref}"
-
-
-def _timestamp(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 class TokenManager:
@@ -137,6 +133,8 @@ class TokenManager:
         answer: dict[str, Any] = await self.client.request("POST", path, body=request)
         status = answer.get("status") or {}
         seconds = (answer.get("spec") or {}).get("expirationSeconds") or expiration_seconds
-        return _Issued(str(status.get("token") or ""),
-                       _timestamp(str(status.get("expirationTimestamp") or "")),
-                       int(seconds), pod.uid)
+        expires = timeutil.parse_time(status.get("expirationTimestamp"))
+        if expires is None:
+            raise ValueError(f"TokenRequest answer without an expirationTimestamp: {status}")
+        return _Issued(str(status.get("token") or ""), expires.timestamp(), int(seconds),
+                       pod.uid)

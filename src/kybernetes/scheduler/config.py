@@ -27,7 +27,7 @@ defaults (`*` removes all) and its `enabled` entries replace a default in place 
 appended. `expand_profile` then turns the multiPoint list into one ordered list per
 extension point, as upstream's `expandMultiPointPlugins` does (explicitly configured
 plugins first, then multiPoint ones, then the remaining explicit ones). Upstream plugins we
-do not have (volume and DRA plugins) are accepted and left out with a warning.
+do not have (the other volume plugins, DRA) are accepted and left out with a warning.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ EXTENSION_POINTS = ("preEnqueue", "queueSort", "preFilter", "filter", "postFilte
                     "preScore", "score", "reserve", "permit", "preBind", "bind", "postBind")
 
 # Upstream's default plugins (pkg/scheduler/apis/config/v1/default_plugins.go), in order;
-# the volume and DRA plugins of upstream's list are not implemented here.
+# VolumeRestrictions, NodeVolumeLimits, VolumeZone and the DRA plugins of upstream's list
+# are not implemented here.
 DEFAULT_MULTI_POINT: tuple[tuple[str, int | None], ...] = (
     (names.SCHEDULING_GATES, None),
     (names.PRIORITY_SORT, None),
@@ -63,6 +64,7 @@ DEFAULT_MULTI_POINT: tuple[tuple[str, int | None], ...] = (
     (names.NODE_AFFINITY, 2),
     (names.NODE_PORTS, None),
     (names.NODE_RESOURCES_FIT, 1),
+    (names.VOLUME_BINDING, None),
     (names.POD_TOPOLOGY_SPREAD, 2),
     (names.INTER_POD_AFFINITY, 2),
     (names.DEFAULT_PREEMPTION, None),

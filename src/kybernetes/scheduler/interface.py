@@ -150,6 +150,9 @@ class EventResource(enum.Enum):
     NODE = "Node"
     NAMESPACE = "Namespace"
     PRIORITY_CLASS = "PriorityClass"
+    PVC = "PersistentVolumeClaim"
+    PV = "PersistentVolume"
+    STORAGE_CLASS = "StorageClass"
     WILDCARD = "*"
 
 
@@ -361,6 +364,10 @@ class Handle:
     default_selector: Callable[[PodInfo], LabelSelector] = _no_default_selector
     framework: Any = None
     nominator: Any = None
+    # The scheduler's SharedInformerFactory (plugins' own listers: VolumeBinding's claims)
+    # and how a plugin reports a cluster event of those to the scheduling queue.
+    informers: Any = None
+    on_cluster_event: Callable[[ClusterEvent, Obj | None, Obj | None], Any] | None = None
     # Tasks the plugins start (API calls) are kept here so they are not garbage collected.
     background: set[Any] = field(default_factory=set)
 

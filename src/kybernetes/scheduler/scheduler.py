@@ -35,9 +35,9 @@ import uuid
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from kybernetes.api import timeutil
 from kybernetes.api.selectors import (
     EQUALS,
     LabelSelector,
@@ -110,10 +110,6 @@ _STATUS_CONCURRENCY = 32
 # Event writers per profile (see EventWriters).
 EVENT_WRITERS = 8
 _CLEANUP_PERIOD = 1.0
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -209,8 +205,10 @@ class Scheduler:
         self._status_slots = asyncio.Semaphore(_STATUS_CONCURRENCY)
         events = event_client or client
         self.profiles: dict[str, Framework] = {}
+        self.factory = SharedInformerFactory(client)
         for profile in self.config.profiles:
-            handle = Handle(self.cache, client=client,
+            handle = Handle(self.cache, client=client, informers=self.factory,
+                            on_cluster_event=self._on_plugin_event,
                             recorder=EventWriters(events, profile.scheduler_name),
                             namespace_labels=self._labels_of_namespace,
                             namespaces_matching=self._namespaces_matching,
@@ -230,7 +228,6 @@ class Scheduler:
         for fw in self.profiles.values():
             fw.handle.nominator = self.queue.nominator
         self.algorithm = Algorithm(self.cache, self.config.percentage_of_nodes_to_score)
-        self.factory = SharedInformerFactory(client)
         self.pods = self.factory.informer(
             PODS, field_selector="status.phase!=Succeeded,status.phase!=Failed")
         self.nodes = self.factory.informer(NODES)
@@ -291,6 +288,10 @@ class Scheduler:
         return LabelSelector(requirements)
 
     # -- informer handlers ---------------------------------------------------------------
+
+    def _on_plugin_event(self, event: ClusterEvent, old: Obj | None, new: Obj | None) -> None:
+        """A change a plugin's own informer saw (VolumeBinding: claims, volumes, classes)."""
+        self.queue.move_all_on_event(event, old, new)
 
     def _on_namespace(self, obj: Obj) -> None:
         meta = obj.get("metadata") or {}
@@ -575,7 +576,7 @@ class Scheduler:
                 existing.get("lastTransitionTime"):
             condition["lastTransitionTime"] = existing["lastTransitionTime"]
         else:
-            condition["lastTransitionTime"] = _now()
+            condition["lastTransitionTime"] = timeutil.now_rfc3339()
         patch: Obj = {}
         if changed:
             patch["conditions"] = [condition]

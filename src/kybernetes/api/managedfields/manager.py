@@ -45,7 +45,6 @@ after a CRD schema changes a field between atomic and granular.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -53,6 +52,7 @@ from typing import Any
 
 import orjson
 
+from kybernetes.api import timeutil
 from kybernetes.api.errors import StatusError, bad_request
 from kybernetes.api.managedfields import fieldpath as fp
 from kybernetes.api.managedfields.fieldpath import Node, PathError
@@ -424,15 +424,8 @@ def _conflict_error(conflicts: dict[Ident, Node]) -> StatusError:
 
 @functools.lru_cache(maxsize=1024)
 def _seconds(stamp: Any) -> int:
-    if not isinstance(stamp, str):
-        return 0
-    try:
-        parsed = dt.datetime.fromisoformat(stamp)
-    except ValueError:
-        return 0
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return int(parsed.timestamp())
+    parsed = timeutil.parse_time(stamp)
+    return int(parsed.timestamp()) if parsed is not None else 0
 
 
 def _cap_update_managers(state: _State) -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from kybernetes.api import timeutil
 from kybernetes.api.printers._docs import DOCS
 from kybernetes.api.quantity import serialize_quantity
 from kybernetes.api.selectors import label_selector_from_dict
@@ -129,14 +130,9 @@ def is_deleting(obj: Obj) -> bool:
 
 def parse_time(value: Any) -> datetime | None:
     """A `metav1.Time`/`MicroTime`; None stands for Go's zero time (unset or year 1)."""
-    if not isinstance(value, str) or not value:
+    parsed = timeutil.parse_time(value)
+    if parsed is None:
         return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
     if parsed.year == 1 and parsed.month == 1 and parsed.day == 1 and parsed.hour == 0 \
             and parsed.minute == 0 and parsed.second == 0 and parsed.microsecond == 0:
         return None
@@ -203,7 +199,7 @@ def rfc3339(value: Any) -> str:
     when = parse_time(value)
     if when is None:
         return "0001-01-01T00:00:00Z"
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timeutil.rfc3339(when)
 
 
 # --- labels and selectors --------------------------------------------------------------

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from kybernetes.api import timeutil
 from kybernetes.api.quantity import Quantity
 from kybernetes.api.quota import podresources, resources
 from kybernetes.api.quota.resources import ResourceList
@@ -163,13 +164,6 @@ def is_terminating(pod: Obj) -> bool:
     return isinstance(deadline, int) and not isinstance(deadline, bool) and deadline >= 0
 
 
-def _parse_time(text: Any) -> datetime | None:
-    try:
-        return datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-
-
 def _container_usage(requests: Mapping[str, Quantity],
                      limits: Mapping[str, Quantity]) -> ResourceList:
     """Upstream's podComputeUsageHelper."""
@@ -203,7 +197,7 @@ def _is_extended(name: str) -> bool:
 class PodEvaluator:
     group: str = ""
     plural: str = "pods"
-    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    now: Callable[[], datetime] = field(default=timeutil.now)
 
     def handles(self, operation: str, subresource: str, obj: Obj | None,
                 old: Obj | None) -> bool:
@@ -275,7 +269,7 @@ class PodEvaluator:
         if (pod.get("status") or {}).get("phase") in ("Failed", "Succeeded"):
             return False
         meta = _meta(pod)
-        deleted = _parse_time(meta.get("deletionTimestamp"))
+        deleted = timeutil.parse_time(meta.get("deletionTimestamp"))
         grace = meta.get("deletionGracePeriodSeconds")
         if deleted is not None and isinstance(grace, int):
             return self.now() <= deleted + timedelta(seconds=grace)

@@ -446,6 +446,9 @@ def parse_cron(schedule: str) -> None:
         if i < 0:
             raise ValueError(f"provided bad location {spec[eq + 1:]}: unknown time zone "
                              f"{spec[eq + 1:]}")
+        if not _loads_location(spec[eq + 1:i]):
+            raise ValueError(f"provided bad location {spec[eq + 1:i]}: unknown time zone "
+                             f"{spec[eq + 1:i]}")
         spec = spec[i:].strip()
     if spec.startswith("@"):
         if spec in _DESCRIPTORS:
@@ -463,6 +466,19 @@ def parse_cron(schedule: str) -> None:
     for text, (_, lo, hi, names) in zip(fields, _CRON_FIELDS, strict=True):
         for expr in text.split(","):
             _cron_range(expr, lo, hi, names)
+
+
+def _loads_location(name: str) -> bool:
+    """Whether Go's `time.LoadLocation(name)` succeeds ("" is UTC)."""
+    if not name or name in ("UTC", "Local"):
+        return True
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(name)
+    except (KeyError, ValueError, OSError):
+        return False
+    return True
 
 
 def _cron_int(expr: str, names: dict[str, int]) -> int:

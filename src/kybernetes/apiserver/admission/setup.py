@@ -22,10 +22,16 @@ from kybernetes.apiserver.admission.defaulttolerationseconds import DefaultToler
 from kybernetes.apiserver.admission.limitranger import LimitRanger
 from kybernetes.apiserver.admission.namespacelifecycle import NamespaceLifecycle
 from kybernetes.apiserver.admission.noderestriction import NodeRestriction
+from kybernetes.apiserver.admission.persistentvolumeclaimresize import (
+    PersistentVolumeClaimResize,
+)
 from kybernetes.apiserver.admission.podsecurity.admission import PodSecurity
 from kybernetes.apiserver.admission.priority import Priority
 from kybernetes.apiserver.admission.resourcequota import ResourceQuota
 from kybernetes.apiserver.admission.serviceaccount import ServiceAccount
+from kybernetes.apiserver.admission.storageobjectinuseprotection import (
+    StorageObjectInUseProtection,
+)
 
 if TYPE_CHECKING:
     from kybernetes.apiserver.server import ApiServer
@@ -50,6 +56,8 @@ PLUGINS: dict[str, Factory] = {
     "Priority": Priority,
     "DefaultTolerationSeconds": _default_toleration_seconds,
     "DefaultStorageClass": DefaultStorageClass,
+    "StorageObjectInUseProtection": StorageObjectInUseProtection,
+    "PersistentVolumeClaimResize": PersistentVolumeClaimResize,
     "ResourceQuota": ResourceQuota,
 }
 # Known to the flags, installed elsewhere.

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 from cryptography import x509
 
 from kybernetes.api import certificates as csrs
+from kybernetes.api.objects import spec as _spec
 from kybernetes.client import resource
 from kybernetes.client.rest import Obj
 from kybernetes.controllers.base import ControllerContext, Requeue
@@ -51,11 +52,6 @@ class Recognizer:
     # empty: none (the request's shape and requester suffice).
     subresource: str
     message: str
-
-
-def _spec(csr: Obj) -> dict[str, Any]:
-    spec = csr.get("spec")
-    return spec if isinstance(spec, dict) else {}
 
 
 def is_node_client_cert(csr: Obj, req: x509.CertificateSigningRequest) -> bool:

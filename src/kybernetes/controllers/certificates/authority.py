@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from kybernetes.api import timeutil
+
 BACKDATE = dt.timedelta(minutes=5)
 SHORT = dt.timedelta(hours=8)
 
@@ -107,7 +109,7 @@ class CertificateAuthority:
              ttl: dt.timedelta, now: dt.datetime | None = None) -> x509.Certificate:
         if not req.is_signature_valid:
             raise SigningError("unable to verify certificate request signature")
-        now = now or dt.datetime.now(dt.UTC)
+        now = now or timeutil.now()
         ca_not_after = self.certificate.not_valid_after_utc
         not_before = now - BACKDATE
         not_after = now + ttl if ttl < SHORT else now + ttl - BACKDATE

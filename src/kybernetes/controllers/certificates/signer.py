@@ -26,6 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from kybernetes.api import certificates as csrs
+from kybernetes.api import timeutil
 from kybernetes.client.rest import Obj
 from kybernetes.controllers.base import ControllerContext
 from kybernetes.controllers.certificates.authority import CertificateAuthority, SigningError
@@ -72,10 +73,6 @@ def duration(expiration_seconds: Any, limit: dt.timedelta) -> dt.timedelta:
     return limit if requested > limit else max(requested, MIN_DURATION)
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class CsrSigningController(CertificateController):
     name: ClassVar[str] = "certificatesigningrequest-signing-controller"
 
@@ -113,7 +110,7 @@ class CsrSigningController(CertificateController):
         except csrs.CsrError as err:
             add_condition(csr, {
                 "type": csrs.FAILED, "status": "True", "reason": "SignerValidationFailure",
-                "message": str(err), "lastUpdateTime": _now()})
+                "message": str(err), "lastUpdateTime": timeutil.now_rfc3339()})
             await self.client.update_status(CSRS, csr)
             log.info("certificate signing request %s failed validation: %s", name, err)
             return

@@ -40,6 +40,7 @@ import copy
 import logging
 from typing import Any, ClassVar
 
+from kybernetes.api import objects
 from kybernetes.api.selectors import LabelSelector, label_selector_from_dict
 from kybernetes.client import EventRecorder, resource
 from kybernetes.client.informer import NAMESPACE_INDEX
@@ -77,7 +78,7 @@ def orphan_index(obj: Obj) -> list[str]:
     """The namespace of an object that has no controller."""
     if util.controller_ref(obj) is not None:
         return []
-    namespace = util.meta(obj).get("namespace")
+    namespace = objects.meta(obj).get("namespace")
     return [str(namespace)] if namespace else []
 
 
@@ -109,7 +110,7 @@ class DeploymentController(QueueController):
             await self.recorder.aclose()
 
     def _requeue(self, d: Obj, after: float | None) -> None:
-        key = f"{util.meta(d)['namespace']}/{util.meta(d)['name']}"
+        key = f"{objects.meta(d)['namespace']}/{objects.meta(d)['name']}"
         if after is None:
             self.queue.add_rate_limited(key)
         else:
@@ -129,12 +130,12 @@ class DeploymentController(QueueController):
 
     def _deployments_for_replica_set(self, rs: Obj) -> list[Obj]:
         """Deployments whose selector matches an (orphan) ReplicaSet's labels."""
-        labels = util.meta(rs).get("labels")
+        labels = objects.meta(rs).get("labels")
         if not labels:
             return []
         found = []
         for d in self.deployments.store.by_index(NAMESPACE_INDEX,
-                                                 str(util.meta(rs).get("namespace"))):
+                                                 str(objects.meta(rs).get("namespace"))):
             selector = _selector(d)
             if selector is None or selector.empty or not selector.matches(labels):
                 continue
@@ -142,11 +143,11 @@ class DeploymentController(QueueController):
         return found
 
     def _add_replica_set(self, rs: Obj) -> None:
-        if util.meta(rs).get("deletionTimestamp"):
+        if objects.meta(rs).get("deletionTimestamp"):
             # Seen for the first time while being deleted (a restarted controller).
             self._delete_replica_set(rs)
             return
-        namespace = str(util.meta(rs).get("namespace"))
+        namespace = str(objects.meta(rs).get("namespace"))
         ref = util.controller_ref(rs)
         if ref is not None:
             d = self._resolve_controller_ref(namespace, ref)
@@ -157,9 +158,9 @@ class DeploymentController(QueueController):
             self.enqueue_object(d)
 
     def _update_replica_set(self, old: Obj, cur: Obj) -> None:
-        if util.meta(old).get("resourceVersion") == util.meta(cur).get("resourceVersion"):
+        if objects.meta(old).get("resourceVersion") == objects.meta(cur).get("resourceVersion"):
             return  # a resync: nothing changed
-        namespace = str(util.meta(cur).get("namespace"))
+        namespace = str(objects.meta(cur).get("namespace"))
         cur_ref, old_ref = util.controller_ref(cur), util.controller_ref(old)
         ref_changed = cur_ref != old_ref
         if ref_changed and old_ref is not None:
@@ -171,7 +172,7 @@ class DeploymentController(QueueController):
             if d is not None:
                 self.enqueue_object(d)
             return
-        if ref_changed or util.meta(cur).get("labels") != util.meta(old).get("labels"):
+        if ref_changed or objects.meta(cur).get("labels") != objects.meta(old).get("labels"):
             for d in self._deployments_for_replica_set(cur):
                 self.enqueue_object(d)
 
@@ -179,7 +180,7 @@ class DeploymentController(QueueController):
         ref = util.controller_ref(rs)
         if ref is None:
             return  # nobody cares about a deleted orphan
-        d = self._resolve_controller_ref(str(util.meta(rs).get("namespace")), ref)
+        d = self._resolve_controller_ref(str(objects.meta(rs).get("namespace")), ref)
         if d is not None:
             self.enqueue_object(d)
 
@@ -188,7 +189,7 @@ class DeploymentController(QueueController):
         ref = util.controller_ref(pod)
         if ref is None or ref.get("kind") != "ReplicaSet":
             return
-        namespace = str(util.meta(pod).get("namespace"))
+        namespace = str(objects.meta(pod).get("namespace"))
         rs = self.replica_sets.store.get(f"{namespace}/{ref.get('name')}")
         if rs is None or util.uid(rs) != ref.get("uid"):
             return
@@ -196,7 +197,7 @@ class DeploymentController(QueueController):
         if rs_ref is None:
             return
         d = self._resolve_controller_ref(namespace, rs_ref)
-        if d is None or (util.spec(d).get("strategy") or {}).get("type") != util.RECREATE:
+        if d is None or (objects.spec(d).get("strategy") or {}).get("type") != util.RECREATE:
             return
         pod_map = self._pod_map(d, self._owned_replica_sets(d))
         if not any(pod_map.values()):
@@ -213,11 +214,11 @@ class DeploymentController(QueueController):
         selector = _selector(d)
         pod_map: dict[str, list[Obj]] = {}
         for rs in rs_list:
-            pods = pods_for_owner(self.pods.store, str(util.meta(d)["namespace"]),
+            pods = pods_for_owner(self.pods.store, str(objects.meta(d)["namespace"]),
                                   util.uid(rs), include_orphans=False)
             pod_map[util.uid(rs)] = [
                 p for p in pods if selector is not None and
-                selector.matches(util.meta(p).get("labels") or {})]
+                selector.matches(objects.meta(p).get("labels") or {})]
         return pod_map
 
     # -- sync ---------------------------------------------------------------------------
@@ -227,20 +228,20 @@ class DeploymentController(QueueController):
         if cached is None:
             return  # deleted: its ReplicaSets go with it through garbage collection
         d = copy.deepcopy(cached)
-        dspec = util.spec(d)
+        dspec = objects.spec(d)
         selector = dspec.get("selector")
         if isinstance(selector, dict) and not selector.get("matchLabels") and \
                 not selector.get("matchExpressions"):
             self.recorder.warning(d, "SelectingAll", "This deployment is selecting all "
                                   "pods. A non-empty selector is required.")
-            generation = int(util.meta(d).get("generation") or 0)
+            generation = int(objects.meta(d).get("generation") or 0)
             if util.status_int(d, "observedGeneration") < generation:
                 d.setdefault("status", {})["observedGeneration"] = generation
                 await self.syncer.update_status(d)
             return
         rs_list = await self._claim_replica_sets(d)
         s = self.syncer
-        if util.meta(d).get("deletionTimestamp"):
+        if objects.meta(d).get("deletionTimestamp"):
             await s.sync_status_only(d, rs_list)
             return
         await s.check_paused_conditions(d)
@@ -267,14 +268,14 @@ class DeploymentController(QueueController):
         The candidates are those it controls and the orphans of its namespace: the only
         ones a claim can keep (upstream lists every ReplicaSet of the namespace)."""
         try:
-            selector = label_selector_from_dict(util.spec(d).get("selector"))
+            selector = label_selector_from_dict(objects.spec(d).get("selector"))
         except ValueError as err:
-            raise ValueError(f"deployment {util.meta(d)['namespace']}/"
-                             f"{util.meta(d)['name']} has invalid label selector: {err}"
+            raise ValueError(f"deployment {objects.meta(d)['namespace']}/"
+                             f"{objects.meta(d)['name']} has invalid label selector: {err}"
                              ) from err
         store = self.replica_sets.store
         candidates = [*store.by_index(CONTROLLER_UID_INDEX, util.uid(d)),
-                      *store.by_index(ORPHAN_INDEX, str(util.meta(d)["namespace"]))]
+                      *store.by_index(ORPHAN_INDEX, str(objects.meta(d)["namespace"]))]
         manager = ControllerRefManager(
             self.client, owner=d, owner_api_version="apps/v1", owner_kind="Deployment",
             child_resource=REPLICA_SETS, selector=selector,
@@ -284,6 +285,6 @@ class DeploymentController(QueueController):
 
 def _selector(d: Obj) -> LabelSelector | None:
     try:
-        return label_selector_from_dict(util.spec(d).get("selector"))
+        return label_selector_from_dict(objects.spec(d).get("selector"))
     except ValueError:
         return None

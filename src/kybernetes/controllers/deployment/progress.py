@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from kybernetes.api import objects, timeutil
 from kybernetes.client.rest import Obj
 from kybernetes.controllers.deployment import util
 from kybernetes.controllers.deployment.sync import Syncer, calculate_status
@@ -35,13 +36,13 @@ def rollout_status(all_rss: Sequence[Obj | None], new_rs: Obj | None, d: Obj,
     new_status = calculate_status(all_rss, new_rs, d, when)
     if not util.has_progress_deadline(d):
         util.remove_condition(new_status, util.PROGRESSING)
-    current = util.get_condition(util.status(d), util.PROGRESSING)
+    current = objects.find_condition(objects.status(d), util.PROGRESSING)
     complete_before = current is not None and \
         current.get("reason") == util.NEW_RS_AVAILABLE_REASON and \
         new_status.get("replicas", 0) == new_status.get("updatedReplicas", 0)
     if util.has_progress_deadline(d) and not complete_before:
-        subject = f'ReplicaSet "{util.meta(new_rs)["name"]}"' if new_rs is not None \
-            else f'Deployment "{util.meta(d)["name"]}"'
+        subject = f'ReplicaSet "{objects.meta(new_rs)["name"]}"' if new_rs is not None \
+            else f'Deployment "{objects.meta(d)["name"]}"'
         if util.deployment_complete(d, new_status):
             util.set_condition(new_status, util.new_condition(
                 util.PROGRESSING, "True", util.NEW_RS_AVAILABLE_REASON,
@@ -74,7 +75,7 @@ def replica_failures(all_rss: Sequence[Obj | None], new_rs: Obj | None
     """ReplicaFailure conditions: the new RS's, else those of any RS."""
     def of(rs: Obj) -> list[dict[str, Any]]:
         return [util.replica_set_to_deployment_condition(c)
-                for c in util.status(rs).get("conditions") or ()
+                for c in objects.status(rs).get("conditions") or ()
                 if isinstance(c, dict) and c.get("type") == util.REPLICA_FAILURE]
 
     if new_rs is not None:
@@ -87,16 +88,16 @@ def replica_failures(all_rss: Sequence[Obj | None], new_rs: Obj | None
 def requeue_after(d: Obj, new_status: dict[str, Any], when: datetime) -> float | None:
     """Seconds until the Deployment's progress deadline passes (0: now), or None when it
     needs no progress check (no deadline, no condition, complete, or timed out)."""
-    current = util.get_condition(util.status(d), util.PROGRESSING)
+    current = objects.find_condition(objects.status(d), util.PROGRESSING)
     if not util.has_progress_deadline(d) or current is None:
         return None
     if util.deployment_complete(d, new_status) or \
             current.get("reason") == util.TIMED_OUT_REASON:
         return None
-    last = util.parse_time(current.get("lastUpdateTime"))
+    last = timeutil.parse_time(current.get("lastUpdateTime"))
     if last is None:
         return None
-    after = last.timestamp() + float(util.spec(d)["progressDeadlineSeconds"]) - \
+    after = last.timestamp() + float(objects.spec(d)["progressDeadlineSeconds"]) - \
         when.timestamp()
     return max(after, 0.0)
 
@@ -105,7 +106,7 @@ async def sync_rollout_status(s: Syncer, all_rss: Sequence[Obj | None],
                               new_rs: Obj | None, d: Obj) -> None:
     when = s.clock()
     new_status = rollout_status(all_rss, new_rs, d, when)
-    if new_status == util.status(d):
+    if new_status == objects.status(d):
         after = requeue_after(d, new_status, when)
         if after is not None:
             # Under a second: check now (rate limited); otherwise a second past the

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from kybernetes.api import objects
 from kybernetes.client.rest import Obj
 from kybernetes.controllers.deployment import util
 from kybernetes.controllers.deployment.progress import sync_rollout_status
@@ -35,7 +36,7 @@ async def rollout_recreate(s: Syncer, d: Obj, rs_list: list[Obj], pod_map: PodMa
         all_rss = [*old_rss, new_rs]
     assert new_rs is not None
     await s.scale_replica_set_and_record_event(new_rs, util.replicas(d), d)
-    if util.deployment_complete(d, util.status(d)):
+    if util.deployment_complete(d, objects.status(d)):
         await s.cleanup_deployment(old_rss, d)
     await sync_rollout_status(s, all_rss, new_rs, d)
 
@@ -60,6 +61,6 @@ def old_pods_running(new_rs: Obj | None, old_rss: Sequence[Obj], pod_map: PodMap
         if rs_uid == new_uid:
             continue
         for pod in pods:
-            if util.status(pod).get("phase") not in ("Failed", "Succeeded"):
+            if objects.status(pod).get("phase") not in ("Failed", "Succeeded"):
                 return True
     return False

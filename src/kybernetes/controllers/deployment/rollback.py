@@ -12,6 +12,7 @@ The next sync rolls the restored template out, reusing that ReplicaSet.
 
 from __future__ import annotations
 
+from kybernetes.api import objects
 from kybernetes.client.rest import Obj
 from kybernetes.controllers.deployment import util
 from kybernetes.controllers.deployment.sync import DEPLOYMENTS, Syncer
@@ -55,12 +56,12 @@ def last_revision(rss: list[Obj]) -> int:
 
 
 async def _rollback_to_template(s: Syncer, d: Obj, rs: Obj, revision: int) -> None:
-    template = util.spec(rs).get("template") or {}
-    if util.equal_ignore_hash(util.spec(d).get("template") or {}, template):
+    template = objects.spec(rs).get("template") or {}
+    if util.equal_ignore_hash(objects.spec(d).get("template") or {}, template):
         s.recorder.warning(
             d, ROLLBACK_TEMPLATE_UNCHANGED,
             f"The rollback revision contains the same template as current deployment "
-            f'"{util.meta(d)["name"]}"')
+            f'"{objects.meta(d)["name"]}"')
     else:
         d["spec"]["template"] = util.template_without_hash(template)
         # The Deployment takes the ReplicaSet's annotations (change-cause, ...), keeping
@@ -69,7 +70,7 @@ async def _rollback_to_template(s: Syncer, d: Obj, rs: Obj, revision: int) -> No
         notes.update({k: v for k, v in util.annotations_of(rs).items()
                       if not util.skip_annotation(k)})
         d["metadata"]["annotations"] = notes
-        s.recorder.normal(d, ROLLBACK_DONE, f'Rolled back deployment "{util.meta(d)["name"]}" '
+        s.recorder.normal(d, ROLLBACK_DONE, f'Rolled back deployment "{objects.meta(d)["name"]}" '
                           f"to revision {revision}")
     await _clear_rollback_to(s, d)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from kybernetes.api import objects
 from kybernetes.client.rest import Obj
 from kybernetes.controllers.base import Requeue
 from kybernetes.controllers.deployment import util
@@ -35,7 +36,7 @@ async def rollout_rolling(s: Syncer, d: Obj, rs_list: list[Obj]) -> None:
     if await reconcile_old_replica_sets(s, all_rss, util.filter_active(old_rss), new_rs, d):
         await sync_rollout_status(s, all_rss, new_rs, d)
         return
-    if util.deployment_complete(d, util.status(d)):
+    if util.deployment_complete(d, objects.status(d)):
         await s.cleanup_deployment(old_rss, d)
     await sync_rollout_status(s, all_rss, new_rs, d)
 
@@ -88,7 +89,7 @@ async def cleanup_unhealthy_replicas(s: Syncer, old_rss: list[Obj], d: Obj,
             # down): "cleaning up" would scale it back up, past maxSurge. Upstream fails
             # the sync; the retry sees the status caught up.
             raise Requeue("when cleaning up unhealthy replicas, got invalid request to "
-                          f"scale down {util.meta(rs)['namespace']}/{util.meta(rs)['name']} "
+                          f"scale down {objects.meta(rs)['namespace']}/{objects.meta(rs)['name']} "
                           f"{size} -> {size - count}")
         _, old_rss[i] = await s.scale_replica_set_and_record_event(rs, size - count, d)
         total += count

@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from kybernetes.api import objects, timeutil
 from kybernetes.client import (
     AlreadyExistsError,
     ApiClient,
@@ -63,7 +64,7 @@ class Syncer:
     """The operations every rollout strategy shares, bound to one API client."""
 
     def __init__(self, client: ApiClient, recorder: EventRecorder, requeue: RequeueFn, *,
-                 clock: Callable[[], datetime] = util.now) -> None:
+                 clock: Callable[[], datetime] = timeutil.now) -> None:
         self.client = client
         self.recorder = recorder
         self.requeue = requeue
@@ -115,34 +116,34 @@ class Syncer:
     async def _sync_existing_new_rs(self, d: Obj, existing: Obj, new_revision: str) -> Obj:
         # Copies of just what may change (annotations, spec.minReadySeconds): this runs on
         # every sync, and the cached object is shared.
-        rs = {**existing, "metadata": {**util.meta(existing),
+        rs = {**existing, "metadata": {**objects.meta(existing),
                                        "annotations": dict(util.annotations_of(existing))},
-              "spec": dict(util.spec(existing))}
+              "spec": dict(objects.spec(existing))}
         annotations_updated = util.set_new_replica_set_annotations(
             d, rs, new_revision, exists=True)
-        min_ready = util.spec(d).get("minReadySeconds") or 0
-        if annotations_updated or (util.spec(rs).get("minReadySeconds") or 0) != min_ready:
+        min_ready = objects.spec(d).get("minReadySeconds") or 0
+        if annotations_updated or (objects.spec(rs).get("minReadySeconds") or 0) != min_ready:
             rs["spec"]["minReadySeconds"] = min_ready
             return await self.update_replica_set(rs)
         # The RS's own revision is the one set before: copy it to the Deployment.
         needs_update = util.set_deployment_revision(
             d, util.annotations_of(rs).get(util.REVISION_ANNOTATION, ""))
         st = d.setdefault("status", {})
-        if util.has_progress_deadline(d) and util.get_condition(st, util.PROGRESSING) is None:
+        if util.has_progress_deadline(d) and objects.find_condition(st, util.PROGRESSING) is None:
             # A Deployment that starts caring about progress: count from now.
             util.set_condition(st, util.new_condition(
                 util.PROGRESSING, "True", util.FOUND_NEW_RS_REASON,
-                f'Found new replica set "{util.meta(rs)["name"]}"', self.clock()))
+                f'Found new replica set "{objects.meta(rs)["name"]}"', self.clock()))
             needs_update = True
         if needs_update:
             await self.update_status(d)
         return rs
 
     async def _create_new_rs(self, d: Obj, old_rss: Sequence[Obj], new_revision: str) -> Obj:
-        dmeta, dspec = util.meta(d), util.spec(d)
+        dmeta, dspec = objects.meta(d), objects.spec(d)
         template = copy.deepcopy(dspec.get("template") or {})
-        pod_hash = util.compute_hash(template, util.status(d).get("collisionCount"))
-        labels = {**(util.meta(template).get("labels") or {}),
+        pod_hash = util.compute_hash(template, objects.status(d).get("collisionCount"))
+        labels = {**(objects.meta(template).get("labels") or {}),
                   util.DEFAULT_UNIQUE_LABEL_KEY: pod_hash}
         template.setdefault("metadata", {})["labels"] = labels
         selector = copy.deepcopy(dspec.get("selector") or {})
@@ -197,17 +198,17 @@ class Syncer:
     async def _claim_existing(self, d: Obj, name: str) -> Obj:
         """The create found `name` taken: our new RS (a slow cache), or a hash collision,
         answered by bumping collisionCount and retrying (raising)."""
-        rs = await self.client.get(REPLICA_SETS, name, util.meta(d)["namespace"])
+        rs = await self.client.get(REPLICA_SETS, name, objects.meta(d)["namespace"])
         ref = util.controller_ref(rs)
         if ref is not None and ref.get("uid") == util.uid(d) and util.equal_ignore_hash(
-                util.spec(d).get("template") or {}, util.spec(rs).get("template") or {}):
+                objects.spec(d).get("template") or {}, objects.spec(rs).get("template") or {}):
             return rs
         st = d.setdefault("status", {})
         before = int(st.get("collisionCount") or 0)
         st["collisionCount"] = before + 1
         await self.update_status(d)
         log.info("deployment %s/%s: hash collision on replica set %s; collisionCount "
-                 "%d -> %d", util.meta(d)["namespace"], util.meta(d)["name"], name, before,
+                 "%d -> %d", objects.meta(d)["namespace"], objects.meta(d)["name"], name, before,
                  before + 1)
         raise Requeue(f"replica set {name} exists and is not this deployment's")
 
@@ -271,7 +272,7 @@ class Syncer:
             direction = "up" if old_scale < new_scale else "down"
             self.recorder.normal(
                 d, "ScalingReplicaSet", f"Scaled {direction} replica set "
-                f"{util.meta(result)['name']} from {old_scale} to {new_scale}")
+                f"{objects.meta(result)['name']} from {old_scale} to {new_scale}")
         return size_changed, result
 
     # -- cleanup ------------------------------------------------------------------------
@@ -280,26 +281,26 @@ class Syncer:
         """Delete the oldest scaled-down old ReplicaSets beyond revisionHistoryLimit."""
         if not util.has_revision_history_limit(d):
             return
-        alive = [rs for rs in old_rss if not util.meta(rs).get("deletionTimestamp")]
-        excess = len(alive) - int(util.spec(d)["revisionHistoryLimit"])
+        alive = [rs for rs in old_rss if not objects.meta(rs).get("deletionTimestamp")]
+        excess = len(alive) - int(objects.spec(d)["revisionHistoryLimit"])
         if excess <= 0:
             return
         for rs in util.by_revision(alive)[:excess]:
             # Only ReplicaSets that are scaled down and whose controller has seen that.
             if util.status_int(rs, "replicas") != 0 or util.replicas(rs) != 0 or \
-                    int(util.meta(rs).get("generation") or 0) > \
+                    int(objects.meta(rs).get("generation") or 0) > \
                     util.status_int(rs, "observedGeneration"):
                 continue
             with contextlib.suppress(NotFoundError):
-                await self.client.delete(REPLICA_SETS, util.meta(rs)["name"],
-                                         util.meta(rs)["namespace"])
+                await self.client.delete(REPLICA_SETS, objects.meta(rs)["name"],
+                                         objects.meta(rs)["namespace"])
 
     # -- status -------------------------------------------------------------------------
 
     async def sync_deployment_status(self, all_rss: Sequence[Obj | None], new_rs: Obj | None,
                                      d: Obj) -> None:
         new_status = calculate_status(all_rss, new_rs, d, self.clock())
-        if new_status == util.status(d):
+        if new_status == objects.status(d):
             return
         d["status"] = new_status
         await self.update_status(d)
@@ -308,11 +309,11 @@ class Syncer:
         if not util.has_progress_deadline(d):
             return
         st = d.setdefault("status", {})
-        cond = util.get_condition(st, util.PROGRESSING)
+        cond = objects.find_condition(st, util.PROGRESSING)
         if cond is not None and cond.get("reason") == util.TIMED_OUT_REASON:
             return  # a reported lack of progress is not overwritten by a pause
         paused_cond = cond is not None and cond.get("reason") == util.PAUSED_DEPLOY_REASON
-        paused = bool(util.spec(d).get("paused"))
+        paused = bool(objects.spec(d).get("paused"))
         if paused and not paused_cond:
             util.set_condition(st, util.new_condition(
                 util.PROGRESSING, "Unknown", util.PAUSED_DEPLOY_REASON, "Deployment is paused",
@@ -329,7 +330,7 @@ class Syncer:
         """A scaling event or a paused Deployment: scale, no rollout."""
         new_rs, old_rss = await self.get_all_replica_sets_and_sync_revision(d, rs_list, False)
         await self.scale(d, new_rs, old_rss)
-        if util.spec(d).get("paused") and util.rollback_to(d) is None:
+        if objects.spec(d).get("paused") and util.rollback_to(d) is None:
             await self.cleanup_deployment(old_rss, d)
         await self.sync_deployment_status([*old_rss, new_rs], new_rs, d)
 
@@ -350,7 +351,7 @@ class Syncer:
 
 def controller_ref_to(d: Obj) -> dict[str, Any]:
     """An owner reference making the Deployment the controller (metav1.NewControllerRef)."""
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "name": util.meta(d)["name"],
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "name": objects.meta(d)["name"],
             "uid": util.uid(d), "controller": True, "blockOwnerDeletion": True}
 
 
@@ -366,9 +367,9 @@ def calculate_status(all_rss: Sequence[Obj | None], new_rs: Obj | None, d: Obj,
     omitted) and the Available condition; other conditions are carried over."""
     available = util.available_replica_count(all_rss)
     unavailable = max(util.replica_count(all_rss) - available, 0)
-    old = util.status(d)
+    old = objects.status(d)
     counts = {
-        "observedGeneration": int(util.meta(d).get("generation") or 0),
+        "observedGeneration": int(objects.meta(d).get("generation") or 0),
         "replicas": util.actual_replica_count(all_rss),
         "updatedReplicas": util.actual_replica_count([new_rs]),
         "readyReplicas": util.ready_replica_count(all_rss),

@@ -36,11 +36,13 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 
+from kybernetes.api.objects import find_condition, meta, spec, status
+from kybernetes.api.timeutil import now, parse_time, rfc3339
 from kybernetes.client.rest import Obj
 
 # ----------------------------------------------------------------------------- constants
@@ -96,21 +98,6 @@ _FNV32_PRIME = 0x01000193
 # ----------------------------------------------------------------------------- accessors
 
 
-def meta(obj: Obj) -> dict[str, Any]:
-    m = obj.get("metadata")
-    return m if isinstance(m, dict) else {}
-
-
-def spec(obj: Obj) -> dict[str, Any]:
-    s = obj.get("spec")
-    return s if isinstance(s, dict) else {}
-
-
-def status(obj: Obj) -> dict[str, Any]:
-    s = obj.get("status")
-    return s if isinstance(s, dict) else {}
-
-
 def annotations_of(obj: Obj) -> dict[str, str]:
     a = meta(obj).get("annotations")
     return a if isinstance(a, dict) else {}
@@ -135,23 +122,6 @@ def controller_ref(obj: Obj) -> dict[str, Any] | None:
         if isinstance(ref, dict) and ref.get("controller"):
             return ref
     return None
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def rfc3339(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 # ----------------------------------------------------------------------------- hashing
@@ -626,17 +596,10 @@ def new_condition(type_: str, status_: str, reason: str, message: str,
             "lastTransitionTime": stamp, "reason": reason, "message": message}
 
 
-def get_condition(st: dict[str, Any], type_: str) -> dict[str, Any] | None:
-    for cond in st.get("conditions") or ():
-        if isinstance(cond, dict) and cond.get("type") == type_:
-            return cond
-    return None
-
-
 def set_condition(st: dict[str, Any], condition: dict[str, Any]) -> None:
     """Add or replace the condition of its type (mutates `st`). The same status and reason
     is no change at all; the same status keeps the old lastTransitionTime."""
-    current = get_condition(st, condition["type"])
+    current = find_condition(st, condition["type"])
     if current is not None and current.get("status") == condition["status"] and \
             current.get("reason") == condition["reason"]:
         return
@@ -693,7 +656,7 @@ def deployment_timed_out(deployment: Obj, new_status: dict[str, Any],
     progressDeadlineSeconds ago (and the rollout has neither finished nor timed out)."""
     if not has_progress_deadline(deployment):
         return False
-    cond = get_condition(new_status, PROGRESSING)
+    cond = find_condition(new_status, PROGRESSING)
     if cond is None:
         return False
     if cond.get("reason") == NEW_RS_AVAILABLE_REASON:

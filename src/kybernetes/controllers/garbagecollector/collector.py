@@ -40,6 +40,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from kybernetes.api.objects import meta as _meta
 from kybernetes.client import (
     ApiError,
     ClientError,
@@ -457,11 +458,6 @@ class GarbageCollector(Controller):
                 conflict = err
         assert conflict is not None
         raise conflict
-
-
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, dict) else {}
 
 
 def _uid(obj: Mapping[str, Any]) -> str:

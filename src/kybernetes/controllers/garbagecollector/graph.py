@@ -38,6 +38,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kybernetes.api.objects import meta as _meta
+
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
@@ -147,11 +149,6 @@ class ReferenceCache:
 
 
 # ----------------------------------------------------------------------------- object helpers
-
-
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, dict) else {}
 
 
 def owner_references(obj: Mapping[str, Any]) -> tuple[OwnerReference, ...]:

@@ -13,6 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from kybernetes.api import timeutil
 from kybernetes.api.keyfiles import key_pem, spki, write_atomic
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -47,7 +48,7 @@ class Credential:
         return self.certificate.not_valid_after_utc
 
     def valid(self, now: dt.datetime | None = None) -> bool:
-        now = now or dt.datetime.now(dt.UTC)
+        now = now or timeutil.now()
         return self.not_before <= now < self.not_after
 
 

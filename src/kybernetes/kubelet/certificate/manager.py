@@ -29,6 +29,7 @@ from pathlib import Path
 from cryptography import x509
 
 from kybernetes.api import certificates as csrs
+from kybernetes.api import timeutil
 from kybernetes.client import ApiClient, Backoff, ClientError
 from kybernetes.kubelet.certificate import credential, csr
 from kybernetes.kubelet.certificate.credential import Credential
@@ -98,7 +99,7 @@ class CertificateManager:
         """Rotate whenever due, until cancelled."""
         backoff = Backoff(2.0, 300.0, reset_after=3600.0)
         while True:
-            now = dt.datetime.now(dt.UTC)
+            now = timeutil.now()
             due = now if self.current is None else \
                 rotation_deadline(self.current, self.template, self.rng, now)
             if due > now:

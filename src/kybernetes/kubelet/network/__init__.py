@@ -6,6 +6,9 @@
 - `pod`: the node's pod network (`PodNetwork`): the k3s-like bridge conflist on the node's
   pod CIDR, sandbox setup and teardown returning pod IPs, readiness for the node's Ready
   condition, and garbage collection of IPs held for sandboxes that are gone.
+- `routes`: flannel's host-gw backend: routes to the other nodes' pod CIDRs, from a Node
+  watch; `vxlan`: flannel's VXLAN backend on the same loop; `masquerade`: the rules for
+  pod traffic leaving the cluster CIDR.
 """
 
 from kybernetes.kubelet.network.cni import CNIError

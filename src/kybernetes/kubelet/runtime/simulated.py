@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from kybernetes.api.timeutil import now_rfc3339
 from kybernetes.kubelet.runtime import NodeContext
 
 Obj = dict[str, Any]
@@ -35,10 +36,6 @@ NODE_IP_RANGE = "172.16.0.0/12"
 SIM_LABEL = "type"
 SIM_LABEL_VALUE = "kwok"
 SIM_ANNOTATION = "kybernetes.io/simulated-node"
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def micro_time() -> str:

@@ -5,7 +5,8 @@ downwardapi, projected, local and the PVC indirection).
 
 Layout (upstream's): `<root>/pods/<uid>/volumes/kubernetes.io~<plugin>/<name>` for the
 volumes the kubelet makes (emptyDir, configMap, secret, downwardAPI, projected); hostPath
-volumes and hostPath/local persistent volumes are used where they are on the host.
+volumes and hostPath/local persistent volumes are used where they are on the host (a
+local-path volume's directory is made on its first mount: `localpath.py`).
 
 Design notes:
 
@@ -38,7 +39,7 @@ from typing import Any
 
 from kybernetes.client import ApiClient, ApiError, ClientError
 from kybernetes.kubelet.tokenmanager import BoundPod, TokenError, TokenManager
-from kybernetes.kubelet.volumes import emptydir
+from kybernetes.kubelet.volumes import emptydir, localpath
 from kybernetes.kubelet.volumes.atomic_writer import (
     AtomicWriteError,
     AtomicWriter,
@@ -322,6 +323,8 @@ class VolumeManager:
         read_only = read_only or bool(spec.get("readOnly"))
         if "hostPath" in spec:
             source = spec["hostPath"] or {}
+            if localpath.is_local_path(pv):
+                await asyncio.to_thread(localpath.make_dir, Path(str(source.get("path"))))
             try:
                 await asyncio.to_thread(check_type, str(source.get("path") or ""),
                                         source.get("type"))

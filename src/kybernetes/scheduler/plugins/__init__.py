@@ -26,6 +26,7 @@ from kybernetes.scheduler.plugins import (
     queuesort,
     schedulinggates,
     tainttoleration,
+    volumebinding,
 )
 
 REGISTRY: dict[str, PluginFactory] = {
@@ -43,6 +44,7 @@ REGISTRY: dict[str, PluginFactory] = {
     names.IMAGE_LOCALITY: imagelocality.new,
     names.DEFAULT_PREEMPTION: defaultpreemption.new,
     names.DEFAULT_BINDER: defaultbinder.new,
+    names.VOLUME_BINDING: volumebinding.new,
 }
 
 __all__ = ["REGISTRY", "names"]

@@ -36,9 +36,9 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from kybernetes.api import timeutil
 from kybernetes.client import ClientError, NotFoundError, resource
 from kybernetes.scheduler.interface import (
     CycleState,
@@ -246,7 +246,7 @@ class DefaultPreemption:
 
     async def _evict(self, candidate: Candidate, pod: PodInfo, lower: list[PodInfo]) -> None:
         client = self.handle.client
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = timeutil.now_rfc3339()
         message = f"{pod.scheduler_name}: preempting to accommodate a higher priority pod"
 
         async def evict(victim: PodInfo) -> None:

@@ -14,10 +14,11 @@ INTER_POD_AFFINITY = "InterPodAffinity"
 IMAGE_LOCALITY = "ImageLocality"
 DEFAULT_PREEMPTION = "DefaultPreemption"
 DEFAULT_BINDER = "DefaultBinder"
+VOLUME_BINDING = "VolumeBinding"
 
 # Upstream plugins of the default profile that kybernetes does not have yet (volumes, DRA):
 # a configuration naming them is accepted and they are left out, with a warning.
 NOT_IMPLEMENTED = frozenset({
-    "VolumeRestrictions", "NodeVolumeLimits", "VolumeBinding", "VolumeZone",
+    "VolumeRestrictions", "NodeVolumeLimits", "VolumeZone",
     "DynamicResources", "NodeDeclaredFeatures", "GangScheduling",
 })
