@@ -10,8 +10,9 @@ fetches `web.<ns>.svc.cluster.local` and sees every backend, then only what rema
 a scale-down; a NodePort and a LoadBalancer Service answer on both nodes' addresses; a pod
 that fails readiness gets no traffic; `nslookup` of the kubernetes Service works in a pod.
 
-One cluster for the module. Busybox is built from Debian's busybox-static and imported
-into both nodes' image stores. Waits are bounded polls, not measures.
+One cluster for the module in each proxy mode (nftables, iptables). Busybox is built from
+Debian's busybox-static and imported into both nodes' image stores. Waits are bounded
+polls, not measures.
 """
 
 from __future__ import annotations
@@ -96,8 +97,10 @@ def remove_cgroups(root: str) -> None:
         subprocess.run(["rmdir", str(base)], check=False, capture_output=True)
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+@pytest.fixture(scope="module", params=["nftables", "iptables"])
+def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[Cluster]:
+    """Both proxy modes pass the same suite: the whole cluster once in each."""
     root = tmp_path_factory.mktemp("kyb-multinode")
     a_dir, b_dir = root / "a", root / "b"
     for data in (a_dir, b_dir):
@@ -105,7 +108,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         import_busybox(data, IMAGE)
     resolv_conf = a_dir / "upstream-resolv.conf"
     resolv_conf.write_text("nameserver 127.0.0.1\n")  # nothing is forwarded out
-    node_args = ["--proxy-min-sync-period", "0.1"]
+    node_args = ["--proxy-min-sync-period", "0.1", "--proxy-mode", request.param]
     with netns.namespaces("kyb-mn-a", "kyb-mn-b") as (a, b):
         connect(a, b)
         server = Server(a_dir, agent=True, extra_args=[
