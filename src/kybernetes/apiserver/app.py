@@ -14,9 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kybernetes import __version__
 from kybernetes.api import errors
 from kybernetes.api.registry import Registry
+from kybernetes.api.version import GIT_VERSION, KUBERNETES_VERSION
 from kybernetes.apiserver import discovery, openapi, requestcontext
 from kybernetes.apiserver.audit.setup import Auditor
 from kybernetes.apiserver.authn.impersonation import impersonate
@@ -46,8 +46,9 @@ _NOT_FOUND = errors.StatusError(404, "NotFound", "the server could not find the 
 
 
 def version_info() -> dict[str, str]:
+    major, minor, _ = KUBERNETES_VERSION.removeprefix("v").split(".")
     return {
-        "major": "1", "minor": "35", "gitVersion": f"v1.35.0+kyb{__version__}",
+        "major": major, "minor": minor, "gitVersion": GIT_VERSION,
         "gitCommit": "", "gitTreeState": "clean", "buildDate": "2026-11-23T00:00:00Z",
         "goVersion": f"python{platform.python_version()}", "compiler": "cpython",
         "platform": f"linux/{platform.machine()}",

@@ -19,12 +19,11 @@ does not track them either).
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from kybernetes.api import errors
+from kybernetes.api import errors, timeutil
 from kybernetes.api.registry import ResourceInfo
 from kybernetes.apiserver.http import Request, Response, json_response
 from kybernetes.apiserver.negotiation import decode_body
@@ -36,10 +35,6 @@ _MAX_RETRIES = 8
 
 class _Refused(Exception):
     """The pod cannot be bound; the text becomes the Conflict's reason."""
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def validate_binding(binding: dict[str, Any]) -> list[errors.FieldError]:
@@ -136,7 +131,7 @@ async def create_binding(store: ObjectStore, request: Request, info: ResourceInf
         pod: dict[str, Any] = orjson.loads(kv.value)
         pod.setdefault("metadata", {})["resourceVersion"] = str(kv.mod_revision)
         try:
-            bound = bind_pod(copy.deepcopy(pod), binding, _now())
+            bound = bind_pod(copy.deepcopy(pod), binding, timeutil.now_rfc3339())
         except _Refused as why:
             raise errors.conflict("", "pods/binding", name, str(why)) from None
         if dry_run:

@@ -18,11 +18,10 @@ The `/approval` handler is registered in `ResourceHandlers.subresources`.
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from kybernetes.api import certificates as csrs
-from kybernetes.api import errors
+from kybernetes.api import errors, timeutil
 from kybernetes.api.registry import ResourceInfo
 from kybernetes.apiserver import csrvalidation
 from kybernetes.apiserver import patch as patches
@@ -38,10 +37,6 @@ if TYPE_CHECKING:
 
 RESOURCE = "certificatesigningrequests"
 Obj = dict[str, Any]
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _status(csr: Obj) -> Obj:
@@ -83,7 +78,7 @@ def _populate_timestamps(new: Obj, old: Obj) -> None:
     """Upstream's `populateConditionTimestamps`: a missing lastUpdateTime is now; a missing
     lastTransitionTime is the old one of a condition with the same type and status, else
     now."""
-    now = _now()
+    now = timeutil.now_rfc3339()
     for cond in _conditions(new):
         if not isinstance(cond, dict):
             continue

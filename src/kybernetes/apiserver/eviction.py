@@ -35,10 +35,9 @@ import asyncio
 import copy
 import dataclasses
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from kybernetes.api import errors
+from kybernetes.api import errors, timeutil
 from kybernetes.api.poddisruptionbudget import (
     DISRUPTION_BUDGET_CAUSE,
     update_disruption_allowed_condition,
@@ -66,10 +65,6 @@ _ACCEPTED_VERSIONS = ("policy/v1", "policy/v1beta1")
 _TOO_MANY = "Cannot evict pod as it would violate the pod's disruption budget."
 _MULTIPLE = ("This pod has more than one PodDisruptionBudget, which the eviction subresource "
              "does not support.")
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def too_many_requests(message: str, retry_after: int, cause: str) -> errors.StatusError:
@@ -132,7 +127,7 @@ def check_and_decrement(pdb: dict[str, Any], pod_name: str, *, dry_run: bool) ->
         disrupted = new_status.get("disruptedPods")
         if not isinstance(disrupted, dict):
             disrupted = new_status["disruptedPods"] = {}
-        disrupted[pod_name] = _now()
+        disrupted[pod_name] = timeutil.now_rfc3339()
     return spent
 
 
@@ -338,7 +333,7 @@ class Eviction:
                 set_condition(pod.setdefault("status", {}), {
                     "type": "DisruptionTarget", "status": "True",
                     "reason": "EvictionByEvictionAPI", "message": "Eviction API: evicting"},
-                    _now())
+                    timeutil.now_rfc3339())
                 return pod
 
             updated = await self.store.modify(self.pods, namespace, name, add_condition,

@@ -16,12 +16,12 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
 
-from kybernetes.api import errors, schema
+from kybernetes.api import errors, schema, timeutil
 from kybernetes.api.managedfields import track_update
 from kybernetes.api.registry import Registry, ResourceInfo
 from kybernetes.apiserver import strategy
@@ -46,7 +46,7 @@ _MAX_RETRIES = 8
 
 
 def now_rfc3339(delta: timedelta = timedelta()) -> str:
-    return (datetime.now(UTC) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timeutil.rfc3339(timeutil.now() + delta)
 
 
 def _encode(obj: dict[str, Any]) -> bytes:

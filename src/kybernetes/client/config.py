@@ -36,6 +36,8 @@ from typing import Any
 
 import yaml
 
+from kybernetes.api.version import user_agent as versioned_user_agent
+
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 # client-go's defaults are QPS 5 / burst 10; our components do far more per process (one
@@ -77,7 +79,7 @@ class ClientConfig:
     qps: float = DEFAULT_QPS
     burst: int = DEFAULT_BURST
     timeout: float = DEFAULT_TIMEOUT
-    user_agent: str = "kybernetes"
+    user_agent: str = versioned_user_agent("kybernetes")
 
     def replace(self, **changes: Any) -> ClientConfig:
         """A copy with some fields changed (e.g. `qps`, `user_agent`)."""

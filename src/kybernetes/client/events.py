@@ -33,9 +33,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
+from kybernetes.api import timeutil
 from kybernetes.client.ratelimit import TokenBucket
 from kybernetes.client.rest import (
     ApiClient,
@@ -123,10 +123,6 @@ def object_reference(obj: Obj) -> dict[str, Any]:
     return ref
 
 
-def _timestamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class EventRecorder:
     """Record Events for `component` (and `host`, the node name for node agents)."""
 
@@ -158,7 +154,7 @@ class EventRecorder:
             return
         ref = object_reference(obj)
         try:
-            self._queue.put_nowait((ref, type, reason, message[:1024], _timestamp()))
+            self._queue.put_nowait((ref, type, reason, message[:1024], timeutil.now_rfc3339()))
         except asyncio.QueueFull:
             self.dropped += 1
             log.warning("event queue full; dropping %s event %s on %s/%s", type, reason,

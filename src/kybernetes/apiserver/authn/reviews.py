@@ -9,19 +9,14 @@ who the requester is (`kubectl auth whoami`), after impersonation.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from kybernetes.api import errors
+from kybernetes.api import errors, timeutil
 from kybernetes.api.registry import ResourceInfo
 from kybernetes.apiserver import requestcontext
 from kybernetes.apiserver.authn.chain import AuthenticationChain
 from kybernetes.apiserver.authn.tokens import intersect
 from kybernetes.apiserver.http import Request
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Reviews:
@@ -54,5 +49,5 @@ class Reviews:
                                   body: dict[str, Any]) -> dict[str, Any]:
         user = requestcontext.current_user()
         return {"kind": info.kind, "apiVersion": info.group_version,
-                "metadata": {"creationTimestamp": _now()},
+                "metadata": {"creationTimestamp": timeutil.now_rfc3339()},
                 "status": {"userInfo": user.as_user_info()}}

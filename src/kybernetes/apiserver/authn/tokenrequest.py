@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from kybernetes.api import errors, schema
+from kybernetes.api import errors, schema, timeutil
 from kybernetes.api.registry import Registry, ResourceInfo
 from kybernetes.api.validation.schemacheck import check_schema, decode_error_message
 from kybernetes.apiserver import requestcontext
@@ -45,7 +45,7 @@ MAX_EXPIRATION_SECONDS = 1 << 32
 
 
 def _rfc3339(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timeutil.rfc3339(datetime.fromtimestamp(seconds, UTC))
 
 
 def _invalid(name: str, failures: list[errors.FieldError]) -> errors.StatusError:
