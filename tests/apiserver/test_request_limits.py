@@ -116,3 +116,33 @@ async def test_unknown_fields_with_any_key_are_dropped(http: httpx.AsyncClient,
     assert key not in response.json()
     warning = response.headers["warning"]
     assert warning.startswith('299 - "unknown field') and warning.isascii()
+
+
+@pytest.mark.parametrize(("body", "code"), [
+    # KeyError: 'metadata' in decoding (issue 23): no metadata, or metadata not an object.
+    (b'{"apiVersion": "v1", "kind": "ConfigMap"}', 422),
+    (b'{"apiVersion": "v1", "kind": "ConfigMap", "metadata": []}', 400),
+    (b'[]', 400),
+    (b'"configmap"', 400),
+    # IndexError in pruning: unknown fields inside later items of a list.
+    (b'{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "ownerReferences":'
+     b' [{"apiVersion": "v1", "kind": "Pod", "name": "p", "uid": "u"}, {"zz": [{"\xc3\xa9": 1}]}'
+     b']}}', 422),
+])
+async def test_malformed_bodies_are_refused_not_500(http: httpx.AsyncClient, body: bytes,
+                                                    code: int) -> None:
+    response = await http.post(f"{CONFIGMAPS}?dryRun=All", content=body,
+                               headers={"content-type": "application/json"})
+    _status(response, code)
+
+
+@pytest.mark.parametrize("name", ["é", "名前", "a%0Ab"])
+async def test_names_that_cannot_be_headers_are_refused_cleanly(http: httpx.AsyncClient,
+                                                                name: str) -> None:
+    """Names come back in Status messages, never raw in headers (issue 23's
+    UnicodeEncodeError and invalid header value classes)."""
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}}
+    response = await http.put(f"{CONFIGMAPS}/{name}", content=orjson.dumps(body),
+                              headers={"content-type": "application/json"})
+    assert response.status_code in (400, 404, 422), response.text
+    assert all(value.isascii() for value in response.headers.values())
