@@ -1,10 +1,13 @@
-"""`kyb server`'s components are restarted when they end, and reported down meanwhile."""
+"""`kyb server`'s components are restarted when they end, and reported down meanwhile;
+one that keeps ending gives up with `ComponentFailed` (the process then exits non-zero)."""
 
 from __future__ import annotations
 
 import asyncio
 
-from kybernetes.cli.supervise import Supervised
+import pytest
+
+from kybernetes.cli.supervise import ComponentFailed, Supervised
 from kybernetes.client import Backoff, LeadershipLost
 
 
@@ -35,6 +38,48 @@ async def test_a_component_that_ends_is_reported_and_started_again() -> None:
         assert problem is not None and "leader election lost" in problem
         await asyncio.wait_for(running.wait(), 5)
         assert runs == 3
+        assert supervised.check() is None
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_component_that_keeps_failing_takes_the_process_down() -> None:
+    runs = 0
+
+    async def component() -> None:
+        nonlocal runs
+        runs += 1
+        raise RuntimeError(f"injected failure {runs}")
+
+    supervised = Supervised("scheduler", component, backoff=Backoff(0.001, 0.001),
+                            max_failures=3, failure_window=60.0)
+    with pytest.raises(ComponentFailed, match=r"scheduler ended 3 times within 60s "
+                                              r"\(last: failed \(injected failure 3\)\)"):
+        await asyncio.wait_for(supervised.run(), 10)
+    assert runs == 3
+    assert supervised.check() == "failed (injected failure 3)"
+
+
+async def test_failures_outside_the_window_are_forgotten() -> None:
+    runs = 0
+    done = asyncio.Event()
+
+    async def component() -> None:
+        nonlocal runs
+        runs += 1
+        if runs == 4:
+            done.set()
+            await asyncio.Event().wait()
+        raise RuntimeError("injected")
+
+    # A window shorter than the backoff: no two failures are ever in it together.
+    supervised = Supervised("dns", component, backoff=Backoff(0.02, 0.02, jitter=0.0),
+                            max_failures=2, failure_window=0.01)
+    task = asyncio.create_task(supervised.run())
+    try:
+        await asyncio.wait_for(done.wait(), 10)
+        assert not task.done()
         assert supervised.check() is None
     finally:
         task.cancel()

@@ -57,5 +57,6 @@ def test_etcd_tls_flags_need_an_etcd_storage(tmp_path: Path) -> None:
         [sys.executable, "-m", "kybernetes.cli.main", "apiserver", "--data-dir",
          str(tmp_path), "--bind-address", "127.0.0.1", "--etcd-cafile", str(tmp_path / "ca")],
         capture_output=True, text=True, timeout=60)
-    assert result.returncode != 0
-    assert "not etcd" in result.stderr
+    assert result.returncode == 2
+    assert result.stderr == ("kyb apiserver: error: --etcd-cafile needs --storage "
+                             "etcd://HOST:PORT (storage is SQLite)\n")

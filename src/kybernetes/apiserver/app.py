@@ -17,7 +17,7 @@ from typing import Any
 from kybernetes.api import errors
 from kybernetes.api.registry import Registry
 from kybernetes.api.version import GIT_VERSION, KUBERNETES_VERSION
-from kybernetes.apiserver import discovery, openapi, requestcontext
+from kybernetes.apiserver import discovery, healthz, openapi, requestcontext
 from kybernetes.apiserver.audit.setup import Auditor
 from kybernetes.apiserver.authn.impersonation import impersonate
 from kybernetes.apiserver.authn.interface import Authenticator
@@ -163,16 +163,18 @@ class ApiServerApp:
         if path in ("/api", "/apis") and discovery.wants_aggregated(request.header("accept")):
             body = discovery.aggregated(self.registry, legacy=path == "/api")
             return json_response(body, content_type=discovery.AGGREGATED_MEDIA)
-        if path == "/readyz":
-            return await self._ready()
+        if path in ("/livez", "/readyz", "/healthz"):
+            endpoint = path.removeprefix("/")
+            outcomes = await self._ready() if endpoint == "readyz" else self._live()
+            skip = healthz.excluded(request.scope.get("query_string", b"").decode("latin-1"))
+            return healthz.answer(endpoint, [o for o in outcomes if o[0] not in skip],
+                                  verbose="verbose" in request.query)
         document = self._document(path)
         if document is None:
             raise _NOT_FOUND
         return document
 
     def _document(self, path: str) -> Response | None:
-        if path in ("/healthz", "/livez"):
-            return self._health()
         if path == "/version":
             return json_response(version_info())
         if path == "/metrics":
@@ -201,39 +203,38 @@ class ApiServerApp:
             body = discovery.api_resource_list(self.registry, parts[1], parts[2])
         return None if body is None else json_response(body)
 
-    def _health(self) -> Response:
-        if not self.store.cache.ready.is_set():
-            return Response(503, b"[-]watch-cache not ready\nhealthz check failed",
-                            "text/plain; charset=utf-8")
-        failed = [f"[-]{name} failed: {problem}" for name, check in self.liveness.items()
-                  if (problem := check()) is not None]
-        if failed:
-            return Response(503, "\n".join([*failed, "healthz check failed"]).encode(),
-                            "text/plain; charset=utf-8")
-        return Response(200, b"ok", "text/plain; charset=utf-8")
+    def _basic(self) -> list[healthz.Outcome]:
+        """The server answers and its watch cache is filled."""
+        cache = "not filled yet" if not self.store.cache.ready.is_set() else None
+        return [("ping", None), ("watch-cache", cache)]
 
-    async def _ready(self) -> Response:
-        """Ready when the watch cache is filled, storage answers, and the cache has caught
+    def _live(self) -> list[healthz.Outcome]:
+        """`/livez` (and `/healthz`): the basic checks, and each component running in the
+        server's process (`liveness`: `[-]scheduler failed` while it is down)."""
+        return [*self._basic(), *((name, check()) for name, check in self.liveness.items())]
+
+    async def _ready(self) -> list[healthz.Outcome]:
+        """`/readyz`: the basic checks, the storage answers and the watch cache has caught
         up with it (holds every change up to the storage's current revision: not while it
         replays what was written while it was cut off, say after etcd came back), all
-        within 2 s."""
+        within 2 s. The components are not in it: the API serves without them."""
+        basic = self._basic()
         cache = self.store.cache
         if not cache.ready.is_set():
-            return self._health()
+            return basic
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 2
         try:
             current = await asyncio.wait_for(cache.storage_revision(), 2)
         except (StorageError, TimeoutError) as err:
-            return Response(503, f"[-]storage failed: {err or 'no answer in 2s'}\n"
-                            "readyz check failed".encode(), "text/plain; charset=utf-8")
+            return [*basic, ("storage", str(err) or "no answer in 2s")]
         try:
             await asyncio.wait_for(cache.wait_fresh(current), max(deadline - loop.time(), 0.1))
         except (errors.StatusError, StorageError, TimeoutError):
-            return Response(503, f"[-]watch-cache catching up with the storage (at revision "
-                            f"{cache.revision} of {current})\nreadyz check failed".encode(),
-                            "text/plain; charset=utf-8")
-        return Response(200, b"ok", "text/plain; charset=utf-8")
+            return [*basic, ("storage", None),
+                    ("watch-cache-fresh", f"catching up with the storage (at revision "
+                                          f"{cache.revision} of {current})")]
+        return [*basic, ("storage", None), ("watch-cache-fresh", None)]
 
     def _metrics(self) -> str:
         lines = ["# HELP apiserver_request_total Counter of apiserver requests.",

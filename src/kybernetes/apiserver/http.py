@@ -9,7 +9,7 @@ client goes away.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +18,8 @@ from urllib.parse import parse_qs
 import orjson
 
 from kybernetes.api import errors
+
+log = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -113,18 +115,35 @@ class Streaming:
         finally:
             for task in (pump, gone):
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                await _reap(task)
             aclose = getattr(self.chunks, "aclose", None)
             if aclose is not None:
-                with contextlib.suppress(Exception):
+                try:
                     await aclose()
-        with contextlib.suppress(Exception):
+                except Exception:
+                    log.exception("closing a streamed response failed")
+        try:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError as err:  # the client is gone: nothing to end
+            log.debug("ending a streamed response: %s", err)
 
     async def _pump(self, send: Send) -> None:
         async for chunk in self.chunks:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+
+async def _reap(task: asyncio.Task[None]) -> None:
+    """Await a finished or cancelled task of a streamed response. A client that went away
+    (OSError) is normal; any other failure (of the stream's producer, a watch) is logged
+    with its traceback rather than ending the stream silently."""
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass  # cancelled by `send`'s cleanup, which goes on to close the stream
+    except OSError as err:
+        log.debug("streamed response ended: %s", err)
+    except Exception:
+        log.exception("streamed response failed")
 
 
 async def _wait_disconnect(receive: Receive) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -147,6 +148,8 @@ class ApiServer:
         self.app.authorizer = audit_setup.observe_authorization(self.audit, self.app.authorizer)
         self.pki: pki.Pki | None = None
         self._uvicorn: uvicorn.Server | None = None
+        # Set once the server listens (what `kyb server` waits for to start its components).
+        self.serving = asyncio.Event()
 
     async def prepare(self) -> None:
         """Everything before serving: PKI, kubeconfig, storage, cache, bootstrap."""
@@ -225,7 +228,7 @@ class ApiServer:
         config.load()
         assert config.ssl is not None
         config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
-        self._uvicorn = uvicorn.Server(config)
+        self._uvicorn = _Uvicorn(config, self.serving)
         background = [asyncio.create_task(self._compact_forever(), name="compactor"),
                       asyncio.create_task(self.app.loop_monitor.run(), name="loop-monitor")]
         try:
@@ -275,3 +278,16 @@ def _redacted(url: str) -> str:
 
 def _host(address: str) -> str:
     return f"[{address}]" if ":" in address else address
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn's server, which sets `serving` once it listens."""
+
+    def __init__(self, config: uvicorn.Config, serving: asyncio.Event) -> None:
+        super().__init__(config)
+        self.serving = serving
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.serving.set()

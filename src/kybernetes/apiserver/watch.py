@@ -10,7 +10,7 @@ object that stops matching is sent as DELETED and one that starts matching as AD
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import random
 import re
 from collections.abc import AsyncIterator, Callable
@@ -22,6 +22,8 @@ from kybernetes.api import errors
 from kybernetes.api.registry import ResourceInfo
 from kybernetes.apiserver.listing import Filter, rv_number
 from kybernetes.apiserver.watchcache import CachedObject, CacheEvent, TooOldError, WatchCache
+
+log = logging.getLogger(__name__)
 
 # Upstream bookmarks roughly once a minute; clients only need them before their timeout.
 BOOKMARK_INTERVAL = 30.0
@@ -143,10 +145,16 @@ async def watch_stream(info: ResourceInfo, namespace: str, query: dict[str, str]
     finally:
         if pending is not None:
             pending.cancel()
-            with contextlib.suppress(BaseException):
+            try:
                 await pending
-        with contextlib.suppress(Exception):
+            except (asyncio.CancelledError, StopAsyncIteration):
+                pass
+            except Exception:
+                log.exception("watch of %s: reading the watch cache failed", prefix)
+        try:
             await events.aclose()
+        except Exception:
+            log.exception("watch of %s: closing the watch cache's stream failed", prefix)
 
 
 def _filter_event(event: CacheEvent, selection: Filter, render: Render) -> bytes | None:

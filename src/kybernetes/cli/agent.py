@@ -43,63 +43,87 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kybernetes.api.version import user_agent
+from kybernetes.cli import configfile, flags
 from kybernetes.cli import proxy as proxy_cli
 from kybernetes.cli.process import run_until_signal
 
 log = logging.getLogger(__name__)
 
-KUBELET_AGENT = "kubelet/v1.35.0 (kybernetes)"
+KUBELET_AGENT = user_agent("kubelet")
 
 
 def add_agent_flags(parser: argparse.ArgumentParser) -> None:
     """Flags of the node, shared by `kyb agent` and `kyb server`."""
-    parser.add_argument("--node-name", default=None,
-                        help="the Node's name (default: the host name)")
-    parser.add_argument("--node-ip", default=None,
-                        help="the node's InternalIP (default: the address of the interface "
-                             "of the default route, else 127.0.0.1)")
-    parser.add_argument("--node-label", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--node-taint", action="append", default=[],
-                        metavar="KEY[=VALUE]:EFFECT")
-    parser.add_argument("--kubelet-port", type=int, default=10250)
-    parser.add_argument("--cluster-dns", default="10.43.0.10")
-    parser.add_argument("--cluster-domain", default="cluster.local")
-    parser.add_argument("--cluster-cidr", default="10.42.0.0/16",
-                        help="the pod network; each node takes a /24 of it")
-    parser.add_argument("--pod-cidr", default="",
-                        help="this node's pod network (default: the one assigned to its Node)")
-    parser.add_argument("--max-pods", type=int, default=110)
-    parser.add_argument("--insecure-registry", action="append", default=[], metavar="HOST",
-                        help="pull from this registry over plain http")
-    parser.add_argument("--run-dir", type=Path, default=Path("/run/kybernetes"),
-                        help="state that must not outlive a reboot (default: %(default)s)")
-    parser.add_argument("--cgroup-root", default="/kubepods",
-                        help="the cgroup under which pods' cgroups are made")
-    parser.add_argument("--disable-kube-proxy", action="store_true",
-                        help="do not run kube-proxy on this node")
-    parser.add_argument("--disable-network-policy", action="store_true",
-                        help="do not enforce NetworkPolicies on this node")
-    parser.add_argument("--flannel-backend", choices=("host-gw", "vxlan", "none"),
-                        default="host-gw",
-                        help="how pods reach pods on other nodes: host-gw (routes to the "
-                             "other nodes' pod CIDRs; nodes on one L2 segment), vxlan (the "
-                             "same through a VXLAN device) or none (default: %(default)s)")
+    node = flags.group(parser, flags.AGENT_NODE)
+    node.add_argument("--node-name", default=None, metavar="NAME",
+                      help="the Node's name (default: the host name)")
+    node.add_argument("--node-label", action="append", default=[], metavar="KEY=VALUE",
+                      help="a label the Node registers with (repeatable; default: none)")
+    node.add_argument("--node-taint", action="append", default=[],
+                      metavar="KEY[=VALUE]:EFFECT",
+                      help="a taint the Node registers with (repeatable; default: none)")
+    node.add_argument("--kubelet-port", type=int, default=10250, metavar="PORT",
+                      help="the port the kubelet serves logs, exec and stats on")
+    node.add_argument("--max-pods", type=int, default=110, metavar="N",
+                      help="the pods this node runs at most")
+    runtime = flags.group(parser, flags.AGENT_RUNTIME)
+    runtime.add_argument("--insecure-registry", action="append", default=[], metavar="HOST",
+                         help="pull from this registry over plain http (repeatable; "
+                              "default: none)")
+    runtime.add_argument("--run-dir", type=Path, default=Path("/run/kybernetes"),
+                         metavar="DIR", help="state that must not outlive a reboot")
+    runtime.add_argument("--cgroup-root", default="/kubepods", metavar="CGROUP",
+                         help="the cgroup under which pods' cgroups are made")
+    networking = flags.group(parser, flags.AGENT_NETWORKING)
+    networking.add_argument("--node-ip", default=None, metavar="ADDRESS",
+                            help="the node's InternalIP (default: the address of the "
+                                 "interface of the default route, else 127.0.0.1)")
+    networking.add_argument("--pod-cidr", default="", metavar="CIDR",
+                            help="this node's pod network (default: the one assigned to its "
+                                 "Node)")
+    cluster_networking = flags.group(parser, flags.NETWORKING)
+    cluster_networking.add_argument("--cluster-dns", default="10.43.0.10", metavar="ADDRESS",
+                                    help="the cluster DNS's address, pods' nameserver")
+    cluster_networking.add_argument("--cluster-domain", default="cluster.local",
+                                    metavar="DOMAIN", help="the cluster's DNS domain")
+    cluster_networking.add_argument("--cluster-cidr", default="10.42.0.0/16", metavar="CIDR",
+                                    help="the pod network; each node takes a /24 of it")
+    cluster_networking.add_argument(
+        "--flannel-backend", choices=("host-gw", "vxlan", "none"), default="host-gw",
+        help="how pods reach pods on other nodes: host-gw (routes to the other nodes' pod "
+             "CIDRs; nodes on one L2 segment), vxlan (the same through a VXLAN device) or "
+             "none")
+    components = flags.group(parser, flags.COMPONENTS)
+    components.add_argument("--disable-kube-proxy", action="store_true",
+                            help="do not run kube-proxy on this node")
+    components.add_argument("--disable-network-policy", action="store_true",
+                            help="do not enforce NetworkPolicies on this node")
     proxy_cli.add_proxy_flags(parser)
 
 
 def add_parser(commands: Any) -> None:
-    agent = commands.add_parser("agent", help="a node (kubelet), against an API server")
-    agent.add_argument("--data-dir", type=Path, default=None)
-    agent.add_argument("--kubeconfig", default=None)
-    agent.add_argument("--server", default=None, help="the API server's URL, to join with "
-                       "--token")
-    agent.add_argument("--token", default=None, help="the node token (the server's "
-                       "<data-dir>/token)")
-    agent.add_argument("--certificate-authority", type=Path, default=None,
-                       help="the cluster CA, for a token without its hash (<id>.<secret>)")
-    agent.add_argument("--proxy-kubeconfig", default=None,
-                       help="kube-proxy's kubeconfig (default: --kubeconfig; a node that "
-                            "joined with --token: the node's own credentials)")
+    agent = flags.command(commands, "agent", help="a node (kubelet), against an API server")
+    configfile.add_config_flag(agent)
+    flags.group(agent, flags.DATA).add_argument(
+        "--data-dir", type=Path, default=None, metavar="DIR",
+        help="images and the node's state (default: /var/lib/kybernetes as root, else "
+             "~/.local/share/kybernetes)")
+    cluster = flags.group(agent, flags.CLUSTER)
+    cluster.add_argument("--kubeconfig", default=None, metavar="FILE",
+                         help="the node's kubeconfig, unless it joins with --server "
+                              "(default: in-cluster config, else $KUBECONFIG or "
+                              "~/.kube/config)")
+    cluster.add_argument("--server", default=None, metavar="URL",
+                         help="the API server's URL, to join with --token (default: none)")
+    cluster.add_argument("--token", default=None, help="the node token (the server's "
+                         "<data-dir>/token; default: none)")
+    cluster.add_argument("--certificate-authority", type=Path, default=None, metavar="FILE",
+                         help="the cluster CA, for a token without its hash (<id>.<secret>;"
+                              " default: the hash in the token)")
+    cluster.add_argument("--proxy-kubeconfig", default=None, metavar="FILE",
+                         help="kube-proxy's kubeconfig (default: --kubeconfig; a node that "
+                              "joined with --token: the node's own credentials)")
     add_agent_flags(agent)
     agent.set_defaults(run=run)
 
@@ -374,9 +398,7 @@ def run(args: argparse.Namespace) -> int:
     from kybernetes.client import load_config
 
     data_dir = args.data_dir or default_data_dir()
-    if args.server:
-        if not args.token:
-            raise SystemExit("kyb agent: --server needs --token")
+    if args.server:  # with --token: main's flag checks see to that
         node = join_and_serve(data_dir, args)
     else:
         node = serve(load_config(args.kubeconfig), data_dir, args,

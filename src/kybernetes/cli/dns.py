@@ -18,6 +18,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kybernetes.cli import flags
 from kybernetes.cli.flags import parse_bool
 from kybernetes.cli.process import run_until_signal
 
@@ -28,40 +29,50 @@ if TYPE_CHECKING:  # dnspython is imported only when the DNS runs
 def add_server_flags(parser: argparse.ArgumentParser) -> None:
     """The DNS flags of `kyb server` (which has `--cluster-dns`/`--cluster-domain` from
     the agent's flags)."""
-    parser.add_argument("--disable-dns", action="store_true",
-                        help="do not run the cluster DNS in this process")
-    parser.add_argument("--dns-bind", default=None, metavar="ADDRESS",
-                        help="where the cluster DNS listens (default: the node's IP)")
-    parser.add_argument("--dns-port", type=int, default=53)
-    parser.add_argument("--resolv-conf", type=Path, default=Path("/etc/resolv.conf"),
-                        metavar="FILE", help="the resolvers names outside the cluster are "
-                        "forwarded to (default: %(default)s)")
+    flags.group(parser, flags.COMPONENTS).add_argument(
+        "--disable-dns", action="store_true", help="do not run the cluster DNS in this process")
+    networking = flags.group(parser, flags.NETWORKING)
+    networking.add_argument("--dns-bind", default=None, metavar="ADDRESS",
+                            help="where the cluster DNS listens (default: the node's IP)")
+    networking.add_argument("--dns-port", type=int, default=53, metavar="PORT",
+                            help="the port the cluster DNS listens on")
+    networking.add_argument("--resolv-conf", type=Path, default=Path("/etc/resolv.conf"),
+                            metavar="FILE", help="the resolvers names outside the cluster "
+                            "are forwarded to")
 
 
 def add_parser(commands: Any) -> None:
-    parser = commands.add_parser("dns", help="the cluster DNS, against an API server")
-    parser.add_argument("--kubeconfig", default=None,
-                        help="kubeconfig of the API server (default: in-cluster config, "
-                             "else $KUBECONFIG or ~/.kube/config)")
-    parser.add_argument("--bind", default=None, metavar="ADDRESS",
-                        help="the address to listen on (default: the address of the "
-                             "interface of the default route)")
-    parser.add_argument("--port", type=int, default=53)
-    parser.add_argument("--metrics-port", type=int, default=9153,
-                        help="where /metrics is served on --bind (0: not served)")
-    parser.add_argument("--cluster-dns", default="10.43.0.10",
-                        help="the kube-dns Service's clusterIP")
-    parser.add_argument("--cluster-domain", default="cluster.local")
-    parser.add_argument("--cluster-cidr", default="10.42.0.0/16",
-                        help="the pod network(s), comma-separated: its clients, loopback and "
-                             "the Nodes' addresses may ask (default: %(default)s)")
-    parser.add_argument("--resolv-conf", type=Path, default=Path("/etc/resolv.conf"),
-                        metavar="FILE")
-    parser.add_argument("--node-name", default=None,
-                        help="the node this server runs on (its endpoint's nodeName)")
-    parser.add_argument("--publish", type=parse_bool, nargs="?", const=True, default=True,
-                        help="keep the kube-dns Service's EndpointSlice pointing at "
-                             "--bind (default: true)")
+    parser = flags.command(commands, "dns", help="the cluster DNS, against an API server")
+    flags.group(parser, flags.CLUSTER).add_argument(
+        "--kubeconfig", default=None, metavar="FILE",
+        help="kubeconfig of the API server (default: in-cluster config, else $KUBECONFIG or "
+             "~/.kube/config)")
+    listener = flags.group(parser, flags.LISTENER)
+    listener.add_argument("--bind", default=None, metavar="ADDRESS",
+                          help="the address to listen on (default: the address of the "
+                               "interface of the default route)")
+    listener.add_argument("--port", type=int, default=53, metavar="PORT",
+                          help="the port to listen on")
+    listener.add_argument("--metrics-port", type=int, default=9153, metavar="PORT",
+                          help="where /metrics is served on --bind (0: not served)")
+    networking = flags.group(parser, flags.NETWORKING)
+    networking.add_argument("--cluster-dns", default="10.43.0.10", metavar="ADDRESS",
+                            help="the kube-dns Service's clusterIP")
+    networking.add_argument("--cluster-domain", default="cluster.local", metavar="DOMAIN",
+                            help="the cluster's DNS domain")
+    networking.add_argument("--cluster-cidr", default="10.42.0.0/16", metavar="CIDRS",
+                            help="the pod network(s), comma-separated: its clients, "
+                                 "loopback and the Nodes' addresses may ask")
+    networking.add_argument("--resolv-conf", type=Path, default=Path("/etc/resolv.conf"),
+                            metavar="FILE", help="the resolvers names outside the cluster "
+                            "are forwarded to")
+    node = flags.group(parser, flags.AGENT_NODE)
+    node.add_argument("--node-name", default=None, metavar="NAME",
+                      help="the node this server runs on, its endpoint's nodeName "
+                           "(default: none)")
+    node.add_argument("--publish", type=parse_bool, nargs="?", const=True, default=True,
+                      metavar="BOOL", help="keep the kube-dns Service's EndpointSlice "
+                      "pointing at --bind")
     parser.set_defaults(run=run)
 
 

@@ -18,25 +18,31 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kybernetes.cli import flags
+
 _SIZE_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 
 
 def add_parser(commands: Any) -> None:
-    image = commands.add_parser("image", help="the node's container images")
-    image.add_argument("--data-dir", type=Path, default=None,
-                       help="the node's data dir; images live in <data-dir>/images")
+    image = flags.command(commands, "image", help="the node's container images")
+    image.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
+                       help="the node's data dir; images live in <data-dir>/images "
+                            "(default: /var/lib/kybernetes as root, else "
+                            "~/.local/share/kybernetes)")
     actions = image.add_subparsers(dest="image_command", required=True)
-    imports = actions.add_parser("import", help="import docker-save or OCI archives")
-    imports.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    actions.add_parser("ls", help="list images")
-    pull = actions.add_parser("pull", help="pull an image from its registry")
-    pull.add_argument("ref", metavar="REF")
+    imports = flags.command(actions, "import", help="import docker-save or OCI archives")
+    imports.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                         help="the archives to import")
+    flags.command(actions, "ls", help="list images")
+    pull = flags.command(actions, "pull", help="pull an image from its registry")
+    pull.add_argument("ref", metavar="REF", help="the image, e.g. docker.io/library/busybox")
     pull.add_argument("--creds", default=None, metavar="USER:PASS",
-                      help="credentials for the image's registry")
+                      help="credentials for the image's registry (default: anonymous)")
     pull.add_argument("--insecure-registry", action="append", default=[], metavar="HOST",
-                      help="speak plain http to this registry (loopback ones always are)")
-    remove = actions.add_parser("rm", help="remove images")
-    remove.add_argument("refs", nargs="+", metavar="REF")
+                      help="speak plain http to this registry (repeatable; default: none, "
+                           "only loopback ones)")
+    remove = flags.command(actions, "rm", help="remove images")
+    remove.add_argument("refs", nargs="+", metavar="REF", help="the images to remove")
     for action in actions.choices.values():
         # Also after the action (`kyb image ls --data-dir D`); SUPPRESS keeps the
         # action's absent flag from hiding one given before it.

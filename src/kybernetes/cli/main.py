@@ -13,7 +13,9 @@ as k3s's flags of those names do. With its node, the server also runs the cluste
 the node's address (`kyb dns`; `--disable-dns` leaves it out, as k3s's `--disable coredns`)
 and kube-proxy as `system:kube-proxy` (`kyb proxy`; `--disable-kube-proxy`, as k3s's),
 and enforces NetworkPolicies on its node as `system:kybernetes:network-policy`
-(`--disable-network-policy`, as k3s's).
+(`--disable-network-policy`, as k3s's). Each component runs `Supervised`
+(cli/supervise.py): restarted when it ends, named by `/livez` while it is down; one that
+keeps dying stops `kyb server` with its message and exit status 1, for systemd to restart.
 """
 
 from __future__ import annotations
@@ -24,17 +26,20 @@ import contextlib
 import functools
 import logging
 import os
+import platform
 import re
 import shutil
 import signal
 import socket
 import sys
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from kybernetes import __version__
+from kybernetes.api.version import GIT_VERSION, KUBERNETES_VERSION, user_agent
 from kybernetes.apiserver.server import ApiServer, ApiServerConfig
 from kybernetes.cli import agent as agent_cli
-from kybernetes.cli import credentials
+from kybernetes.cli import configfile, credentials, flags
 from kybernetes.cli import dns as dns_cli
 from kybernetes.cli import image as image_cli
 from kybernetes.cli import proxy as proxy_cli
@@ -48,79 +53,107 @@ if TYPE_CHECKING:  # the controllers are imported only by the commands that run 
 
 # The controller manager's User-Agent, whose program name the API server records as the
 # field manager of its writes (upstream: kube-controller-manager).
-CONTROLLER_MANAGER_AGENT = "kube-controller-manager/v1.35.0 (kybernetes)"
+CONTROLLER_MANAGER_AGENT = user_agent("kube-controller-manager")
 # How long the controllers get to stop (release the lease) before the API server stops.
 _CONTROLLERS_STOP_TIMEOUT = 15.0
 
 
+# The data dir of `kyb` run as root; other users' is ~/.local/share/kybernetes.
+ROOT_DATA_DIR = Path("/var/lib/kybernetes")
+# The admin kubeconfig `kyb server` writes into its data dir.
+KUBECONFIG_NAME = "kubeconfig.yaml"
+
+
 def default_data_dir() -> Path:
     if os.geteuid() == 0:
-        return Path("/var/lib/kybernetes")
+        return ROOT_DATA_DIR
     return Path.home() / ".local" / "share" / "kybernetes"
 
 
+DATA_DIR_HELP = ("state, certificates and kubeconfig (default: /var/lib/kybernetes as root, "
+                 "else ~/.local/share/kybernetes)")
+
+
 def _add_apiserver_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="state, certificates and kubeconfig (default: %(default)s, "
-                             "/var/lib/kybernetes as root)")
-    parser.add_argument("--storage", default="", metavar="URL",
-                        help="where the cluster state lives: sqlite://PATH, embedded SQLite "
-                             "(default: <data-dir>/state.db), or etcd://HOST:PORT[,HOST:PORT"
-                             "...], an etcd v3 cluster (etcds:// for TLS with the system CAs)")
-    parser.add_argument("--etcd-cafile", type=Path, default=None, metavar="FILE",
-                        help="SSL certificate authority file for the etcd servers (implies TLS)")
-    parser.add_argument("--etcd-certfile", type=Path, default=None, metavar="FILE",
-                        help="SSL certification file for talking to etcd (with --etcd-keyfile)")
-    parser.add_argument("--etcd-keyfile", type=Path, default=None, metavar="FILE",
-                        help="SSL key file for talking to etcd (with --etcd-certfile)")
-    parser.add_argument("--bind-address", default="0.0.0.0")
-    parser.add_argument("--https-listen-port", type=int, default=6443)
-    parser.add_argument("--advertise-address", default="127.0.0.1",
-                        help="address written into the kubeconfig and certificates")
-    parser.add_argument("--tls-san", action="append", default=[],
-                        help="extra host name or IP for the serving certificate")
-    parser.add_argument("--anonymous-auth", type=parse_bool, nargs="?", const=True,
-                        default=True, help="serve requests without credentials as "
-                        "system:anonymous, allowed only what RBAC grants it (default: true)")
-    parser.add_argument("--token-auth-file", type=Path, default=None, metavar="FILE",
-                        help="static bearer tokens, a CSV of token,user,uid[,\"group1,"
-                             "group2\"]")
-    parser.add_argument("--service-account-issuer",
-                        default="https://kubernetes.default.svc.cluster.local",
-                        help="the iss claim of service account tokens")
-    parser.add_argument("--api-audiences", default="",
-                        help="comma-separated audiences the API accepts tokens for "
-                             "(default: the issuer)")
-    parser.add_argument("--service-account-max-token-expiration", type=parse_duration,
-                        default=0.0, help="the longest token TokenRequest issues (0: none)")
-    parser.add_argument("--token", default="", help="the node token agents join with "
-                        "(default: generated into <data-dir>/token)")
-    parser.add_argument("--authorization-mode", default="Node,RBAC",
-                        help="ordered authorizers: Node, RBAC, AlwaysAllow (default: "
-                             "%(default)s)")
-    parser.add_argument("--enable-admission-plugins", default="",
-                        help="admission plugins to enable besides the default ones")
-    parser.add_argument("--disable-admission-plugins", default="",
-                        help="default admission plugins to disable")
-    parser.add_argument("--encryption-provider-config", type=Path, default=None,
-                        metavar="FILE", help="an EncryptionConfiguration: which resources "
-                        "are encrypted at rest, and how")
-    parser.add_argument("--audit-policy-file", type=Path, default=None, metavar="FILE",
-                        help="an audit Policy: which requests are logged at which level")
-    parser.add_argument("--audit-log-path", default="",
-                        help="where audit events go, as JSON lines ('-': standard output)")
-    parser.add_argument("--audit-log-maxsize", type=int, default=100,
-                        help="MiB of an audit log file before it is rotated")
-    parser.add_argument("--audit-log-maxbackup", type=int, default=0,
-                        help="rotated audit log files to keep (0: all)")
-    parser.add_argument("--audit-log-maxage", type=int, default=0,
-                        help="days to keep rotated audit log files (0: forever)")
-    parser.add_argument("--default-not-ready-toleration-seconds", type=int, default=300,
-                        help="tolerationSeconds of the not-ready:NoExecute toleration every "
-                             "pod gets by default (default: %(default)s)")
-    parser.add_argument("--default-unreachable-toleration-seconds", type=int, default=300,
-                        help="tolerationSeconds of the unreachable:NoExecute toleration every "
-                             "pod gets by default (default: %(default)s)")
+    data = flags.group(parser, flags.DATA)
+    data.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
+                      help=DATA_DIR_HELP)
+    database = flags.group(parser, flags.DATABASE)
+    database.add_argument("--storage", default="", metavar="URL",
+                          help="where the cluster state lives: sqlite://PATH, embedded "
+                               "SQLite (default: <data-dir>/state.db), or etcd://HOST:PORT"
+                               "[,HOST:PORT...], an etcd v3 cluster (etcds:// for TLS with "
+                               "the system CAs)")
+    database.add_argument("--etcd-cafile", type=Path, default=None, metavar="FILE",
+                          help="SSL certificate authority file for the etcd servers (implies "
+                               "TLS; default: none)")
+    database.add_argument("--etcd-certfile", type=Path, default=None, metavar="FILE",
+                          help="SSL certification file for talking to etcd (with "
+                               "--etcd-keyfile; default: none)")
+    database.add_argument("--etcd-keyfile", type=Path, default=None, metavar="FILE",
+                          help="SSL key file for talking to etcd (with --etcd-certfile; "
+                               "default: none)")
+    listener = flags.group(parser, flags.LISTENER)
+    listener.add_argument("--bind-address", default="0.0.0.0", metavar="ADDRESS",
+                          help="the address the API server listens on")
+    listener.add_argument("--https-listen-port", type=int, default=6443, metavar="PORT",
+                          help="the port the API server serves HTTPS on")
+    listener.add_argument("--advertise-address", default="127.0.0.1", metavar="ADDRESS",
+                          help="address written into the kubeconfig and certificates")
+    listener.add_argument("--tls-san", action="append", default=[], metavar="NAME",
+                          help="extra host name or IP for the serving certificate "
+                               "(repeatable; default: none)")
+    security = flags.group(parser, flags.SECURITY)
+    security.add_argument("--anonymous-auth", type=parse_bool, nargs="?", const=True,
+                          default=True, metavar="BOOL",
+                          help="serve requests without credentials as system:anonymous, "
+                               "allowed only what RBAC grants it")
+    security.add_argument("--token-auth-file", type=Path, default=None, metavar="FILE",
+                          help="static bearer tokens, a CSV of token,user,uid[,\"group1,"
+                               "group2\"] (default: none)")
+    security.add_argument("--service-account-issuer",
+                          default="https://kubernetes.default.svc.cluster.local",
+                          metavar="URL", help="the iss claim of service account tokens")
+    security.add_argument("--api-audiences", default="", metavar="LIST",
+                          help="comma-separated audiences the API accepts tokens for "
+                               "(default: the issuer)")
+    security.add_argument("--service-account-max-token-expiration", type=parse_duration,
+                          default=0.0, metavar="DURATION",
+                          help="the longest token TokenRequest issues (0: no limit)")
+    security.add_argument("--authorization-mode", default="Node,RBAC", metavar="MODES",
+                          help="ordered authorizers: Node, RBAC, AlwaysAllow")
+    security.add_argument("--enable-admission-plugins", default="", metavar="LIST",
+                          help="admission plugins to enable besides the default ones "
+                               "(default: none)")
+    security.add_argument("--disable-admission-plugins", default="", metavar="LIST",
+                          help="default admission plugins to disable (default: none)")
+    security.add_argument("--encryption-provider-config", type=Path, default=None,
+                          metavar="FILE", help="an EncryptionConfiguration: which resources "
+                          "are encrypted at rest, and how (default: none, nothing is)")
+    cluster = flags.group(parser, flags.CLUSTER)
+    cluster.add_argument("--token", default="", help="the node token agents join with "
+                         "(default: generated into <data-dir>/token)")
+    cluster.add_argument("--default-not-ready-toleration-seconds", type=int, default=300,
+                         metavar="SECONDS",
+                         help="tolerationSeconds of the not-ready:NoExecute toleration every "
+                              "pod gets by default")
+    cluster.add_argument("--default-unreachable-toleration-seconds", type=int, default=300,
+                         metavar="SECONDS",
+                         help="tolerationSeconds of the unreachable:NoExecute toleration "
+                              "every pod gets by default")
+    logging_flags = flags.group(parser, flags.LOGGING)
+    logging_flags.add_argument("--audit-policy-file", type=Path, default=None, metavar="FILE",
+                               help="an audit Policy: which requests are logged at which "
+                                    "level (default: none, no auditing)")
+    logging_flags.add_argument("--audit-log-path", default="", metavar="PATH",
+                               help="where audit events go, as JSON lines ('-': standard "
+                                    "output; default: nowhere)")
+    logging_flags.add_argument("--audit-log-maxsize", type=int, default=100, metavar="MIB",
+                               help="MiB of an audit log file before it is rotated")
+    logging_flags.add_argument("--audit-log-maxbackup", type=int, default=0, metavar="N",
+                               help="rotated audit log files to keep (0: all)")
+    logging_flags.add_argument("--audit-log-maxage", type=int, default=0, metavar="DAYS",
+                               help="days to keep rotated audit log files (0: forever)")
 
 
 def _apiserver_config(args: argparse.Namespace) -> ApiServerConfig:
@@ -196,51 +229,72 @@ def parse_duration(text: str) -> float:
 
 
 def _add_controller_manager_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--controllers", default="*",
+    group = flags.group(parser, flags.CONTROLLERS)
+    add = group.add_argument
+    add("--controllers", default="*", metavar="LIST",
         help="comma-separated controllers to enable: '*' all enabled by default, 'foo' "
-             "enables foo, '-foo' disables foo (default: %(default)s)")
-    parser.add_argument("--leader-elect", type=parse_bool, nargs="?", const=True,
-                        default=True, help="run under leader election (default: true)")
-    parser.add_argument("--node-cidr-mask-size", type=int, default=24,
-                        help="the prefix length of each node's pod CIDR")
-    parser.add_argument("--use-service-account-credentials", type=parse_bool, nargs="?",
-                        const=True, default=None,
-                        help="each controller acts as its own service account (default: "
-                             "true in kyb server, false in kyb controller-manager)")
-    parser.add_argument("--kube-api-qps", type=float, default=50.0,
-                        help="the controllers' requests per second (0: unlimited)")
-    parser.add_argument("--kube-api-burst", type=int, default=100)
-    parser.add_argument("--leader-elect-lease-duration", type=parse_duration, default=15.0)
-    parser.add_argument("--leader-elect-renew-deadline", type=parse_duration, default=10.0)
-    parser.add_argument("--leader-elect-retry-period", type=parse_duration, default=2.0)
-    parser.add_argument("--leader-elect-resource-name", default="kube-controller-manager")
-    parser.add_argument("--leader-elect-resource-namespace", default="kube-system")
-    parser.add_argument("--concurrent-gc-syncs", type=int, default=20)
-    parser.add_argument("--concurrent-job-syncs", type=int, default=5)
-    parser.add_argument("--terminated-pod-gc-threshold", type=int, default=12500,
-                        help="terminated pods kept before PodGC deletes them (0: off)")
-    parser.add_argument("--concurrent-namespace-syncs", type=int, default=10)
-    parser.add_argument("--max-endpoints-per-slice", type=int, default=100,
-                        help="endpoints per EndpointSlice (1-1000)")
-    parser.add_argument("--mirroring-max-endpoints-per-subset", type=int, default=1000,
-                        help="addresses of an Endpoints subset mirrored to a slice (1-1000)")
-    parser.add_argument("--namespace-sync-period", type=parse_duration, default=300.0)
-    parser.add_argument("--node-monitor-period", type=parse_duration, default=5.0)
-    parser.add_argument("--node-monitor-grace-period", type=parse_duration, default=50.0)
-    parser.add_argument("--node-startup-grace-period", type=parse_duration, default=60.0)
-    parser.add_argument("--cluster-signing-cert-file", type=Path, default=None, metavar="FILE",
-                        help="the CA certificate the CSR signer issues certificates with "
-                             "(kyb server: <data-dir>/tls/ca.crt)")
-    parser.add_argument("--cluster-signing-key-file", type=Path, default=None, metavar="FILE",
-                        help="the CA key the CSR signer signs with (kyb server: "
-                             "<data-dir>/tls/ca.key)")
-    parser.add_argument("--cluster-signing-duration", type=parse_duration, default=8760 * 3600.0,
-                        help="the longest certificate the CSR signer issues (default: 8760h)")
-    parser.add_argument("--local-path-dir", type=PurePosixPath, default=None, metavar="DIR",
-                        help="where the local-path provisioner puts volumes on the nodes "
-                             "(kyb server: <data-dir>/storage; else /var/lib/kybernetes/"
-                             "storage)")
+             "enables foo, '-foo' disables foo")
+    add("--leader-elect", type=parse_bool, nargs="?", const=True, default=True,
+        metavar="BOOL", help="run under leader election")
+    add("--node-cidr-mask-size", type=int, default=24, metavar="BITS",
+        help="the prefix length of each node's pod CIDR")
+    add("--use-service-account-credentials", type=parse_bool, nargs="?", const=True,
+        default=None, metavar="BOOL",
+        help="each controller acts as its own service account (default: true in kyb "
+             "server, false in kyb controller-manager)")
+    add("--kube-api-qps", type=float, default=50.0, metavar="QPS",
+        help="the controllers' requests per second (0: unlimited)")
+    add("--kube-api-burst", type=int, default=100, metavar="N",
+        help="requests the controllers may send at once above --kube-api-qps")
+    add("--leader-elect-lease-duration", type=parse_duration, default=15.0,
+        metavar="DURATION", help="how long a leader's lease lasts, in seconds or as a "
+        "Go duration (15s)")
+    add("--leader-elect-renew-deadline", type=parse_duration, default=10.0,
+        metavar="DURATION", help="how long the leader keeps trying to renew before it "
+        "steps down, in seconds")
+    add("--leader-elect-retry-period", type=parse_duration, default=2.0,
+        metavar="DURATION", help="the wait between two tries to acquire or renew the "
+        "lease, in seconds")
+    add("--leader-elect-resource-name", default="kube-controller-manager", metavar="NAME",
+        help="the Lease the leader holds")
+    add("--leader-elect-resource-namespace", default="kube-system", metavar="NAMESPACE",
+        help="the namespace of that Lease")
+    add("--concurrent-gc-syncs", type=int, default=20, metavar="N",
+        help="garbage collector workers")
+    add("--concurrent-job-syncs", type=int, default=5, metavar="N",
+        help="Job controller workers")
+    add("--terminated-pod-gc-threshold", type=int, default=12500, metavar="N",
+        help="terminated pods kept before PodGC deletes them (0: off)")
+    add("--concurrent-namespace-syncs", type=int, default=10, metavar="N",
+        help="namespace controller workers")
+    add("--max-endpoints-per-slice", type=int, default=100, metavar="N",
+        help="endpoints per EndpointSlice (1-1000)")
+    add("--mirroring-max-endpoints-per-subset", type=int, default=1000, metavar="N",
+        help="addresses of an Endpoints subset mirrored to a slice (1-1000)")
+    add("--namespace-sync-period", type=parse_duration, default=300.0, metavar="DURATION",
+        help="how often namespaces are resynced, in seconds")
+    add("--node-monitor-period", type=parse_duration, default=5.0, metavar="DURATION",
+        help="how often the node lifecycle controller checks nodes, in seconds")
+    add("--node-monitor-grace-period", type=parse_duration, default=50.0,
+        metavar="DURATION", help="how long a node may go without a heartbeat before it "
+        "is marked NotReady/Unknown, in seconds")
+    add("--node-startup-grace-period", type=parse_duration, default=60.0,
+        metavar="DURATION", help="how long a starting node may be unresponsive before it "
+        "is marked unhealthy, in seconds")
+    add("--cluster-signing-cert-file", type=Path, default=None, metavar="FILE",
+        help="the CA certificate the CSR signer issues certificates with (default: kyb "
+             "server: <data-dir>/tls/ca.crt; kyb controller-manager: no signer)")
+    add("--cluster-signing-key-file", type=Path, default=None, metavar="FILE",
+        help="the CA key the CSR signer signs with (default: kyb server: "
+             "<data-dir>/tls/ca.key; kyb controller-manager: no signer)")
+    add("--cluster-signing-duration", type=parse_duration, default=8760 * 3600.0,
+        metavar="DURATION",
+        help="the longest certificate the CSR signer issues (default: 8760h)")
+    storage = flags.group(parser, flags.STORAGE)
+    storage.add_argument(
+        "--local-path-dir", type=PurePosixPath, default=None, metavar="DIR",
+        help="where the local-path provisioner puts volumes on the nodes (default: kyb "
+             "server: <data-dir>/storage; else /var/lib/kybernetes/storage)")
 
 
 def _controller_manager_options(args: argparse.Namespace, *, in_server: bool = False
@@ -304,8 +358,8 @@ async def _controller_manager(kubeconfig: str | None, options: ControllerManager
         await ControllerManager(client, options).run()
 
 
-async def _wait_for_signal_or(task: asyncio.Task[None]) -> None:
-    """Until SIGTERM/SIGINT arrives or `task` ends (the task is left alone)."""
+async def _wait_for_signal_or(*tasks: asyncio.Task[Any]) -> None:
+    """Until SIGTERM/SIGINT arrives or one of `tasks` ends (the tasks are left alone)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals = (signal.SIGTERM, signal.SIGINT)
@@ -313,7 +367,7 @@ async def _wait_for_signal_or(task: asyncio.Task[None]) -> None:
         loop.add_signal_handler(sig, stop.set)
     stopping = asyncio.create_task(stop.wait())
     try:
-        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({*tasks, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopping.cancel()
         for sig in signals:
@@ -363,13 +417,11 @@ async def _serve_control_plane(server: ApiServer, options: ControllerManagerOpti
     the scheduler and the node agent (`agent`: its flags, unless None); on a signal those
     stop first, then the API server."""
     serving = asyncio.create_task(server.serve(), name="apiserver")
-    # uvicorn sets `started` once it listens (ApiServer keeps its uvicorn.Server there).
-    while not serving.done():
-        uvicorn_server = getattr(server, "_uvicorn", None)
-        if uvicorn_server is not None and uvicorn_server.started:
-            break
-        await asyncio.sleep(0.02)
-    if serving.done():
+    listening = asyncio.create_task(server.serving.wait(), name="apiserver-listening")
+    await _wait_for_signal_or(serving, listening)
+    if not listening.done():  # a signal, or the API server ended before it served
+        listening.cancel()
+        server.stop()
         await serving
         return
     url = _loopback_url(server.config)
@@ -417,13 +469,18 @@ async def _serve_control_plane(server: ApiServer, options: ControllerManagerOpti
     for component in supervised:
         server.app.liveness[component.name] = component.check
         tasks.append(asyncio.create_task(component.run(), name=component.name))
-    await _wait_for_signal_or(serving)
+    # Until a signal, the API server ending, or a component giving up (ComponentFailed).
+    await _wait_for_signal_or(serving, *tasks)
+    failed = [task for task in tasks if task.done() and not task.cancelled()
+              and task.exception() is not None]
     # Components first: they release their leases through the API, which must still serve.
     for task in tasks:
         with contextlib.suppress(Exception):
             await _cancel(task, _CONTROLLERS_STOP_TIMEOUT)
     server.stop()
     await serving
+    if failed:
+        raise SystemExit(f"kyb server: {failed[0].exception()}")
 
 
 def _run_server(args: argparse.Namespace) -> int:
@@ -447,6 +504,20 @@ def _run_server(args: argparse.Namespace) -> int:
     return 0
 
 
+def kubectl_kubeconfig(data_dir: Path | None) -> Path:
+    """The kubeconfig `kyb kubectl` uses without $KUBECONFIG: the one `kyb server` wrote
+    into `data_dir`, else into the default data dir (as this user, then as root's)."""
+    if data_dir is not None:
+        return data_dir / KUBECONFIG_NAME
+    candidates = [default_data_dir() / KUBECONFIG_NAME, ROOT_DATA_DIR / KUBECONFIG_NAME]
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    shown = " or ".join(str(candidate) for candidate in dict.fromkeys(candidates))
+    raise SystemExit(f"kyb kubectl: no kubeconfig at {shown}: is `kyb server` running? "
+                     f"(--data-dir DIR or $KUBECONFIG name another one)")
+
+
 def _run_kubectl(args: argparse.Namespace, rest: list[str]) -> int:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
@@ -454,36 +525,54 @@ def _run_kubectl(args: argparse.Namespace, rest: list[str]) -> int:
         return 127
     env = dict(os.environ)
     if "KUBECONFIG" not in env:
-        env["KUBECONFIG"] = str((args.data_dir or default_data_dir()) / "kubeconfig.yaml")
+        kubeconfig = kubectl_kubeconfig(args.data_dir)
+        if not os.access(kubeconfig, os.R_OK):
+            raise SystemExit(f"kyb kubectl: cannot read {kubeconfig} (as root it can be)")
+        env["KUBECONFIG"] = str(kubeconfig)
     os.execve(kubectl, [kubectl, *rest], env)
 
 
+def _version() -> str:
+    return (f"kyb version {GIT_VERSION} (kybernetes {__version__}, Kubernetes "
+            f"{KUBERNETES_VERSION})\npython version {platform.python_version()}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kyb", description="Kubernetes, rebuilt in Python.")
+    parser = argparse.ArgumentParser(prog="kyb", description="Kubernetes, rebuilt in Python.",
+                                     formatter_class=flags.HelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
-    commands = parser.add_subparsers(dest="command", required=True)
-    server = commands.add_parser("server", help="the control plane, all in one process")
+    parser.add_argument("--version", action="version", version=_version(),
+                        help="print kyb's version and the Kubernetes version it implements")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    server = flags.command(commands, "server", help="the control plane, all in one process")
+    configfile.add_config_flag(server)
     _add_apiserver_flags(server)
-    server.add_argument("--disable-controller-manager", action="store_true",
-                        help="do not run the controller manager in this process")
-    server.add_argument("--disable-scheduler", action="store_true",
-                        help="do not run the scheduler in this process")
-    server.add_argument("--scheduler-config", type=Path, default=None, metavar="FILE",
-                        help="a KubeSchedulerConfiguration for the scheduler in this process")
-    server.add_argument("--disable-agent", action="store_true",
-                        help="do not run a node (kubelet) in this process")
+    components = flags.group(server, flags.COMPONENTS)
+    components.add_argument("--disable-controller-manager", action="store_true",
+                            help="do not run the controller manager in this process")
+    components.add_argument("--disable-scheduler", action="store_true",
+                            help="do not run the scheduler in this process")
+    components.add_argument("--scheduler-config", type=Path, default=None, metavar="FILE",
+                            help="a KubeSchedulerConfiguration for the scheduler in this "
+                                 "process (default: upstream's defaults)")
+    components.add_argument("--disable-agent", action="store_true",
+                            help="do not run a node (kubelet) in this process (without root "
+                                 "there is none)")
     agent_cli.add_agent_flags(server)
     dns_cli.add_server_flags(server)
     _add_controller_manager_flags(server)
-    apiserver = commands.add_parser("apiserver", help="the API server alone")
+    apiserver = flags.command(commands, "apiserver", help="the API server alone")
+    configfile.add_config_flag(apiserver)
     _add_apiserver_flags(apiserver)
-    manager = commands.add_parser("controller-manager",
-                                  help="the controllers, against an API server")
-    manager.add_argument("--cluster-cidr", default="10.42.0.0/16",
-                         help="the pod network node IPAM hands subnets of to nodes")
-    manager.add_argument("--kubeconfig", default=None,
-                         help="kubeconfig of the API server (default: in-cluster config, "
-                              "else $KUBECONFIG or ~/.kube/config)")
+    manager = flags.command(commands, "controller-manager",
+                            help="the controllers, against an API server")
+    flags.group(manager, flags.NETWORKING).add_argument(
+        "--cluster-cidr", default="10.42.0.0/16", metavar="CIDR",
+        help="the pod network node IPAM hands subnets of to nodes")
+    flags.group(manager, flags.CLUSTER).add_argument(
+        "--kubeconfig", default=None, metavar="FILE",
+        help="kubeconfig of the API server (default: in-cluster config, else $KUBECONFIG or "
+             "~/.kube/config)")
     _add_controller_manager_flags(manager)
     scheduler_cli.add_parser(commands)
     dns_cli.add_parser(commands)
@@ -493,19 +582,61 @@ def build_parser() -> argparse.ArgumentParser:
     sim_cli.add_parser(commands)
     kubectl = commands.add_parser("kubectl", help="kubectl against this cluster",
                                   add_help=False)
-    kubectl.add_argument("--data-dir", type=Path, default=None)
+    kubectl.add_argument("--data-dir", type=Path, default=None,
+                         help="the server's data dir, whose kubeconfig.yaml is used (default: "
+                              "$KUBECONFIG, else the default data dir's)")
     return parser
+
+
+def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[name]
+            return found
+    raise LookupError(name)
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None
+           ) -> tuple[argparse.Namespace, list[str]]:
+    """The command line, over the values of the command's config file if it reads one
+    (`--config`, else `<data-dir>/config.yaml` if it exists)."""
+    args, rest = parser.parse_known_args(argv)
+    if not hasattr(args, "config_file"):
+        return args, rest
+    path = args.config_file or (args.data_dir or default_data_dir()) / configfile.FILE_NAME
+    if args.config_file is None and not path.is_file():
+        return args, rest
+    try:
+        configfile.apply(_subcommand(parser, args.command), configfile.load(path), args, path)
+    except configfile.ConfigFileError as err:
+        flags.fail(args.command, str(err))
+    return parser.parse_known_args(argv)
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    """Flags that make no sense together end the command with a usage error."""
+    if hasattr(args, "etcd_cafile"):
+        etcd = args.storage.startswith(("etcd://", "etcds://"))
+        for flag in ("--etcd-cafile", "--etcd-certfile", "--etcd-keyfile"):
+            if getattr(args, flag[2:].replace("-", "_")) is not None and not etcd:
+                flags.fail(args.command, f"{flag} needs --storage etcd://HOST:PORT "
+                                         f"(storage is {args.storage or 'SQLite'})")
+        if (args.etcd_certfile is None) != (args.etcd_keyfile is None):
+            flags.fail(args.command, "--etcd-certfile and --etcd-keyfile go together")
+    if args.command == "agent" and args.server and not args.token:
+        flags.fail(args.command, "--server needs --token")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args, rest = parser.parse_known_args(argv)
+    args, rest = _parse(parser, argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "kubectl":
         return _run_kubectl(args, rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    _check_flags(args)
     if args.command == "server":
         return _run_server(args)
     if args.command == "controller-manager":

@@ -17,38 +17,47 @@ import logging
 import socket
 from typing import Any
 
+from kybernetes.api.version import user_agent
+from kybernetes.cli import flags
 from kybernetes.cli.process import run_until_signal
 
 log = logging.getLogger(__name__)
 
-PROXY_AGENT = "kube-proxy/v1.35.0 (kybernetes)"
+PROXY_AGENT = user_agent("kube-proxy")
 
 
 def add_proxy_flags(parser: argparse.ArgumentParser) -> None:
     """Flags of the node's kube-proxy, shared by `kyb proxy`, `kyb agent` and `kyb server`."""
-    parser.add_argument("--proxy-mode", choices=("nftables", "iptables"), default=None,
-                        help="how Services are programmed (default: nftables when nft "
-                             "works, else iptables)")
-    parser.add_argument("--proxy-min-sync-period", type=float, default=1.0,
-                        metavar="SECONDS", help="the shortest time between two syncs of "
-                        "the rules (default: %(default)s)")
-    parser.add_argument("--proxy-masquerade-all", action="store_true",
-                        help="SNAT all traffic sent to cluster IPs")
-    parser.add_argument("--proxy-healthz-bind-address", default="0.0.0.0:10256",
-                        help="where /healthz is served ('': nowhere; default: %(default)s)")
-    parser.add_argument("--proxy-metrics-bind-address", default="127.0.0.1:10249",
-                        help="where /metrics is served ('': nowhere; default: %(default)s)")
+    group = flags.group(parser, flags.AGENT_NETWORKING)
+    group.add_argument("--proxy-mode", choices=("nftables", "iptables"), default=None,
+                       help="how Services are programmed (default: nftables when nft "
+                            "works, else iptables)")
+    group.add_argument("--proxy-min-sync-period", type=float, default=1.0,
+                       metavar="SECONDS", help="the shortest time between two syncs of "
+                       "the rules")
+    group.add_argument("--proxy-masquerade-all", action="store_true",
+                       help="SNAT all traffic sent to cluster IPs")
+    group.add_argument("--proxy-healthz-bind-address", default="0.0.0.0:10256",
+                       metavar="ADDRESS:PORT", help="where /healthz is served ('': nowhere)")
+    group.add_argument("--proxy-metrics-bind-address", default="127.0.0.1:10249",
+                       metavar="ADDRESS:PORT", help="where /metrics is served ('': nowhere)")
 
 
 def add_parser(commands: Any) -> None:
-    parser = commands.add_parser("proxy", help="kube-proxy, against an API server")
-    parser.add_argument("--kubeconfig", default=None)
-    parser.add_argument("--hostname-override", default=None,
-                        help="the Node this proxy runs on (default: the host name)")
-    parser.add_argument("--node-ip", default=None,
-                        help="the node's address until its Node object gives them")
-    parser.add_argument("--cluster-cidr", default="10.42.0.0/16",
-                        help="the pod network: traffic from outside it is masqueraded")
+    parser = flags.command(commands, "proxy", help="kube-proxy, against an API server")
+    cluster = flags.group(parser, flags.CLUSTER)
+    cluster.add_argument("--kubeconfig", default=None, metavar="FILE",
+                         help="kubeconfig of the API server (default: in-cluster config, "
+                              "else $KUBECONFIG or ~/.kube/config)")
+    node = flags.group(parser, flags.AGENT_NODE)
+    node.add_argument("--hostname-override", default=None, metavar="NAME",
+                      help="the Node this proxy runs on (default: the host name)")
+    node.add_argument("--node-ip", default=None, metavar="ADDRESS",
+                      help="the node's address until its Node object gives them "
+                           "(default: none, wait for the Node's)")
+    networking = flags.group(parser, flags.NETWORKING)
+    networking.add_argument("--cluster-cidr", default="10.42.0.0/16", metavar="CIDR",
+                            help="the pod network: traffic from outside it is masqueraded")
     parser.add_argument("--cleanup", action="store_true",
                         help="remove the proxy's rules and exit")
     add_proxy_flags(parser)

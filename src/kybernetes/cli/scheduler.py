@@ -14,24 +14,32 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from kybernetes.api.version import user_agent
+from kybernetes.cli import flags
 from kybernetes.cli.flags import parse_bool
 from kybernetes.cli.process import run_until_signal
 
-SCHEDULER_AGENT = "kube-scheduler/v1.35.0 (kybernetes)"
+SCHEDULER_AGENT = user_agent("kube-scheduler")
 
 
 def add_parser(commands: Any) -> None:
-    parser = commands.add_parser("scheduler", help="the scheduler, against an API server")
-    parser.add_argument("--kubeconfig", default=None,
-                        help="kubeconfig of the API server (default: the config file's "
-                             "clientConnection.kubeconfig, in-cluster config, $KUBECONFIG)")
-    parser.add_argument("--config", type=Path, default=None,
-                        help="a KubeSchedulerConfiguration YAML file")
-    parser.add_argument("--leader-elect", type=parse_bool, nargs="?", const=True,
-                        default=None, help="run under leader election (default: true)")
-    parser.add_argument("--qps", type=float, default=None,
-                        help="client QPS (default: 50, or clientConnection.qps; 0: unlimited)")
-    parser.add_argument("--burst", type=int, default=None)
+    parser = flags.command(commands, "scheduler", help="the scheduler, against an API server")
+    group = flags.group(parser, flags.CLUSTER)
+    group.add_argument("--kubeconfig", default=None, metavar="FILE",
+                       help="kubeconfig of the API server (default: the config file's "
+                            "clientConnection.kubeconfig, in-cluster config, $KUBECONFIG)")
+    group.add_argument("--config", type=Path, default=None, metavar="FILE",
+                       help="a KubeSchedulerConfiguration YAML file (default: none, "
+                            "upstream's defaults)")
+    group.add_argument("--leader-elect", type=parse_bool, nargs="?", const=True,
+                       default=None, metavar="BOOL",
+                       help="run under leader election (default: true, or the config "
+                            "file's leaderElection.leaderElect)")
+    group.add_argument("--qps", type=float, default=None,
+                       help="client QPS (default: 50, or clientConnection.qps; 0: unlimited)")
+    group.add_argument("--burst", type=int, default=None,
+                       help="requests the client may send at once above --qps (default: "
+                            "100, or clientConnection.burst)")
     parser.set_defaults(run=run)
 
 

@@ -18,6 +18,8 @@ import asyncio
 import logging
 from typing import Any
 
+from kybernetes.api.version import KUBERNETES_VERSION
+from kybernetes.cli import flags
 from kybernetes.cli.process import run_until_signal
 
 log = logging.getLogger("kyb.sim")
@@ -48,31 +50,40 @@ def _taints(text: str) -> list[dict[str, str]]:
 
 
 def add_parser(commands: Any) -> None:
-    sim = commands.add_parser("sim", help="simulated cluster members, for scale tests")
+    sim = flags.command(commands, "sim", help="simulated cluster members, for scale tests")
     kinds = sim.add_subparsers(dest="sim_command", required=True)
-    nodes = kinds.add_parser("nodes", help="N simulated nodes in this process (like kwok)")
-    nodes.add_argument("--count", type=int, required=True)
-    nodes.add_argument("--kubeconfig", default=None)
-    nodes.add_argument("--name-prefix", default="sim-node-")
-    nodes.add_argument("--start", type=int, default=0, help="index of the first node")
-    nodes.add_argument("--cpu", default="4")
-    nodes.add_argument("--memory", default="32Gi")
-    nodes.add_argument("--pods", type=int, default=110)
-    nodes.add_argument("--ephemeral-storage", default="100Gi")
-    nodes.add_argument("--labels", type=_pairs, default={})
-    nodes.add_argument("--taints", type=_taints, default=[])
-    nodes.add_argument("--zones", default="",
-                       help="comma-separated topology.kubernetes.io/zone values, round-robin")
-    nodes.add_argument("--extended-resources", type=_pairs, default={})
-    nodes.add_argument("--pod-cidr", default="10.42.0.0/16")
-    nodes.add_argument("--no-pods", dest="run_pods", action="store_false",
-                       help="register and heartbeat only; leave bound pods as they are "
-                            "(no kubelet work, as upstream's scheduler_perf)")
-    nodes.add_argument("--concurrency", type=int, default=64,
-                       help="API requests in flight at most (registration, leases)")
-    nodes.add_argument("--node-lease-duration-seconds", type=int, default=40,
-                       help="the nodes' Lease duration; renewed every quarter of it, as the "
-                            "kubelet does (default: %(default)s)")
+    nodes = flags.command(kinds, "nodes", help="N simulated nodes in this process (like kwok)")
+    add = nodes.add_argument
+    add("--count", type=int, required=True, metavar="N", help="how many nodes (required)")
+    add("--kubeconfig", default=None, metavar="FILE",
+        help="kubeconfig of the API server (default: in-cluster config, else $KUBECONFIG or "
+             "~/.kube/config)")
+    add("--name-prefix", default="sim-node-", metavar="PREFIX",
+        help="the nodes are named PREFIX<index>")
+    add("--start", type=int, default=0, metavar="INDEX", help="index of the first node")
+    add("--cpu", default="4", metavar="QUANTITY", help="each node's CPU capacity")
+    add("--memory", default="32Gi", metavar="QUANTITY", help="each node's memory capacity")
+    add("--pods", type=int, default=110, metavar="N", help="each node's pod capacity")
+    add("--ephemeral-storage", default="100Gi", metavar="QUANTITY",
+        help="each node's ephemeral-storage capacity")
+    add("--labels", type=_pairs, default={}, metavar="KEY=VALUE,...",
+        help="labels of every node (default: none)")
+    add("--taints", type=_taints, default=[], metavar="KEY[=VALUE]:EFFECT,...",
+        help="taints of every node (default: none)")
+    add("--zones", default="", metavar="ZONES",
+        help="comma-separated topology.kubernetes.io/zone values, round-robin (default: "
+             "no zone label)")
+    add("--extended-resources", type=_pairs, default={}, metavar="NAME=QUANTITY,...",
+        help="extended resources of every node (default: none)")
+    add("--pod-cidr", default="10.42.0.0/16", metavar="CIDR",
+        help="the network the simulated pods' IPs are taken from")
+    add("--no-pods", dest="run_pods", action="store_false",
+        help="register and heartbeat only; leave bound pods as they are (no kubelet work, "
+             "as upstream's scheduler_perf)")
+    add("--concurrency", type=int, default=64, metavar="N",
+        help="API requests in flight at most (registration, leases)")
+    add("--node-lease-duration-seconds", type=int, default=40, metavar="SECONDS",
+        help="the nodes' Lease duration; renewed every quarter of it, as the kubelet does")
     nodes.set_defaults(run=run_nodes)
 
 
@@ -85,7 +96,8 @@ async def serve_nodes(args: argparse.Namespace) -> None:
         pods=args.pods, ephemeral_storage=args.ephemeral_storage, labels=args.labels,
         taints=args.taints, zones=[z for z in args.zones.split(",") if z],
         extended=args.extended_resources)
-    config = load_config(args.kubeconfig).replace(qps=0, user_agent="kubelet/v1.35.0 (sim)")
+    config = load_config(args.kubeconfig).replace(
+        qps=0, user_agent=f"kubelet/{KUBERNETES_VERSION} (sim)")
     async with ApiClient(config) as client:
         nodes = SimulatedNodes(client, specs, concurrency=args.concurrency,
                                pod_cidr=args.pod_cidr, run_pods=args.run_pods,

@@ -18,6 +18,11 @@ This is `pkg/controller/replicaset/replica_set.go`'s skeleton, once:
 - **Clean shutdown**: cancelling `run` shuts the queue down and cancels the workers;
   a sync interrupted mid-way is harmless because syncs are idempotent. Informers belong to
   the shared factory and are stopped by whoever owns it (the manager).
+- **One run per instance**: a controller object is one incarnation. Once its `run` has
+  ended its queue is shut for good, so running it again is refused loudly; to restart a
+  controller the manager calls `release` (its handlers leave the shared informers) and
+  builds a new one, which gets a fresh queue and, from its new handler registrations, the
+  informers' whole current contents again (upstream restarts the process instead).
 
 A `ControllerContext` is what the manager hands every controller: the `ApiClient`, the one
 `SharedInformerFactory` of this process, and shared `Discovery`.
@@ -86,6 +91,10 @@ class Controller(abc.ABC):
     async def run(self) -> None:
         """Work until cancelled."""
 
+    async def release(self) -> None:  # noqa: B027 - a hook, empty for handler-less ones
+        """Remove this controller's handlers from the shared informers (after `run` has
+        ended, before the manager builds a replacement). Nothing to do by default."""
+
 
 class QueueController(Controller):
     """A controller with one work queue of string keys and `workers` workers."""
@@ -96,7 +105,7 @@ class QueueController(Controller):
             raise ValueError(f"{self.name}: workers must be at least 1")
         self.workers = workers
         self.queue: RateLimitingQueue[str] = RateLimitingQueue(rate_limiter, name=self.name)
-        self._registrations: list[HandlerRegistration] = []
+        self._watched: list[tuple[Informer, HandlerRegistration]] = []
 
     def watch(self, informer: Informer, *, on_add: AddHandler | None = None,
               on_update: UpdateHandler | None = None,
@@ -104,8 +113,13 @@ class QueueController(Controller):
         """Register handlers on a (shared) informer; `run` waits for them to sync."""
         registration = informer.add_event_handler(
             on_add, on_update, on_delete, name=f"{self.name}:{informer.name}")
-        self._registrations.append(registration)
+        self._watched.append((informer, registration))
         return registration
+
+    async def release(self) -> None:
+        watched, self._watched = self._watched, []
+        for informer, registration in watched:
+            await informer.remove_event_handler(registration)
 
     def enqueue(self, key: str) -> None:
         self.queue.add(key)
@@ -119,12 +133,15 @@ class QueueController(Controller):
 
     async def wait_for_sync(self) -> None:
         """Until every registration has seen its informer's initial contents."""
-        while not await wait_for_cache_sync(*self._registrations,
-                                            timeout=_SYNC_REPORT_PERIOD):
-            waiting = [r.name for r in self._registrations if not r.has_synced]
+        registrations = [registration for _, registration in self._watched]
+        while not await wait_for_cache_sync(*registrations, timeout=_SYNC_REPORT_PERIOD):
+            waiting = [r.name for r in registrations if not r.has_synced]
             log.info("%s: waiting for caches to sync: %s", self.name, ", ".join(waiting))
 
     async def run(self) -> None:
+        if self.queue.shutting_down:
+            raise RuntimeError(f"{self.name}: this controller has run and stopped; "
+                               "build a new one to run it again")
         await self.wait_for_sync()
         log.info("%s: caches synced, starting %d worker(s)", self.name, self.workers)
         await run_workers(self.queue, self.sync, self.workers, name=self.name)

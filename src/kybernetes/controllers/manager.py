@@ -15,8 +15,12 @@ Upstream's kube-controller-manager, reduced to what kybernetes has:
   all stopped, and a lost lease sends the manager back to stand for election instead of
   exiting the process as upstream does (so `kyb server` survives a stolen lease). Cancelling
   `run` releases the lease, so a standby takes over at once.
-- **Supervision**: a controller whose `run` fails unexpectedly is logged and restarted with
-  backoff; the others carry on.
+- **Supervision**: a controller whose `run` fails unexpectedly is logged with its
+  traceback, its handlers leave the shared informers (`Controller.release`), and after a
+  backoff a new instance is built from its factory: a fresh work queue, filled again with
+  the informers' whole current contents, as a restarted upstream process would be. The
+  others carry on. A controller whose `run` returns has nothing to do (the CSR signer
+  without a CA) and is not restarted.
 
 The manager is an API client like any other: it is given an `ApiClient` and never touches
 the API server's internals, whether it runs as `kyb controller-manager` or inside
@@ -467,21 +471,23 @@ class ControllerManager:
             if self.options.use_service_account_credentials else None
         try:
             self.controllers = {}
+            contexts: dict[str, ControllerContext] = {}
             for name in self.enabled:
                 spec = self.registry[name]
                 client = self.client
                 if accounts is not None and spec.service_account:
                     client = await accounts.client_for(spec.service_account)
-                ctx = ControllerContext(client=client, informers=informers,
-                                        discovery=discovery)
-                self.controllers[name] = spec.factory(ctx, self.options)
+                contexts[name] = ControllerContext(client=client, informers=informers,
+                                                   discovery=discovery)
+                self.controllers[name] = spec.factory(contexts[name], self.options)
             informers.start()
             self.leading.set()
             async with asyncio.TaskGroup() as tasks:
                 if accounts is not None:
                     tasks.create_task(accounts.renew_forever(), name="controller-tokens")
-                for name, controller in self.controllers.items():
-                    tasks.create_task(self._supervise(controller), name=f"controller:{name}")
+                for name, ctx in contexts.items():
+                    tasks.create_task(self._supervise(self.registry[name], ctx),
+                                      name=f"controller:{name}")
         finally:
             self.leading.clear()
             with contextlib.suppress(Exception):
@@ -490,16 +496,36 @@ class ControllerManager:
                 await accounts.aclose()
             self.controllers = {}
 
-    @staticmethod
-    async def _supervise(controller: Controller) -> None:
-        backoff = Backoff(1.0, 60.0)
+    async def _supervise(self, spec: ControllerSpec, ctx: ControllerContext) -> None:
+        """Run `spec`'s controller; when it fails, replace it with a new instance."""
+        backoff = Backoff(1.0, 60.0)  # back to 1 s after two minutes without a failure
         while True:
+            controller = self.controllers[spec.name]
             try:
                 await controller.run()
+                log.info("%s: nothing (more) to do; not restarted", spec.name)
                 return
             except asyncio.CancelledError:
                 raise
             except Exception:
                 delay = backoff.next()
-                log.exception("%s failed; restarting in %.1fs", controller.name, delay)
+                log.exception("%s failed; restarting it with a fresh work queue in %.1fs",
+                              spec.name, delay)
+            await controller.release()
+            await asyncio.sleep(delay)
+            self.controllers[spec.name] = await self._rebuild(spec, ctx, backoff)
+
+    async def _rebuild(self, spec: ControllerSpec, ctx: ControllerContext, backoff: Backoff
+                       ) -> Controller:
+        """A new instance of `spec`'s controller, its informers started."""
+        while True:
+            try:
+                controller = spec.factory(ctx, self.options)
+            except Exception:
+                delay = backoff.next()
+                log.exception("%s could not be built; trying again in %.1fs", spec.name,
+                              delay)
                 await asyncio.sleep(delay)
+                continue
+            ctx.informers.start()
+            return controller

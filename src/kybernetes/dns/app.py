@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from kybernetes.api.version import user_agent
 from kybernetes.client import ApiClient, SharedInformerFactory
 from kybernetes.dns.acl import ClientAcl
 from kybernetes.dns.forward import Forwarder, resolv_conf_upstreams
@@ -23,7 +24,7 @@ from kybernetes.dns.server import DnsServer
 
 log = logging.getLogger(__name__)
 
-DNS_AGENT = "kybernetes-dns/v1.35.0 (kybernetes)"
+DNS_AGENT = user_agent("kybernetes-dns")
 # CoreDNS starts serving after at most this long even when its caches have not synced.
 SYNC_TIMEOUT = 5.0
 

@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from kybernetes.api.quantity import parse_quantity
+from kybernetes.api.version import KUBERNETES_VERSION
 
 Obj = dict[str, Any]
 
-KUBELET_VERSION = "v1.35.0"
+KUBELET_VERSION = KUBERNETES_VERSION
 EVICTION_MEMORY_AVAILABLE = 100 * 1024 * 1024  # memory.available<100Mi
 EVICTION_NODEFS_AVAILABLE = 0.10  # nodefs.available<10%
 EVICTION_PIDS_AVAILABLE = 0.05  # a kybernetes choice: PIDPressure under 5% free pids

@@ -18,13 +18,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from kybernetes.api.version import user_agent
 from kybernetes.client import ApiClient, SharedInformerFactory, wait_for_cache_sync
 from kybernetes.netpol import rules
 from kybernetes.proxy import execute
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = "network-policy-controller/v1.35.0 (kybernetes)"
+USER_AGENT = user_agent("network-policy-controller")
 Obj = dict[str, Any]
 
 

@@ -44,6 +44,7 @@ from kybernetes.api.selectors import (
     Requirement,
     label_selector_from_dict,
 )
+from kybernetes.api.version import user_agent
 from kybernetes.client import (
     ApiClient,
     ClientError,
@@ -103,7 +104,7 @@ REPLICA_SETS = resource("apps", "v1", "replicasets")
 STATEFUL_SETS = resource("apps", "v1", "statefulsets")
 REPLICATION_CONTROLLERS = resource("", "v1", "replicationcontrollers")
 
-USER_AGENT = "kube-scheduler/v1.35.0 (kybernetes)"
+USER_AGENT = user_agent("kube-scheduler")
 # Binding requests in flight at most (each holds a pooled connection while it waits).
 DEFAULT_BIND_CONCURRENCY = 64
 _STATUS_CONCURRENCY = 32

@@ -43,6 +43,7 @@ from typing import Any, ClassVar
 from kybernetes.api.objects import meta as _meta
 from kybernetes.client import (
     ApiError,
+    Backoff,
     ClientError,
     ConflictError,
     NotFoundError,
@@ -194,14 +195,36 @@ class GarbageCollector(Controller):
                      ", ".join(waiting))
 
     async def _resync_forever(self) -> None:
+        """Every `resync_period`, follow the resources discovery lists. A failure of any
+        kind is logged and the resync tried again after a backoff (at most a period): the
+        collector never stops following new resources."""
+        backoff = Backoff(min(1.0, self.resync_period), self.resync_period, jitter=0.0)
+        delay = self.resync_period
         while True:
-            await asyncio.sleep(self.resync_period)
+            await asyncio.sleep(delay)
             try:
                 if await self.sync_monitors(max_age=self.resync_period):
                     log.info("garbage collector: now monitoring %d resources",
                              len(self._monitors))
+            except asyncio.CancelledError:
+                raise
             except ClientError as err:
-                log.info("garbage collector: resource resync failed: %s", err)
+                delay = backoff.next()
+                log.warning("garbage collector: resource resync failed (retrying in %.1fs): "
+                            "%s", delay, err)
+            except Exception:
+                delay = backoff.next()
+                log.exception("garbage collector: resource resync failed (retrying in "
+                              "%.1fs)", delay)
+            else:
+                backoff.reset()
+                delay = self.resync_period
+
+    async def release(self) -> None:
+        monitors, self._monitors = self._monitors, {}
+        for monitor in monitors.values():
+            informer = self.informers.informer(monitor.resource)
+            await informer.remove_event_handler(monitor.registration)
 
     # -- attempt to delete --------------------------------------------------------------
 

@@ -25,11 +25,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kybernetes.api.timeutil import now_rfc3339
+from kybernetes.api.version import KUBERNETES_VERSION
 from kybernetes.kubelet.runtime import NodeContext
 
 Obj = dict[str, Any]
 
-KUBELET_VERSION = "v1.35.0-kyb-sim"
+KUBELET_VERSION = f"{KUBERNETES_VERSION}-kyb-sim"
 DEFAULT_POD_CIDR = "10.42.0.0/16"
 OVERFLOW_POD_CIDR = "10.64.0.0/10"
 NODE_IP_RANGE = "172.16.0.0/12"
