@@ -38,7 +38,7 @@ def find_kubectl() -> str:
                       shutil.which("kubectl")):
         if candidate and Path(candidate).exists():
             return candidate
-    raise RuntimeError("kubectl not found: run ../shared/tools/install-kubectl")
+    raise RuntimeError("kubectl not found: run tools/install-kubectl")
 
 
 def free_port() -> int:

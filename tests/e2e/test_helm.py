@@ -17,7 +17,7 @@ def _helm_binary() -> str:
                       shutil.which("helm")):
         if candidate and Path(candidate).exists():
             return candidate
-    pytest.skip("helm not installed: run ../shared/tools/install-kubectl")
+    pytest.skip("helm not installed: run tools/install-kubectl")
 
 
 def test_install_upgrade_uninstall(server: Server, kubectl: Kubectl, tmp_path: Path) -> None:
