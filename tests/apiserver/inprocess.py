@@ -78,3 +78,20 @@ def with_peer_certificate(app: Asgi, der: bytes) -> Asgi:
         await app(scope, receive, send)
 
     return peer
+
+
+@pytest.fixture(name="apiserver")
+async def controller_apiserver(tmp_path: Path) -> AsyncIterator[ApiServer]:
+    """The server controller tests drive (tests/controllers, tests/netpol): authorization
+    off, and, as upstream's integration tests run without a service-account controller,
+    the ServiceAccount admission plugin off."""
+    async with apiserver(tmp_path, authorization_mode="AlwaysAllow",
+                         disable_admission_plugins=["ServiceAccount"]) as server:
+        yield server
+
+
+@pytest.fixture
+async def api(apiserver: ApiServer) -> AsyncIterator[ApiClient]:
+    """An `ApiClient` of the `apiserver` fixture (`controller_apiserver`)."""
+    async with api_client(apiserver.app) as client:
+        yield client

@@ -7,33 +7,18 @@ watches (the informer stores are seeded by the tests, as upstream's controller t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
-from kybernetes.apiserver.server import ApiServer
 from kybernetes.client import ApiClient, SharedInformerFactory
 from kybernetes.controllers.base import ControllerContext
 from kybernetes.controllers.discovery import Discovery
 from tests.apiserver import inprocess
 from tests.controllers.clock import Clock
 
-
-@pytest.fixture
-async def apiserver(tmp_path: Path) -> AsyncIterator[ApiServer]:
-    # In-process over ASGI (no TLS, so no client certificate): authorization is off. No
-    # service-account controller runs here, so, as upstream's integration tests do, the
-    # ServiceAccount admission plugin is off.
-    async with inprocess.apiserver(tmp_path, authorization_mode="AlwaysAllow",
-                                   disable_admission_plugins=["ServiceAccount"]) as server:
-        yield server
-
-
-@pytest.fixture
-async def api(apiserver: ApiServer) -> AsyncIterator[ApiClient]:
-    async with inprocess.api_client(apiserver.app) as client:
-        yield client
+# The in-process server (ASGI, no TLS, authorization and ServiceAccount admission off)
+# and its client, shared with tests/netpol.
+controller_apiserver = inprocess.controller_apiserver  # the fixture `apiserver`
+api = inprocess.api
 
 
 @pytest.fixture

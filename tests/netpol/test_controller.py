@@ -5,13 +5,9 @@ failed load is retried."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
-import pytest
-
-from kybernetes.apiserver.server import ApiServer
 from kybernetes.client import ApiClient
 from kybernetes.netpol.controller import NetpolConfig, NetworkPolicyController
 from kybernetes.proxy.execute import Completed
@@ -24,17 +20,8 @@ NAMESPACES = ("", "v1", "namespaces")
 POLICIES = ("networking.k8s.io", "v1", "networkpolicies")
 
 
-@pytest.fixture
-async def apiserver(tmp_path: Path) -> AsyncIterator[ApiServer]:
-    async with inprocess.apiserver(tmp_path, authorization_mode="AlwaysAllow",
-                                   disable_admission_plugins=["ServiceAccount"]) as server:
-        yield server
-
-
-@pytest.fixture
-async def api(apiserver: ApiServer) -> AsyncIterator[ApiClient]:
-    async with inprocess.api_client(apiserver.app) as client:
-        yield client
+controller_apiserver = inprocess.controller_apiserver  # the fixture `apiserver`
+api = inprocess.api
 
 
 async def _running_pod(api: ApiClient, ns: str, name: str, ip: str,
