@@ -39,6 +39,7 @@ from kybernetes.controllers.endpointslice.controller import (
 )
 from kybernetes.controllers.endpointslice.reconciler import (
     ENDPOINT_SLICES,
+    delete_slices,
     has_namespace_terminating_cause,
 )
 from kybernetes.controllers.endpointslice.tracker import EndpointSliceTracker
@@ -314,12 +315,5 @@ class EndpointSliceMirroringController(QueueController):
         await self._delete(namespace, delete)
 
     async def _delete(self, namespace: str, slices: Sequence[Obj]) -> None:
-        for slice_ in slices:
-            try:
-                await self.client.delete(ENDPOINT_SLICES, str(meta(slice_).get("name")),
-                                         namespace)
-            except ApiError as err:
-                if err.code != 404:
-                    raise
-            self.tracker.expect_deletion(slice_)
+        await delete_slices(self.client, self.tracker, namespace, slices)
 

@@ -403,14 +403,20 @@ class Reconciler:
         for slice_ in update:
             _set_trigger_time(slice_, trigger_time)
             self.tracker.update(await self.client.update(ENDPOINT_SLICES, slice_, namespace))
-        for slice_ in delete:
-            try:
-                await self.client.delete(ENDPOINT_SLICES, str(meta(slice_).get("name")),
-                                         namespace)
-            except ApiError as err:
-                if err.code != 404:
-                    raise
-            self.tracker.expect_deletion(slice_)
+        await delete_slices(self.client, self.tracker, namespace, delete)
+
+
+async def delete_slices(client: ApiClient, tracker: EndpointSliceTracker, namespace: str,
+                        slices: Sequence[Obj]) -> None:
+    """Delete `slices` (one already gone is fine) and tell `tracker` to expect it, as both
+    the EndpointSlice and the mirroring controllers do."""
+    for slice_ in slices:
+        try:
+            await client.delete(ENDPOINT_SLICES, str(meta(slice_).get("name")), namespace)
+        except ApiError as err:
+            if err.code != 404:
+                raise
+        tracker.expect_deletion(slice_)
 
 
 def _set_trigger_time(slice_: dict[str, Any], trigger_time: datetime | None) -> None:
