@@ -45,7 +45,12 @@ from kybernetes.api import storagehelpers as sh
 from kybernetes.api.objects import meta as _meta
 from kybernetes.client import AlreadyExistsError, EventRecorder, NotFoundError, resource
 from kybernetes.client.rest import Obj
-from kybernetes.controllers.base import ControllerContext, QueueController
+from kybernetes.controllers.base import ControllerContext
+from kybernetes.controllers.volume.claimsvolumes import (
+    ClaimsAndVolumesController,
+    claim_key,
+    volume_key,
+)
 from kybernetes.controllers.volume.expand import requires_resize
 
 log = logging.getLogger(__name__)
@@ -56,8 +61,6 @@ STORAGE_CLASSES = resource("storage.k8s.io", "v1", "storageclasses")
 PROVISIONER = "rancher.io/local-path"
 DEFAULT_PATH = PurePosixPath("/var/lib/kybernetes/storage")
 SUPPORTED_MODES = ("ReadWriteOnce", "ReadWriteOncePod")
-CLAIM_PREFIX = "claim:"
-VOLUME_PREFIX = "volume:"
 
 
 def volume_name(claim: Obj) -> str:
@@ -112,7 +115,7 @@ def make_volume(claim: Obj, storage_class: Obj, root: PurePosixPath) -> Obj:
     return volume
 
 
-class LocalPathProvisioner(QueueController):
+class LocalPathProvisioner(ClaimsAndVolumesController):
     name = "local-path-provisioner"
 
     def __init__(self, ctx: ControllerContext, *, path: PurePosixPath = DEFAULT_PATH,
@@ -131,21 +134,10 @@ class LocalPathProvisioner(QueueController):
         self.watch(self.classes)
 
     def _on_claim(self, claim: Obj) -> None:
-        meta = _meta(claim)
-        self.enqueue(f"{CLAIM_PREFIX}{meta.get('namespace', '')}/{meta.get('name', '')}")
+        self.enqueue(claim_key(claim))
 
     def _on_volume(self, volume: Obj) -> None:
-        self.enqueue(f"{VOLUME_PREFIX}{_meta(volume).get('name', '')}")
-
-    async def sync(self, key: str) -> None:
-        if key.startswith(CLAIM_PREFIX):
-            claim = self.claims.store.get(key[len(CLAIM_PREFIX):])
-            if claim is not None:
-                await self.sync_claim(claim)
-        elif key.startswith(VOLUME_PREFIX):
-            volume = self.volumes.store.get(key[len(VOLUME_PREFIX):])
-            if volume is not None:
-                await self.sync_volume(volume)
+        self.enqueue(volume_key(volume))
 
     async def sync_claim(self, claim: Obj) -> None:
         bound_to = str((claim.get("spec") or {}).get("volumeName") or "")

@@ -48,7 +48,13 @@ from kybernetes.api import storagehelpers as sh
 from kybernetes.api.objects import meta as _meta
 from kybernetes.client import EventRecorder, NotFoundError, resource
 from kybernetes.client.rest import Obj
-from kybernetes.controllers.base import ControllerContext, QueueController
+from kybernetes.controllers.base import ControllerContext
+from kybernetes.controllers.volume.claimsvolumes import (
+    VOLUME_PREFIX,
+    ClaimsAndVolumesController,
+    claim_key,
+    volume_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +62,6 @@ PVCS = resource("", "v1", "persistentvolumeclaims")
 PVS = resource("", "v1", "persistentvolumes")
 STORAGE_CLASSES = resource("storage.k8s.io", "v1", "storageclasses")
 SYNC_PERIOD = 15.0
-CLAIM_PREFIX = "claim:"
-VOLUME_PREFIX = "volume:"
-
-
-def _claim_key(obj: Obj) -> str:
-    meta = _meta(obj)
-    return f"{CLAIM_PREFIX}{meta.get('namespace', '')}/{meta.get('name', '')}"
-
-
-def _volume_key(obj: Obj) -> str:
-    return f"{VOLUME_PREFIX}{_meta(obj).get('name', '')}"
 
 
 def _phase(obj: Obj) -> str:
@@ -80,7 +75,7 @@ def claim_ref(claim: Obj) -> dict[str, Any]:
             "resourceVersion": meta.get("resourceVersion", "")}
 
 
-class PersistentVolumeBinder(QueueController):
+class PersistentVolumeBinder(ClaimsAndVolumesController):
     name = "persistentvolume-binder-controller"
 
     def __init__(self, ctx: ControllerContext, *, workers: int = 1,
@@ -102,19 +97,19 @@ class PersistentVolumeBinder(QueueController):
     # -- handlers -----------------------------------------------------------------------
 
     def _on_claim(self, claim: Obj) -> None:
-        self.enqueue(_claim_key(claim))
+        self.enqueue(claim_key(claim))
         # A claim that went away releases its volume.
         volume = str((claim.get("spec") or {}).get("volumeName") or "")
         if volume:
             self.enqueue(VOLUME_PREFIX + volume)
 
     def _on_volume(self, volume: Obj) -> None:
-        self.enqueue(_volume_key(volume))
+        self.enqueue(volume_key(volume))
 
     def _on_volume_delete(self, volume: Obj) -> None:
         ref = (volume.get("spec") or {}).get("claimRef") or {}
         if ref.get("name"):
-            self.enqueue(f"{CLAIM_PREFIX}{ref.get('namespace', '')}/{ref['name']}")
+            self.enqueue(claim_key({"metadata": ref}))
 
     async def run(self) -> None:
         resync = asyncio.create_task(self._resync_forever(), name=f"{self.name}:resync")
@@ -129,21 +124,11 @@ class PersistentVolumeBinder(QueueController):
         while True:
             await asyncio.sleep(self.sync_period)
             for claim in self.claims.store.list():
-                self.enqueue(_claim_key(claim))
+                self.enqueue(claim_key(claim))
             for volume in self.volumes.store.list():
-                self.enqueue(_volume_key(volume))
+                self.enqueue(volume_key(volume))
 
     # -- sync ---------------------------------------------------------------------------
-
-    async def sync(self, key: str) -> None:
-        if key.startswith(CLAIM_PREFIX):
-            claim = self.claims.store.get(key[len(CLAIM_PREFIX):])
-            if claim is not None:
-                await self.sync_claim(claim)
-        elif key.startswith(VOLUME_PREFIX):
-            volume = self.volumes.store.get(key[len(VOLUME_PREFIX):])
-            if volume is not None:
-                await self.sync_volume(volume)
 
     def _class_map(self) -> dict[str, Obj]:
         return {str(_meta(c).get("name")): c for c in self.classes.store.list()}
@@ -319,7 +304,7 @@ class PersistentVolumeBinder(QueueController):
             # Free, or pre-bound by name: the claim's sync binds it.
             await self._set_volume_phase(volume, "Available")
             if ref and ref.get("name"):
-                self.enqueue(f"{CLAIM_PREFIX}{ref.get('namespace', '')}/{ref['name']}")
+                self.enqueue(claim_key({"metadata": ref}))
             return
         claim = self.claims.store.get(f"{ref.get('namespace', '')}/{ref.get('name', '')}")
         if claim is not None and _meta(claim).get("uid") != ref.get("uid"):
@@ -330,7 +315,7 @@ class PersistentVolumeBinder(QueueController):
         claim_volume = (claim.get("spec") or {}).get("volumeName") or ""
         if not claim_volume:
             # The binding is half done (or the scheduler pre-bound it): finish it.
-            self.enqueue(_claim_key(claim))
+            self.enqueue(claim_key(claim))
             return
         if claim_volume == _meta(volume).get("name"):
             await self._set_volume_phase(volume, "Bound")
