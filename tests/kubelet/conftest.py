@@ -1,6 +1,7 @@
-"""Fixtures for kubelet tests: the in-process API server and its `ApiClient` from
-tests/controllers/conftest.py (a real ASGI app over SQLite in a temporary directory)."""
+"""Fixtures for kubelet tests: the in-process API server (fixture `apiserver`) and its
+`ApiClient` from tests/apiserver/inprocess.py (a real ASGI app over SQLite in a temporary
+directory), as the controller tests use them."""
 
-from tests.controllers.conftest import api, apiserver
+from tests.apiserver.inprocess import api, controller_apiserver
 
-__all__ = ["api", "apiserver"]
+__all__ = ["api", "controller_apiserver"]
