@@ -50,6 +50,44 @@ KIND_SIZE = {K_PTR: HEADER + 8, K_SLICE: HEADER + 8, K_STRUCT: HEADER + 32,
 
 F_OMITEMPTY, F_OMITZERO, F_POINTER, F_REPEATED = 1, 2, 4, 8
 
+# Served types that neither kubectl nor helm links in: kube-aggregator's apiregistration/v1,
+# transcribed from its types.go struct tags (staging/src/k8s.io/kube-aggregator/pkg/apis/
+# apiregistration/v1/types.go), in the rows the binaries give the others.
+_AGGREGATOR = "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1."
+_META = "io.k8s.apimachinery.pkg.apis.meta.v1."
+HAND_WRITTEN: dict[str, list[list[Any]]] = {
+    _AGGREGATOR + "APIService": [
+        ["", 0, "", 0, _META + "TypeMeta"],
+        ["metadata", 1, "bytes", F_OMITEMPTY, _META + "ObjectMeta"],
+        ["spec", 2, "bytes", F_OMITEMPTY, _AGGREGATOR + "APIServiceSpec"],
+        ["status", 3, "bytes", F_OMITEMPTY, _AGGREGATOR + "APIServiceStatus"]],
+    _AGGREGATOR + "APIServiceList": [
+        ["", 0, "", 0, _META + "TypeMeta"],
+        ["metadata", 1, "bytes", F_OMITEMPTY, _META + "ListMeta"],
+        ["items", 2, "bytes", F_REPEATED, ["list", _AGGREGATOR + "APIService"]]],
+    _AGGREGATOR + "APIServiceSpec": [
+        ["service", 1, "bytes", F_OMITEMPTY | F_POINTER, _AGGREGATOR + "ServiceReference"],
+        ["group", 2, "bytes", F_OMITEMPTY, "string"],
+        ["version", 3, "bytes", F_OMITEMPTY, "string"],
+        ["insecureSkipTLSVerify", 4, "varint", F_OMITEMPTY, "bool"],
+        ["caBundle", 5, "bytes", F_OMITEMPTY, "bytes"],
+        ["groupPriorityMinimum", 7, "varint", 0, "int32"],
+        ["versionPriority", 8, "varint", 0, "int32"]],
+    _AGGREGATOR + "ServiceReference": [
+        ["namespace", 1, "bytes", F_OMITEMPTY, "string"],
+        ["name", 2, "bytes", F_OMITEMPTY, "string"],
+        ["port", 3, "varint", F_OMITEMPTY | F_POINTER, "int32"]],
+    _AGGREGATOR + "APIServiceStatus": [
+        ["conditions", 1, "bytes", F_OMITEMPTY | F_REPEATED,
+         ["list", _AGGREGATOR + "APIServiceCondition"]]],
+    _AGGREGATOR + "APIServiceCondition": [
+        ["type", 1, "bytes", 0, "string"],
+        ["status", 2, "bytes", 0, "string"],
+        ["lastTransitionTime", 3, "bytes", F_OMITEMPTY, "Time"],
+        ["reason", 4, "bytes", F_OMITEMPTY, "string"],
+        ["message", 5, "bytes", F_OMITEMPTY, "string"]],
+}
+
 # Go types whose protobuf and JSON forms are hand-written upstream.
 SPECIAL = {
     "k8s.io/apimachinery/pkg/api/resource.Quantity": "Quantity",
@@ -393,6 +431,8 @@ def main(argv: list[str]) -> int:
               file=sys.stderr)
         for line in builder.tag_disagreements if args.verbose else ():
             print(f"  {line}", file=sys.stderr)
+    for key, rows in HAND_WRITTEN.items():
+        tables.setdefault(key, rows)
     wanted = {schema.definition_for_kind(r.group, r.version, r.kind) for r in BUILTIN_RESOURCES}
     wanted |= {schema.definition_for_kind(s.group or r.group, s.version or r.version, s.kind)
                for r in BUILTIN_RESOURCES for s in r.subresources}

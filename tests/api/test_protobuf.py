@@ -29,6 +29,8 @@ from kybernetes.api import protobuf
 from kybernetes.api.errors import StatusError
 from kybernetes.api.protobuf import decode_kubernetes_protobuf, is_protobuf
 
+pytestmark = pytest.mark.e2e
+
 PB = "application/vnd.kubernetes.protobuf"
 
 # -- hand-built protobuf ------------------------------------------------------------------

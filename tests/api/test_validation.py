@@ -217,7 +217,9 @@ CREATE_CASES: list[tuple[str, dict[str, Any], list[tuple[str, str, str]]]] = [
      [("spec.tolerations[0].operator", "FieldValueInvalid",
        'operator must be Exists when `key` is empty, which means "match all values and all '
        'keys"')]),
-    ("pods", {"spec.ephemeralContainers": [{"name": "debug", "image": "busybox"}]},
+    ("pods", {"spec.ephemeralContainers": [{"name": "debug", "image": "busybox",
+                                            "terminationMessagePolicy": "File",
+                                            "imagePullPolicy": "IfNotPresent"}]},
      [("spec.ephemeralContainers", "FieldValueForbidden", "cannot be set on create")]),
     # workloads
     ("deployments", {"spec.template.metadata.labels": {"app": "other"}},

@@ -27,7 +27,7 @@ async def test_create_in_a_terminating_namespace_is_refused_with_its_cause(
     assert refused(response) == ("unable to create new content in namespace going because "
                                  "it is being terminated")
     assert response.json()["details"]["causes"] == [
-        {"type": "NamespaceTerminating", "message": "namespace going is being terminated",
+        {"reason": "NamespaceTerminating", "message": "namespace going is being terminated",
          "field": "metadata.namespace"}]
     # Updates and deletes of what is there still go through while it terminates.
     cm = ok(await http.get("/api/v1/namespaces/going/configmaps/cm"))

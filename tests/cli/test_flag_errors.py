@@ -10,6 +10,8 @@ import pytest
 
 from kybernetes.cli.main import main
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["server", "--etcd-cafile", "/ca.crt"],

@@ -83,7 +83,11 @@ async def test_crud_round_trip(api: ApiClient, namespace: str) -> None:
 
 
 async def test_update_status_keeps_spec(api: ApiClient, namespace: str) -> None:
-    created = await api.create(PODS, pod("p"), namespace)
+    body = pod("p")
+    # No scheduler takes it: the default one would write its PodScheduled condition (there
+    # are no nodes) between the create and the status update.
+    body["spec"]["schedulerName"] = "nobody"
+    created = await api.create(PODS, body, namespace)
     created["status"] = {"phase": "Running"}
     created["spec"]["activeDeadlineSeconds"] = 5  # ignored through /status
     written = await api.update_status(PODS, created)

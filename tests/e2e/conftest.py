@@ -50,7 +50,9 @@ def _backends() -> list[str]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep the backend out of `request.node.name` (it stays in the node id)."""
+    """Refuse a module here without the `e2e` marker; keep the backend out of
+    `request.node.name` (it stays in the node id)."""
+    _check_e2e_marker(items)
     for item in items:
         callspec = getattr(item, "callspec", None)
         if not isinstance(item, pytest.Function) or callspec is None \
@@ -66,6 +68,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         else:
             continue
         item.name = f"{item.originalname}[{rest}]" if rest else item.originalname
+
+
+def _check_e2e_marker(items: list[pytest.Item]) -> None:
+    """Every test here starts real processes, so `pytest -m "not e2e"` (the fast lane)
+    must deselect it: a module without `pytestmark = pytest.mark.e2e` fails collection."""
+    here = Path(__file__).parent
+    unmarked = sorted({str(item.path.relative_to(here)) for item in items
+                       if item.path.is_relative_to(here)
+                       and item.get_closest_marker("e2e") is None})
+    if unmarked:
+        raise pytest.UsageError(f"tests/e2e modules without the e2e marker (pytestmark = "
+                                f"pytest.mark.e2e): {', '.join(unmarked)}")
 
 
 @pytest.fixture(scope="session")

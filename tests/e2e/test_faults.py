@@ -26,6 +26,8 @@ from tests.e2e.cluster import Server, wait_until
 from tests.scheduler.helpers import node, pod
 from tests.scheduler.test_scheduler import FakeApi, scheduler
 
+pytestmark = pytest.mark.e2e
+
 LEASE = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-scheduler"
 
 

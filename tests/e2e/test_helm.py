@@ -11,6 +11,8 @@ import pytest
 
 from tests.e2e.cluster import Kubectl, Server
 
+pytestmark = pytest.mark.e2e
+
 
 def _helm_binary() -> str:
     for candidate in (os.environ.get("HELM"), str(Path.home() / ".local/bin/helm"),

@@ -95,6 +95,23 @@ def test_explain_a_nested_field(kubectl: Kubectl) -> None:
     assert "Container image name" in text
 
 
+def test_explain_shows_upstream_descriptions(kubectl: Kubectl) -> None:
+    """kubectl 1.35 explains from /openapi/v3: the kind's, each field's and a leaf's
+    descriptions are upstream's."""
+    leaf = kubectl("explain", "deployment.spec.replicas")
+    assert "FIELD: replicas <integer>" in leaf
+    described = " ".join(leaf.split("DESCRIPTION:", 1)[1].split())
+    assert described.startswith("Number of desired pods. This is a pointer to distinguish "
+                                "between explicit zero and not specified. Defaults to 1.")
+    kind = " ".join(kubectl("explain", "deployment").split())
+    assert "DESCRIPTION: Deployment enables declarative updates for Pods and ReplicaSets." \
+        in kind
+    assert "spec <DeploymentSpec> Specification of the desired behavior of the Deployment." \
+        in kind
+    through_a_ref = " ".join(kubectl("explain", "deployment.spec.template.spec").split())
+    assert "PodSpec is a description of a pod." in through_a_ref
+
+
 def test_explain_an_unknown_field_fails(kubectl: Kubectl) -> None:
     result = kubectl.run("explain", "deployment.spec.nosuchfield", check=False)
     assert result.returncode != 0

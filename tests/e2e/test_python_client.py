@@ -11,6 +11,8 @@ from kubernetes import client, config, watch
 
 from tests.e2e.cluster import Server
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def api(server: Server) -> Iterator[client.ApiClient]:

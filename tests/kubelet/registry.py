@@ -153,11 +153,12 @@ class RunningRegistry:
 
 
 @contextlib.contextmanager
-def run_registry(directory: Path, *, token_auth: TokenServer | None = None
+def run_registry(directory: Path, *, token_auth: TokenServer | None = None, port: int = 0
                  ) -> Iterator[RunningRegistry]:
-    """docker-registry on 127.0.0.1:<free port>, storing under `directory`."""
+    """docker-registry on 127.0.0.1:`port` (a free one by default), storing under
+    `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     config = {
         "version": 0.1,
         "log": {"level": "warn", "accesslog": {"disabled": True}},

@@ -9,9 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from kybernetes.cli.image import human_size
 from tests.kubelet import imagebuild
 from tests.kubelet.registry import run_registry
+
+pytestmark = pytest.mark.e2e
 
 
 def kyb(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -40,6 +40,8 @@ from tests.kubelet import imagebuild
 from tests.kubelet.imagebuild import Entry, build_image, busybox_image, layer_tar
 from tests.kubelet.registry import RunningRegistry, TokenServer, free_port, run_registry
 
+pytestmark = pytest.mark.e2e
+
 BUSYBOX = "docker.io/library/busybox:latest"
 
 

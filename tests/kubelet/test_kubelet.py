@@ -24,6 +24,8 @@ from kybernetes.kubelet.kuberuntime import RuntimeManager
 from tests.e2e.cluster import Server, running_server
 from tests.kubelet.fakes import FakeImages, FakeNetwork, FakeRuntime, FakeVolumes
 
+pytestmark = pytest.mark.e2e
+
 PODS = resource("", "v1", "pods")
 NODES = resource("", "v1", "nodes")
 LEASES = resource("coordination.k8s.io", "v1", "leases")

@@ -36,6 +36,7 @@ GATEWAY = "10.42.7.1"
 NODE_IP = "192.168.251.2"  # on the node namespace's own veth, kind-like; no route out
 
 pytestmark = [
+    pytest.mark.e2e,
     pytest.mark.skipif(bool(netns.available()), reason=netns.available() or "ok"),
     pytest.mark.skipif(not (PLUGIN_DIR / "bridge").exists(), reason="no CNI plugins"),
 ]

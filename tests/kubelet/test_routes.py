@@ -22,7 +22,8 @@ from kybernetes.kubelet.network.routes import ROUTE_PROTOCOL, HostGateway, Route
 from kybernetes.kubelet.network.vxlan import BACKEND_DATA, PUBLIC_IP, Vxlan
 from tests.kubelet import netns
 
-pytestmark = pytest.mark.skipif(bool(netns.available()), reason=netns.available() or "ok")
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(bool(netns.available()), reason=netns.available() or "ok")]
 
 CLUSTER_CIDR = "10.42.0.0/16"
 NODES = ("", "v1", "nodes")

@@ -27,6 +27,8 @@ from kybernetes.kubelet.logs import STDERR, STDOUT
 from kybernetes.kubelet.server import KubeletServer
 from tests.kubelet.streamhost import LocalHost
 
+pytestmark = pytest.mark.e2e
+
 V5 = Subprotocol("v5.channel.k8s.io")
 RUNNING = {"state": {"running": {"startedAt": "2026-11-23T10:00:00Z"}}}
 

@@ -42,6 +42,8 @@ from kybernetes.kubelet.server import KubeletServer
 from tests.kubelet.fakeapi import Clock, read_json, send_json
 from tests.kubelet.streamhost import LocalHost
 
+pytestmark = pytest.mark.e2e
+
 NODE = "node-a"
 V5 = Subprotocol("v5.channel.k8s.io")
 RUNNING = {"state": {"running": {"startedAt": "2026-11-23T10:00:00Z"}}}

@@ -18,6 +18,8 @@ from kybernetes.kubelet.streaminghost import RuntimeStreamingHost, runtime_id
 from tests.kubelet import netns
 from tests.kubelet.fakes import FakeRuntime
 
+pytestmark = pytest.mark.e2e
+
 # Listens on the namespace's loopback, says its port, answers one connection upper-cased.
 _ECHO = """
 import socket

@@ -36,6 +36,8 @@ from tests.kubelet.test_volumes import (
     vol_dir,
 )
 
+pytestmark = pytest.mark.e2e
+
 Obj = dict[str, Any]
 POD = BoundPod("p", "u1")
 HOUR = 3600

@@ -31,6 +31,8 @@ from kybernetes.kubelet.volumes.atomic_writer import (
 )
 from kybernetes.kubelet.volumes.emptydir import is_mount_point
 
+pytestmark = pytest.mark.e2e
+
 Obj = dict[str, Any]
 PODS = ("", "v1", "pods")
 CONFIGMAPS = ("", "v1", "configmaps")

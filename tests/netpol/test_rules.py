@@ -12,6 +12,8 @@ from kybernetes.netpol import rules
 from kybernetes.netpol.rules import PREFIX, pod_chain, pod_of
 from tests.kubelet import netns
 
+pytestmark = pytest.mark.e2e
+
 NODE = "node-a"
 Obj = dict[str, Any]
 

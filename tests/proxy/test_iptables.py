@@ -14,6 +14,8 @@ from tests.proxy.fixtures import endpoint, endpoint_slice, service
 from tests.proxy.recorder import InNamespace, Recorder
 from tests.proxy.test_nftables import _cluster
 
+pytestmark = pytest.mark.e2e
+
 SVC1 = "KUBE-SVC-XPGD46QRK7WJZT7O"
 SEP1 = "KUBE-SEP-SXIVWICOYRO3J4NJ"
 

@@ -14,6 +14,8 @@ from tests.kubelet import netns
 from tests.proxy.fixtures import endpoint, endpoint_slice, service
 from tests.proxy.recorder import InNamespace, Recorder
 
+pytestmark = pytest.mark.e2e
+
 SVC1 = "service-ULMVA6XW-ns1/svc1/tcp/p80"
 EP1 = "endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80"
 CIDR = "10.0.0.0/8"

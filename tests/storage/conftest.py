@@ -20,7 +20,6 @@ from kybernetes.storage.interface import Storage
 from kybernetes.storage.sqlite import SQLiteStorage
 from tests.etcd_cluster import EtcdCluster, etcd_binary
 
-BACKENDS = ["sqlite", "etcd"]
 NO_ETCD = "etcd binary not found: install Debian's etcd-server to run the etcd backend tests"
 
 
@@ -48,7 +47,8 @@ async def wipe(endpoint: str) -> None:
             rpc.DeleteRangeRequest(key=b"\0", range_end=b"\0"), timeout=10)
 
 
-@pytest.fixture(params=BACKENDS)
+# The etcd cases start an etcd: they are end-to-end tests (`-m "not e2e"` leaves them out).
+@pytest.fixture(params=["sqlite", pytest.param("etcd", marks=pytest.mark.e2e)])
 async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
     backend: Storage
     if request.param == "etcd":

@@ -27,6 +27,8 @@ from kybernetes.storage.interface import (
 from kybernetes.storage.sqlite import SQLiteStorage
 from tests.etcd_cluster import EtcdCluster, EtcdTLS, etcd_binary, free_port
 
+pytestmark = pytest.mark.e2e
+
 needs_etcd = pytest.mark.skipif(
     etcd_binary() is None,
     reason="etcd binary not found: install Debian's etcd-server to run the etcd backend tests")

@@ -17,9 +17,9 @@ from kybernetes.storage.etcd import EtcdStorage
 from kybernetes.storage.interface import KeyExistsError, UnavailableError, WatchBatch
 from tests.etcd_cluster import EtcdCluster, etcd_binary
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
     etcd_binary() is None,
-    reason="etcd binary not found: install Debian's etcd-server to run the etcd backend tests")
+    reason="etcd binary not found: install Debian's etcd-server to run the etcd backend tests")]
 
 
 @contextlib.asynccontextmanager

@@ -106,18 +106,42 @@ class StatusError(Exception):
         super().__init__(self.message)
 
     def status(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
-        }
-        if self.details:
-            body["details"] = self.details
-        return body
+        return status_body("Failure", message=self.message, reason=self.reason,
+                           details=self.details, code=self.code)
+
+
+# Field order of upstream's metav1.Status, StatusDetails and StatusCause, as its JSON
+# serializer writes them (every field but metadata is `omitempty`).
+_STATUS_FIELDS = ("status", "message", "reason", "details", "code")
+_DETAIL_FIELDS = ("name", "group", "kind", "uid", "causes", "retryAfterSeconds")
+_CAUSE_FIELDS = ("reason", "message", "field")
+
+
+def status_body(status: str, *, message: str = "", reason: str = "",
+                details: dict[str, Any] | None = None, code: int = 0) -> dict[str, Any]:
+    """A `Status` object laid out byte for byte as upstream writes it."""
+    fields: dict[str, Any] = {"status": status, "message": message, "reason": reason,
+                              "details": _ordered(details or {}, _DETAIL_FIELDS),
+                              "code": code}
+    body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}}
+    body.update((name, fields[name]) for name in _STATUS_FIELDS if fields[name])
+    return body
+
+
+def _ordered(details: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
+    """Upstream's fields in its order, empty ones omitted; any other key kept after them."""
+    out = {name: details[name] for name in order if details.get(name)}
+    out.update((k, v) for k, v in details.items() if k not in order)
+    if "causes" in out:
+        out["causes"] = [_ordered(cause, _CAUSE_FIELDS) for cause in out["causes"]]
+    return out
+
+
+def deleted_status(group: str, resource: str, name: str, uid: str) -> dict[str, Any]:
+    """What a delete answers for kinds that do not return the deleted object (upstream's
+    store `finalizeDelete`): details name the resource (as `kind`) and the object's uid."""
+    return status_body("Success", details={"name": name, "group": group, "kind": resource,
+                                           "uid": uid})
 
 
 def _qualified(group: str, resource: str) -> str:

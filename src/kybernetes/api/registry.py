@@ -77,6 +77,7 @@ def _status(kind: str) -> Subresource:
 _PROXY_VERBS = ("create", "delete", "get", "patch", "update")
 _SCALE = Subresource("scale", "Scale", ("get", "patch", "update"), "autoscaling", "v1")
 _ALL = ("all",)
+_API_EXTENSIONS = ("api-extensions",)
 
 
 def _r(group: str, version: str, kind: str, plural: str, *, namespaced: bool = True,
@@ -127,6 +128,11 @@ BUILTIN_RESOURCES: tuple[ResourceInfo, ...] = (
     _r("", "v1", "ReplicationController", "replicationcontrollers", short=("rc",),
        categories=_ALL, status=True, extra=(_SCALE,)),
     _r("", "v1", "PodTemplate", "podtemplates"),
+    # Computed on each read from what the server sees (apiserver/componentstatuses.py).
+    _r("", "v1", "ComponentStatus", "componentstatuses", namespaced=False, short=("cs",),
+       verbs=("get", "list")),
+    # The legacy top-level binding: `pods/binding` with the pod named in the body.
+    _r("", "v1", "Binding", "bindings", verbs=("create",)),
     # apps/v1
     _r("apps", "v1", "Deployment", "deployments", short=("deploy",), categories=_ALL,
        status=True, extra=(_SCALE,)),
@@ -142,10 +148,19 @@ BUILTIN_RESOURCES: tuple[ResourceInfo, ...] = (
     # autoscaling/v2
     _r("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
        short=("hpa",), categories=_ALL, status=True),
+    # autoscaling/v1: served from the autoscaling/v2 objects (api/conversion); v2 is preferred.
+    _r("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
+       short=("hpa",), categories=_ALL, status=True),
+    # events.k8s.io/v1: served from the core/v1 Events (api/conversion).
+    _r("events.k8s.io", "v1", "Event", "events", short=("ev",)),
     # networking.k8s.io/v1
     _r("networking.k8s.io", "v1", "Ingress", "ingresses", short=("ing",), status=True),
     _r("networking.k8s.io", "v1", "IngressClass", "ingressclasses", namespaced=False),
     _r("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", short=("netpol",)),
+    _r("networking.k8s.io", "v1", "ServiceCIDR", "servicecidrs", namespaced=False,
+       status=True),
+    _r("networking.k8s.io", "v1", "IPAddress", "ipaddresses", namespaced=False,
+       short=("ip",)),
     # rbac.authorization.k8s.io/v1
     _r("rbac.authorization.k8s.io", "v1", "Role", "roles"),
     _r("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings"),
@@ -181,21 +196,54 @@ BUILTIN_RESOURCES: tuple[ResourceInfo, ...] = (
     _r("storage.k8s.io", "v1", "CSINode", "csinodes", namespaced=False),
     _r("storage.k8s.io", "v1", "VolumeAttachment", "volumeattachments", namespaced=False,
        status=True),
+    _r("storage.k8s.io", "v1", "CSIStorageCapacity", "csistoragecapacities"),
+    _r("storage.k8s.io", "v1", "VolumeAttributesClass", "volumeattributesclasses",
+       namespaced=False, short=("vac",)),
+    # admissionregistration.k8s.io/v1: stored and validated; nothing calls the webhooks or
+    # evaluates the policies yet.
+    _r("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration",
+       "mutatingwebhookconfigurations", namespaced=False, categories=_API_EXTENSIONS),
+    _r("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration",
+       "validatingwebhookconfigurations", namespaced=False, categories=_API_EXTENSIONS),
+    _r("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicy",
+       "validatingadmissionpolicies", namespaced=False, categories=_API_EXTENSIONS,
+       status=True),
+    _r("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBinding",
+       "validatingadmissionpolicybindings", namespaced=False, categories=_API_EXTENSIONS),
+    # apiregistration.k8s.io/v1: the local APIServices are the server's own
+    # (apiserver/apiservices.py); others are stored (nothing proxies to them yet).
+    _r("apiregistration.k8s.io", "v1", "APIService", "apiservices", namespaced=False,
+       categories=_API_EXTENSIONS, status=True),
     # policy/v1
     _r("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short=("pdb",),
        status=True),
     # scheduling.k8s.io/v1
     _r("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", namespaced=False,
        short=("pc",)),
+    # node.k8s.io/v1
+    _r("node.k8s.io", "v1", "RuntimeClass", "runtimeclasses", namespaced=False),
+    # flowcontrol.apiserver.k8s.io/v1: the bootstrap configuration is ensured at start
+    # (apiserver/flowcontrolbootstrap.py); requests are not yet classified by it.
+    _r("flowcontrol.apiserver.k8s.io", "v1", "FlowSchema", "flowschemas", namespaced=False,
+       status=True),
+    _r("flowcontrol.apiserver.k8s.io", "v1", "PriorityLevelConfiguration",
+       "prioritylevelconfigurations", namespaced=False, status=True),
+    # resource.k8s.io/v1 (dynamic resource allocation): stored and validated.
+    _r("resource.k8s.io", "v1", "DeviceClass", "deviceclasses", namespaced=False),
+    _r("resource.k8s.io", "v1", "ResourceClaim", "resourceclaims", status=True),
+    _r("resource.k8s.io", "v1", "ResourceClaimTemplate", "resourceclaimtemplates"),
+    _r("resource.k8s.io", "v1", "ResourceSlice", "resourceslices", namespaced=False),
 )
 
-# Groups listed in discovery in this order (upstream's preferred order, core first).
+# Groups listed in discovery in this order (upstream's preferred order, core first, then
+# the aggregator's own group, then by APIService group priority).
 GROUP_ORDER = (
-    "", "apps", "events.k8s.io", "authentication.k8s.io", "authorization.k8s.io",
-    "autoscaling", "batch", "certificates.k8s.io", "networking.k8s.io", "policy",
+    "", "apiregistration.k8s.io", "apps", "events.k8s.io", "authentication.k8s.io",
+    "authorization.k8s.io", "autoscaling", "batch", "certificates.k8s.io",
+    "networking.k8s.io", "policy",
     "rbac.authorization.k8s.io", "storage.k8s.io", "admissionregistration.k8s.io",
     "apiextensions.k8s.io", "scheduling.k8s.io", "coordination.k8s.io", "node.k8s.io",
-    "discovery.k8s.io", "flowcontrol.apiserver.k8s.io",
+    "discovery.k8s.io", "resource.k8s.io", "flowcontrol.apiserver.k8s.io",
 )
 
 

@@ -120,6 +120,13 @@ async def create_binding(store: ObjectStore, request: Request, info: ResourceInf
         raise errors.bad_request(f"not a Binding object: {kind} {api_version}")
     if (binding.get("metadata") or {}).get("name") != name:
         raise errors.bad_request("name in URL does not match name in Binding object")
+    return json_response(await bind(store, info, namespace, name, binding, dry_run), 201)
+
+
+async def bind(store: ObjectStore, info: ResourceInfo, namespace: str, name: str,
+               binding: dict[str, Any], dry_run: bool) -> dict[str, Any]:
+    """Bind the pod `name` as `binding` says; the success `Status` (also the answer of the
+    top-level `bindings` resource, apiserver/componentstatuses.py)."""
     failures = validate_binding(binding)
     if failures:
         raise errors.invalid("", "Binding", name, failures)
@@ -148,5 +155,5 @@ async def create_binding(store: ObjectStore, request: Request, info: ResourceInf
         raise errors.conflict("", "pods/binding", name,
                               "the object has been modified; please apply your changes to "
                               "the latest version and try again")
-    return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                          "status": "Success", "code": 201}, 201)
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+            "code": 201}

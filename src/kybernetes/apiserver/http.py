@@ -3,7 +3,8 @@
 The API server needs little from a web framework (routing is by Kubernetes path rules, bodies
 are JSON, watches stream), and raw ASGI keeps the hot path short. `Request` reads the body
 with a size limit; `Response` sends a complete body; `Streaming` sends chunks until the
-client goes away.
+client goes away. JSON bodies end with a newline, as upstream's serializer (a Go
+`json.Encoder`) writes every object, list and Status.
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ class Response:
 
 def json_response(obj: Any, status: int = 200, headers: list[tuple[str, str]] | None = None,
                   content_type: str = JSON) -> Response:
-    return Response(status, orjson.dumps(obj), content_type, headers or [])
+    return Response(status, orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE), content_type,
+                    headers or [])
 
 
 def status_response(err: errors.StatusError) -> Response:

@@ -176,7 +176,10 @@ def rv_number(rv: str) -> int:
     return value
 
 
-def list_body(info: ResourceInfo, page: Page) -> bytes:
+def list_body(info: ResourceInfo, page: Page,
+              render: Callable[[CachedObject], bytes] = lambda o: o.raw) -> bytes:
+    """The list's JSON, assembled from each item's ready JSON (`render`: in the served
+    version, when that is not the storage version)."""
     meta: dict[str, Any] = {"resourceVersion": str(page.revision)}
     if page.continue_token:
         meta["continue"] = page.continue_token
@@ -184,4 +187,4 @@ def list_body(info: ResourceInfo, page: Page) -> bytes:
         meta["remainingItemCount"] = page.remaining
     head = orjson.dumps({"kind": info.list_kind, "apiVersion": info.group_version,
                          "metadata": meta})
-    return head[:-1] + b',"items":[' + b",".join(o.raw for o in page.items) + b"]}"
+    return head[:-1] + b',"items":[' + b",".join(render(o) for o in page.items) + b"]}"

@@ -10,9 +10,10 @@ certificate checked against the cluster CA).
 
 Logs stream as chunked `text/plain`. exec/attach/portforward arrive as WebSocket upgrades
 (kubectl 1.35: `v5.channel.k8s.io` for exec and attach, `SPDY/3.1+portforward.k8s.io` for
-port-forward); the proxy opens a WebSocket to the kubelet with the subprotocols the client
-offered, accepts the client's with the one the kubelet chose, and relays messages both ways
-unchanged. A kubelet's refusal (or our own `Status`) is the HTTP answer to the upgrade, so
+port-forward; the Python client: `v4.channel.k8s.io` with `?ports=` for port-forward); the
+proxy opens a WebSocket to the kubelet with the subprotocols the client offered, accepts
+the client's with the one the kubelet chose (none if it chose none), and relays messages
+both ways unchanged. A kubelet's refusal (or our own `Status`) is the HTTP answer to the upgrade, so
 kubectl reports it; kubectl then retries over SPDY, a plain request here, which gets the
 same answer (SPDY itself is not served). Non-2xx kubelet answers become `Status` objects
 as client-go's `NewGenericServerResponse` builds them: the kubelet's text is the message.
@@ -148,13 +149,28 @@ def log_query(query: Mapping[str, list[str]]) -> str:
     return urlencode(params)
 
 
+def forward_ports(values: Sequence[str]) -> list[int]:
+    """PodPortForwardOptions.ports: several parameters or comma-separated values, each a
+    uint16 (upstream's `Convert_Slice_string_To_Slice_int32`; the kubelet refuses 0)."""
+    ports: list[int] = []
+    for value in values:
+        for part in value.split(","):
+            reason = "invalid syntax" if not (part.isascii() and part.isdigit()) else \
+                "value out of range" if int(part) > 0xFFFF else ""
+            if reason:
+                raise errors.bad_request(f'cannot convert to []int32: strconv.ParseUint: '
+                                         f'parsing "{part}": {reason}')
+            ports.append(int(part))
+    return ports
+
+
 def stream_query(subresource: str, query: Mapping[str, list[str]]) -> str:
     """PodExecOptions / PodAttachOptions / PodPortForwardOptions as the kubelet's query."""
     params: list[tuple[str, str]] = []
     if subresource == "portforward":
-        ports = query.get("ports") or []
+        ports = forward_ports(query.get("ports") or [])
         if ports:
-            params.append(("port", ",".join(ports)))
+            params.append(("port", ",".join(str(p) for p in ports)))
         return urlencode(params)
     # The kubelet's names for them (`api.ExecStdinParam` and co.).
     for name, param in (("stdin", "input"), ("stdout", "output"), ("stderr", "error"),

@@ -4,6 +4,8 @@
 on the generic store: get, list, watch, create, update, patch, delete, deletecollection, and
 the `status` and `scale` subresources. Bodies are decoded, checked against the kind's schema
 (`fieldValidation`), and answers are rendered as the client asked (object, Table, metadata).
+Bodies and answers are in the version the request named; the store converts (see store.py),
+and what is read from the watch cache (lists, watches) is converted here as it is rendered.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from kybernetes.api.selectors import label_selector_from_dict
 from kybernetes.api.tables import build_table
 from kybernetes.api.validation.schemacheck import check_schema, drop_unknown_fields
 from kybernetes.apiserver import patch as patches
+from kybernetes.apiserver import strategy
 from kybernetes.apiserver.binding import create_binding
 from kybernetes.apiserver.eviction import Eviction
 from kybernetes.apiserver.http import Request, Response, Streaming, json_response
@@ -53,6 +56,9 @@ Result = Response | Streaming
 # (request, resource, namespace, decoded body) -> the answered object.
 VirtualCreate = Callable[[Request, ResourceInfo, str, dict[str, Any]],
                          Awaitable[dict[str, Any]]]
+# A read-only resource computed on each read, never stored (ComponentStatus): () -> the
+# objects, each with its name.
+ComputedRead = Callable[[], Awaitable[list[dict[str, Any]]]]
 # A subresource served by its own handler (serviceaccounts/token, csr/approval).
 SubresourceHandler = Callable[[Request, ResourceInfo, ResourcePath], Awaitable[Result]]
 
@@ -94,6 +100,7 @@ class ResourceHandlers:
         self.eviction = Eviction(registry, store)
         # Keyed by (group, plural) and (group, plural, subresource).
         self.virtual: dict[tuple[str, str], VirtualCreate] = {}
+        self.computed: dict[tuple[str, str], ComputedRead] = {}
         self.subresources: dict[tuple[str, str, str], SubresourceHandler] = {}
 
     # -- dispatch ----------------------------------------------------------------------
@@ -122,6 +129,9 @@ class ResourceHandlers:
             return json_response(await virtual(request, info, path.namespace, body), 201,
                                  headers)
         wanted = negotiate(request.header("accept"))
+        computed = self.computed.get((info.group, info.plural))
+        if computed is not None:
+            return await self._computed(request, info, path, wanted, computed)
         if method == "GET":
             if path.name:
                 found = await self.store.get(info, path.namespace, path.name)
@@ -142,13 +152,53 @@ class ResourceHandlers:
         raise errors.method_not_allowed(
             "the server does not allow this method on the requested resource")
 
+    async def _computed(self, request: Request, info: ResourceInfo, path: ResourcePath,
+                        wanted: Wanted, computed: ComputedRead) -> Response:
+        """get and list (no watch) of a computed resource."""
+        if request.method != "GET" or path.legacy_watch or _flag(request.query, "watch"):
+            raise errors.method_not_allowed(
+                "the server does not allow this method on the requested resource")
+        objects = await computed()
+        if path.name:
+            found = next((o for o in objects if o["metadata"]["name"] == path.name), None)
+            if found is None:
+                raise errors.not_found(info.group, info.plural, path.name)
+            return self._render_one(info, found, wanted, request.query)
+        if wanted.shape == "table":
+            table = build_table(info.plural, objects,
+                                include_object=request.query.get("includeObject", "Metadata"))
+            table["metadata"] = {"resourceVersion": ""}
+            return json_response(table)
+        body = {"kind": info.list_kind, "apiVersion": info.group_version, "metadata": {},
+                "items": objects}
+        if wanted.shape == "metadata":
+            body = {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+                    "metadata": {}, "items": [_metadata_only(o) for o in objects]}
+        if wanted.yaml:
+            return Response(200, encode_yaml(body), "application/yaml")
+        return json_response(body)
+
     # -- rendering ---------------------------------------------------------------------
+
+    def _table(self, info: ResourceInfo, objects: list[dict[str, Any]], include: str, *,
+               stored: bool = False) -> dict[str, Any]:
+        """A Table of objects, in the served version unless `stored`. The printers read
+        the storage version (upstream's print the internal one); an included object is in
+        the served version."""
+        _, converted = self.store.stored(info)
+        if converted is None:
+            return build_table(info.plural, objects, include_object=include)
+        printed = objects if stored else [converted.to_storage(o) for o in objects]
+        table = build_table(info.plural, printed, include_object=include)
+        if include == "Object":
+            for row in table["rows"]:
+                row["object"] = converted.from_storage(row["object"])
+        return table
 
     def _render_one(self, info: ResourceInfo, obj: dict[str, Any], wanted: Wanted,
                     query: dict[str, str], status: int = 200) -> Response:
         if wanted.shape == "table":
-            body = build_table(info.plural, [obj], include_object=query.get(
-                "includeObject", "Metadata"))
+            body = self._table(info, [obj], query.get("includeObject", "Metadata"))
             body["metadata"] = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
             return json_response(body, status)
         if wanted.shape == "metadata":
@@ -163,13 +213,20 @@ class ResourceHandlers:
             include = query.get("includeObject", "Metadata")
 
             def table(o: CachedObject) -> bytes:
-                body = build_table(info.plural, [o.obj], include_object=include)
+                body = self._table(info, [o.obj], include, stored=True)
                 body["metadata"] = {"resourceVersion": str(o.revision)}
                 return orjson.dumps(body)
             return table
         if wanted.shape == "metadata":
             return lambda o: orjson.dumps(_metadata_only(o.obj))
-        return lambda o: o.raw
+        return self._raw(info)
+
+    def _raw(self, info: ResourceInfo) -> Callable[[CachedObject], bytes]:
+        """A cached object's JSON in the served version."""
+        _, converted = self.store.stored(info)
+        if converted is None:
+            return lambda o: o.raw
+        return lambda o: orjson.dumps(converted.from_storage(o.obj))
 
     # -- reads -------------------------------------------------------------------------
 
@@ -179,7 +236,7 @@ class ResourceHandlers:
         page = await list_page(info, namespace, request.query, selection, self.store.cache,
                                self.store.storage)
         if wanted.shape == "object" and not wanted.yaml:
-            return Response(200, list_body(info, page))
+            return Response(200, list_body(info, page, self._raw(info)) + b"\n")
         meta: dict[str, Any] = {"resourceVersion": str(page.revision)}
         if page.continue_token:
             meta["continue"] = page.continue_token
@@ -187,16 +244,18 @@ class ResourceHandlers:
             meta["remainingItemCount"] = page.remaining
         objects = [o.obj for o in page.items]
         if wanted.shape == "table":
-            table = build_table(info.plural, objects,
-                                include_object=request.query.get("includeObject", "Metadata"))
+            table = self._table(info, objects, request.query.get("includeObject", "Metadata"),
+                                stored=True)
             table["metadata"] = meta
             return json_response(table)
         if wanted.shape == "metadata":
             return json_response({"kind": "PartialObjectMetadataList",
                                   "apiVersion": "meta.k8s.io/v1", "metadata": meta,
                                   "items": [_metadata_only(o) for o in objects]})
+        _, converted = self.store.stored(info)
+        items = objects if converted is None else [converted.from_storage(o) for o in objects]
         body = {"kind": info.list_kind, "apiVersion": info.group_version, "metadata": meta,
-                "items": objects}
+                "items": items}
         return Response(200, encode_yaml(body), "application/yaml")
 
     async def _watch(self, request: Request, info: ResourceInfo, namespace: str,
@@ -354,7 +413,9 @@ class ResourceHandlers:
         response.headers += headers
         return response
 
-    async def _delete_options(self, request: Request) -> DeleteOptions:
+    async def _delete_options(self, request: Request) -> tuple[DeleteOptions, bool | None]:
+        """The DeleteOptions, and the deprecated `orphanDependents` as the client set it
+        (None when unset): upstream's handler answers 202 on it."""
         query = request.query
         body_bytes = await request.body() if request.header("content-length") not in ("", "0") \
             else b""
@@ -373,46 +434,44 @@ class ResourceHandlers:
         grace = body.get("gracePeriodSeconds", query.get("gracePeriodSeconds"))
         preconditions = body.get("preconditions") or {}
         dry_run = body.get("dryRun") == ["All"] or _dry_run(query)
-        return DeleteOptions(policy, parse_grace_period(grace), preconditions.get("uid"),
-                             preconditions.get("resourceVersion"), dry_run)
+        return (DeleteOptions(policy, parse_grace_period(grace), preconditions.get("uid"),
+                              preconditions.get("resourceVersion"), dry_run),
+                None if orphan is None else str(orphan).lower() == "true")
 
     async def _delete(self, request: Request, info: ResourceInfo, path: ResourcePath,
                       wanted: Wanted) -> Response:
-        options = await self._delete_options(request)
+        """As upstream's generic store and delete handler: an object still held (graceful
+        deletion, finalizers) comes back as it now is; a removed one comes back itself for
+        kinds with `ReturnDeletedObject`, else as a Success `Status`. The code is 202 only
+        when the object is still held and the client set `orphanDependents: false`."""
+        options, orphan = await self._delete_options(request)
         obj, gone = await self.store.delete(info, path.namespace, path.name, options)
-        if gone and info.plural not in ("pods", "namespaces"):
-            details: dict[str, Any] = {"name": path.name, "kind": info.plural,
-                                       "uid": obj["metadata"].get("uid", "")}
-            if info.group:
-                details["group"] = info.group
-            return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                                  "status": "Success", "details": details})
-        return self._render_one(info, obj, wanted, request.query)
+        code = 202 if not gone and orphan is False else 200
+        if gone and not strategy.returns_deleted_object(info):
+            return json_response(errors.deleted_status(
+                info.group, info.plural, path.name, obj["metadata"].get("uid", "")), code)
+        return self._render_one(info, obj, wanted, request.query, code)
 
     async def _delete_collection(self, request: Request, info: ResourceInfo, namespace: str,
                                  wanted: Wanted) -> Response:
+        """Deletes each listed object; answers the list as it was before (upstream's
+        store `DeleteCollection`), with 200."""
         if "deletecollection" not in info.verbs:
             raise errors.method_not_allowed(
                 "the server does not allow this method on the requested resource")
-        options = await self._delete_options(request)
+        options, _ = await self._delete_options(request)
         selection = Filter.from_query(info, request.query)
         query = {k: v for k, v in request.query.items() if k not in ("limit", "continue")}
         page = await list_page(info, namespace, query, selection, self.store.cache,
                                self.store.storage)
-        deleted: list[dict[str, Any]] = []
         for item in page.items:
             meta = item.obj["metadata"]
             try:
-                obj, _ = await self.store.delete(info, meta.get("namespace", ""), meta["name"],
-                                                 options)
+                await self.store.delete(info, meta.get("namespace", ""), meta["name"], options)
             except errors.StatusError as err:
-                if err.code == 404:
-                    continue
-                raise
-            deleted.append(obj)
-        return json_response({"kind": info.list_kind, "apiVersion": info.group_version,
-                              "metadata": {"resourceVersion": str(page.revision)},
-                              "items": deleted})
+                if err.code != 404:
+                    raise
+        return Response(200, list_body(info, page, self._raw(info)) + b"\n")
 
     # -- subresources ------------------------------------------------------------------
 
@@ -423,8 +482,11 @@ class ResourceHandlers:
             raise errors.StatusError(404, "NotFound",
                                      "the server could not find the requested resource")
         wanted = negotiate(request.header("accept"))
-        if sub.name == "status":
-            return await self._status(request, info, path, wanted)
+        if sub.name == "status" or (sub.name == "ephemeralcontainers" and info.plural == "pods"
+                                    and not info.group):
+            # pods/ephemeralcontainers is served as /status is: the Pod, read or written
+            # through its own strategy (apiserver/ephemeralcontainers.py).
+            return await self._status(request, info, path, wanted, sub.name)
         if sub.name == "scale":
             return await self._scale(request, info, path)
         if sub.name == "finalize":
@@ -474,7 +536,7 @@ class ResourceHandlers:
         return response
 
     async def _status(self, request: Request, info: ResourceInfo, path: ResourcePath,
-                      wanted: Wanted) -> Response:
+                      wanted: Wanted, subresource: str = "status") -> Response:
         if request.method == "GET":
             found = await self.store.get(info, path.namespace, path.name)
             return self._render_one(info, found.obj, wanted, request.query)
@@ -482,13 +544,13 @@ class ResourceHandlers:
             headers: list[tuple[str, str]] = []
             obj = await self._decode_object(request, info, headers)
             updated = await self.store.update(info, path.namespace, path.name, obj,
-                                              subresource="status",
+                                              subresource=subresource,
                                               dry_run=_dry_run(request.query),
                                               manager=_manager(request))
             return self._render_one(info, updated, wanted, request.query)
         if request.method == "PATCH":
-            return await self._patch(request, info, path, wanted, subresource="status")
-        raise errors.method_not_allowed("the server does not allow this method on status")
+            return await self._patch(request, info, path, wanted, subresource=subresource)
+        raise errors.method_not_allowed(f"the server does not allow this method on {subresource}")
 
     async def _scale(self, request: Request, info: ResourceInfo, path: ResourcePath
                      ) -> Response:

@@ -23,12 +23,16 @@ import uvicorn
 from kybernetes.api import errors
 from kybernetes.api.registry import Registry, builtin_registry
 from kybernetes.apiserver import (
+    apiservices,
     certificates,
+    componentstatuses,
+    flowcontrolbootstrap,
     kubernetesendpoints,
     localstorage,
     nodetoken,
     pki,
     podproxy,
+    servicecidrs,
 )
 from kybernetes.apiserver.admission import priority
 from kybernetes.apiserver.admission import setup as admission_setup
@@ -138,6 +142,8 @@ class ApiServer:
                                         *admission_setup.install(self)]
         # The CSR strategy, its admission plugins and its /approval subresource.
         certificates.install(self)
+        # The computed componentstatuses and the top-level bindings.
+        componentstatuses.install(self)
         # Auditing (None when off). It learns the outcome of each request's authentication
         # and authorization by observing the app's authenticator and authorizer, wrapped
         # last so that what was set up above holds the real ones.
@@ -194,6 +200,11 @@ class ApiServer:
         await self._bootstrap_namespaces()
         await authz_setup.bootstrap(self)
         await priority.create_system_priority_classes(self)
+        # The local APIServices, the mandatory flow-control configuration and the default
+        # ServiceCIDR, as upstream's API server keeps them.
+        await apiservices.bootstrap(self)
+        await flowcontrolbootstrap.bootstrap(self)
+        await servicecidrs.bootstrap(self)
 
     async def _bootstrap_namespaces(self) -> None:
         info = self.registry.get("", "v1", "namespaces")

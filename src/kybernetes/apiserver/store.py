@@ -5,6 +5,11 @@ This is upstream's `registry/generic/registry.Store`: it fills system metadata o
 update, turns deletes of objects with finalizers (or pods on a node, with a grace period)
 into setting `deletionTimestamp`, and deletes them for real once the last finalizer goes.
 Reads are served from the watch cache. Resource-specific rules come from `strategy`.
+
+A resource served in several versions is stored in one (`api/conversion`): every method
+takes the `ResourceInfo` of the version the request named, works on the storage version's
+object (defaulting, admission, validation, storage, all as that version), adds the served
+version's own validation rules, and returns objects converted back to the served version.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from typing import Any
 
 import orjson
 
-from kybernetes.api import errors, schema, timeutil
+from kybernetes.api import conversion, errors, schema, timeutil
+from kybernetes.api.conversion import Conversion
 from kybernetes.api.managedfields import track_update
 from kybernetes.api.registry import Registry, ResourceInfo
 from kybernetes.apiserver import strategy
@@ -113,12 +119,29 @@ class ObjectStore:
 
     # -- reads -------------------------------------------------------------------------
 
+    def stored(self, info: ResourceInfo) -> tuple[ResourceInfo, Conversion | None]:
+        """The storage version of a served one, and the conversion between them (None when
+        `info` is the storage version)."""
+        converted = conversion.lookup(info.group, info.version, info.plural)
+        if converted is None:
+            return info, None
+        storage = self.registry.get(converted.storage_group, converted.storage_version,
+                                    info.plural)
+        if storage is None:
+            raise errors.internal(f"{info.group_resource} {info.version} is stored as "
+                                  f"{converted.storage_group_version}, which is not served")
+        return storage, converted
+
     async def get(self, info: ResourceInfo, namespace: str, name: str) -> CachedObject:
+        info, converted = self.stored(info)
         await self.cache.wait_fresh()
         found = self.cache.get(info.key(namespace, name))
         if found is None:
             raise errors.not_found(info.group, info.plural, name)
-        return found
+        if converted is None:
+            return found
+        obj = converted.from_storage(found.obj)
+        return CachedObject(found.key, obj, orjson.dumps(obj), found.revision)
 
     async def _read_current(self, info: ResourceInfo, namespace: str, name: str) -> KeyValue:
         kv = await self.storage.get(info.key(namespace, name))
@@ -131,6 +154,9 @@ class ObjectStore:
     async def create(self, info: ResourceInfo, namespace: str, obj: dict[str, Any], *,
                      dry_run: bool = False, manager: str = DEFAULT_MANAGER,
                      tracked: bool = True) -> dict[str, Any]:
+        info, converted = self.stored(info)
+        if converted is not None:
+            obj = converted.to_storage(obj)
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata: must be an object")
@@ -163,6 +189,8 @@ class ObjectStore:
             if hook is not None:
                 hook(obj)
             failures = strategy.validate_create(info, obj)
+            if converted is not None:
+                failures += converted.validate_create(obj)
             if failures:
                 raise errors.invalid(info.group, info.kind, str(meta.get("name", "")),
                                      failures)
@@ -173,13 +201,13 @@ class ObjectStore:
             if dry_run:
                 if await self.storage.get(info.key(namespace, name)) is not None:
                     raise errors.already_exists(info.group, info.plural, name)
-                return obj
+                return _served(converted, obj)
             try:
                 kv = await self.storage.create(info.key(namespace, name), value)
             except KeyExistsError:
                 raise errors.already_exists(info.group, info.plural, name) from None
         meta["resourceVersion"] = str(kv.mod_revision)
-        return obj
+        return _served(converted, obj)
 
     @contextlib.asynccontextmanager
     async def _allocating(self, allocates: bool) -> AsyncIterator[None]:
@@ -206,6 +234,9 @@ class ObjectStore:
                      obj: dict[str, Any], *, subresource: str = "",
                      dry_run: bool = False, manager: str = DEFAULT_MANAGER) -> dict[str, Any]:
         """PUT: replace the object, guarded on the resourceVersion the client sent (if any)."""
+        info, converted = self.stored(info)
+        if converted is not None and isinstance(obj.get("metadata"), dict):
+            obj = converted.to_storage(obj)
         meta = obj.get("metadata")
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata: must be an object")
@@ -224,9 +255,9 @@ class ObjectStore:
             raise errors.stale_conflict(info.group, info.plural, name)
         meta["resourceVersion"] = str(current.mod_revision)
         try:
-            return await self._write_update(info, namespace, name, current, lambda _old: obj,
-                                            subresource=subresource, dry_run=dry_run,
-                                            manager=manager)
+            return _served(converted, await self._write_update(
+                info, namespace, name, current, lambda _old: obj, subresource=subresource,
+                dry_run=dry_run, manager=manager, converted=converted))
         except ConflictError:
             raise errors.stale_conflict(info.group, info.plural, name) from None
 
@@ -235,13 +266,17 @@ class ObjectStore:
                      subresource: str = "", dry_run: bool = False,
                      manager: str = DEFAULT_MANAGER, tracked: bool = True) -> dict[str, Any]:
         """Read-modify-write (patches, scale): retried on conflicts unless the mutation
-        itself pins a resourceVersion that went stale."""
+        itself pins a resourceVersion that went stale. `mutate` sees and returns the object
+        in the served version."""
+        info, converted = self.stored(info)
+        if converted is not None:
+            mutate = _mutating_served(converted, mutate)
         for _ in range(_MAX_RETRIES):
             current = await self._read_current(info, namespace, name)
             try:
-                return await self._write_update(info, namespace, name, current, mutate,
-                                                subresource=subresource, dry_run=dry_run,
-                                                manager=manager, tracked=tracked)
+                return _served(converted, await self._write_update(
+                    info, namespace, name, current, mutate, subresource=subresource,
+                    dry_run=dry_run, manager=manager, tracked=tracked, converted=converted))
             except ConflictError:
                 continue
         raise errors.stale_conflict(info.group, info.plural, name)
@@ -249,9 +284,11 @@ class ObjectStore:
     async def _write_update(self, info: ResourceInfo, namespace: str, name: str,
                             current: KeyValue, mutate: Callable[[dict[str, Any]], dict[str, Any]],
                             *, subresource: str, dry_run: bool, manager: str,
-                            tracked: bool = True) -> dict[str, Any]:
+                            tracked: bool = True, converted: Conversion | None = None
+                            ) -> dict[str, Any]:
         """`tracked`: record the change in managedFields as an Update by `manager` (an
-        apply records its own)."""
+        apply records its own). `converted`: the request's version, when not the storage
+        version, whose own rules apply too."""
         old = _with_revision(current)
         new = mutate(copy.deepcopy(old))
         if not isinstance(new, dict) or not isinstance(new.get("metadata"), dict):
@@ -279,7 +316,9 @@ class ObjectStore:
         async with self._allocating(allocates):
             if update_hook is not None and allocates:
                 update_hook(new, old)
-            failures = strategy.validate_update(info, new, old)
+            failures = strategy.validate_update(info, new, old, subresource=subresource)
+            if converted is not None:
+                failures += converted.validate_update(new, old)
             if failures:
                 raise errors.invalid(info.group, info.kind, name, failures)
             await self.admission.validate(review)
@@ -309,6 +348,12 @@ class ObjectStore:
     async def delete(self, info: ResourceInfo, namespace: str, name: str,
                      options: DeleteOptions) -> tuple[dict[str, Any], bool]:
         """Returns the object and whether it is gone (False: deletion is pending)."""
+        info, converted = self.stored(info)
+        obj, gone = await self._delete(info, namespace, name, options)
+        return _served(converted, obj), gone
+
+    async def _delete(self, info: ResourceInfo, namespace: str, name: str,
+                      options: DeleteOptions) -> tuple[dict[str, Any], bool]:
         for _ in range(_MAX_RETRIES):
             current = await self._read_current(info, namespace, name)
             obj = _with_revision(current)
@@ -396,3 +441,19 @@ class ObjectStore:
         except KeyNotFoundError:
             raise errors.not_found(info.group, info.plural, name) from None
         return _with_revision(kv)
+
+
+def _served(converted: Conversion | None, obj: dict[str, Any]) -> dict[str, Any]:
+    """A stored object in the served version."""
+    return obj if converted is None else converted.from_storage(obj)
+
+
+def _mutating_served(converted: Conversion, mutate: Callable[[dict[str, Any]], dict[str, Any]]
+                     ) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A mutation of the served version's object, as one of the stored object."""
+    def stored(current: dict[str, Any]) -> dict[str, Any]:
+        changed = mutate(converted.from_storage(current))
+        if not isinstance(changed, dict) or not isinstance(changed.get("metadata"), dict):
+            raise errors.bad_request("the patched object must have metadata")
+        return converted.to_storage(changed)
+    return stored

@@ -3,7 +3,9 @@
 A strategy decides what a create or an update may change: for kinds with a `status`
 subresource, the main endpoint ignores status and the `/status` endpoint ignores everything
 but status; `metadata.generation` counts spec changes; some kinds set initial status (a Pod
-starts Pending, a Namespace Active). Defaulting and validation are delegated to `api/`.
+starts Pending, a Namespace Active); every write that stores status fills the fields
+upstream always serialises (`api/statusdefaults.py`). `RETURNS_DELETED_OBJECT` says which
+kinds answer a delete with the object. Defaulting and validation are delegated to `api/`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 from kybernetes.api import defaults, validation
 from kybernetes.api.errors import FieldError
 from kybernetes.api.registry import ResourceInfo
+from kybernetes.api.statusdefaults import fill_status
+from kybernetes.apiserver import ephemeralcontainers
 
 # Fields of metadata a client can never set or change through an update.
 _SYSTEM_METADATA = ("uid", "creationTimestamp", "deletionTimestamp",
@@ -32,6 +36,9 @@ _GENERATION_TRACKED = {
     "pods", "deployments", "replicasets", "statefulsets", "daemonsets", "jobs", "cronjobs",
     "replicationcontrollers", "networkpolicies", "ingresses", "poddisruptionbudgets",
     "customresourcedefinitions", "horizontalpodautoscalers",
+    "flowschemas", "prioritylevelconfigurations", "mutatingwebhookconfigurations",
+    "validatingwebhookconfigurations", "validatingadmissionpolicies",
+    "validatingadmissionpolicybindings", "deviceclasses", "resourceslices",
 }
 
 
@@ -46,6 +53,7 @@ def prepare_for_create(info: ResourceInfo, obj: dict[str, Any]) -> None:
     if info.has_status and info.plural not in _STATUS_SET_ON_CREATE:
         initial = _INITIAL_STATUS.get(info.plural)
         obj["status"] = initial(obj) if initial else {}
+    fill_status(obj)
     defaults.apply_defaults(info.plural, obj)
     defaults.prepare_for_create(info.plural, obj)
     if info.plural == "daemonsets":
@@ -64,6 +72,8 @@ def prepare_for_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, A
     """Main-endpoint update: keep system metadata and (if it has a subresource) status.
     A namespace's spec.finalizers change only through `/finalize`."""
     _keep_system_metadata(new, old)
+    if info.plural == "pods" and subresource == ephemeralcontainers.SUBRESOURCE:
+        ephemeralcontainers.prepare_for_update(new, old)
     if info.plural == "namespaces" and subresource != "finalize":
         if "finalizers" in (old.get("spec") or {}):
             new.setdefault("spec", {})["finalizers"] = list(old["spec"]["finalizers"])
@@ -74,6 +84,7 @@ def prepare_for_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, A
             new["status"] = copy.deepcopy(old["status"])
         else:
             new.pop("status", None)
+    fill_status(new)
     defaults.apply_defaults(info.plural, new)
     if tracks_generation(info):
         generation = old["metadata"].get("generation", 1)
@@ -133,6 +144,7 @@ def prepare_for_status_update(new: dict[str, Any], old: dict[str, Any], *,
             merged["metadata"]["annotations"] = copy.deepcopy(annotations)
         else:
             merged["metadata"].pop("annotations", None)
+    fill_status(merged)
     return merged
 
 
@@ -154,8 +166,10 @@ def validate_create(info: ResourceInfo, obj: dict[str, Any]) -> list[FieldError]
     return validation.validate_create(info.plural, obj)
 
 
-def validate_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, Any]
-                    ) -> list[FieldError]:
+def validate_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, Any], *,
+                    subresource: str = "") -> list[FieldError]:
+    if info.plural == "pods" and subresource == ephemeralcontainers.SUBRESOURCE:
+        return ephemeralcontainers.validate_update(new, old)
     return validation.validate_update(info.plural, new, old)
 
 
@@ -182,6 +196,21 @@ def _qos_class(spec: dict[str, Any]) -> str:
         for req, lim in zip(requests, limits, strict=True)
     )
     return "Guaranteed" if guaranteed else "Burstable"
+
+
+# Kinds whose storage sets upstream's `ReturnDeletedObject`: a delete that removes the
+# object answers with it rather than with a `Status` (pkg/registry/**/storage/storage.go).
+# Keyed by group-resource.
+RETURNS_DELETED_OBJECT = {
+    "pods", "services", "serviceaccounts", "namespaces", "podtemplates", "resourcequotas",
+    "persistentvolumes", "persistentvolumeclaims",
+    "storageclasses.storage.k8s.io", "csidrivers.storage.k8s.io", "csinodes.storage.k8s.io",
+    "volumeattachments.storage.k8s.io",
+}
+
+
+def returns_deleted_object(info: ResourceInfo) -> bool:
+    return info.group_resource in RETURNS_DELETED_OBJECT
 
 
 # Kinds whose creator reports status itself (the kubelet registering its Node).

@@ -25,10 +25,11 @@ node without the CA's key asks for its serving certificate (port 10250) with a
 restarts on the new one); the server's own node signs its serving certificate itself.
 
 Layout under `--data-dir` (default `/var/lib/kybernetes` as root): `images/` (the image
-store, shared with `kyb image`), `agent/` (pods, volumes, CNI state, container state,
-`logs/` with the pods' container logs, `kubelet.kubeconfig` and `pki/` with the node's
-certificates). Runtime state that must not outlive a reboot (namespace pins, shim sockets)
-is under `--run-dir`.
+store, shared with `kyb image`), `registries.yaml` (registry mirrors, unless
+`--private-registry` names another file; read at start), `agent/` (pods, volumes, CNI
+state, container state, `logs/` with the pods' container logs, `kubelet.kubeconfig` and
+`pki/` with the node's certificates). Runtime state that must not outlive a reboot
+(namespace pins, shim sockets) is under `--run-dir`.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
     runtime.add_argument("--insecure-registry", action="append", default=[], metavar="HOST",
                          help="pull from this registry over plain http (repeatable; "
                               "default: none)")
+    flags.add_private_registry(runtime)
     runtime.add_argument("--run-dir", type=Path, default=Path("/run/kybernetes"),
                          metavar="DIR", help="state that must not outlive a reboot")
     runtime.add_argument("--cgroup-root", default="/kubepods", metavar="CGROUP",
@@ -178,6 +180,7 @@ async def serve(client_config: Any, data_dir: Path, args: argparse.Namespace, *,
     from kybernetes.client.transport import Http11Transport
     from kybernetes.kubelet import nodestatus
     from kybernetes.kubelet.images import ImageStore
+    from kybernetes.kubelet.images.mirrors import node_registries
     from kybernetes.kubelet.kubelet import Kubelet, KubeletConfig
     from kybernetes.kubelet.kuberuntime import RuntimeManager
     from kybernetes.kubelet.logrotation import ContainerLogManager
@@ -203,7 +206,8 @@ async def serve(client_config: Any, data_dir: Path, args: argparse.Namespace, *,
     async with ApiClient(client_config, transport=transport) as client:
         runtime = RuncRuntime(root / "containers", args.run_dir / "runc")
         images = ApiImageService(ImageStore(data_dir / "images"), client,
-                                 insecure_registries=args.insecure_registry)
+                                 insecure_registries=args.insecure_registry,
+                                 registries=node_registries(args.private_registry, data_dir))
         # flannel masquerades only traffic leaving the cluster CIDR: not the bridge too
         flannel = args.flannel_backend != "none"
         network = PodNetwork(PodNetworkConfig(

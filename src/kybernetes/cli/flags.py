@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any, NoReturn
 
 # Headings of the flag groups, in the order `--help` shows them.
@@ -71,6 +72,14 @@ def command(commands: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
     for title in _ORDER:
         group(parser, title)
     return parser
+
+
+def add_private_registry(group: Any) -> None:
+    """`--private-registry`, k3s's flag for registries.yaml (mirrors, auth and TLS of
+    registries), shared by the node's commands and `kyb image pull`."""
+    group.add_argument("--private-registry", type=Path, default=None, metavar="FILE",
+                       help="registry mirrors, auth and TLS, as k3s's registries.yaml "
+                            "(default: <data-dir>/registries.yaml, if it exists)")
 
 
 def fail(command: str, message: str) -> NoReturn:

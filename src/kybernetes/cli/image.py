@@ -3,11 +3,15 @@
     kyb image import FILE...      docker-save or OCI-layout archives (gzip'd or not)
     kyb image ls                  IMAGE  TAG  IMAGE ID  SIZE, as `crictl images`
     kyb image pull REF [--creds USER:PASS] [--insecure-registry HOST]...
+                       [--private-registry FILE]   through registries.yaml's mirrors
     kyb image rm REF...
 
 The store is `<data-dir>/images`, the one the node's kubelet uses. Images imported here
 are there for pods with `imagePullPolicy: Never` or `IfNotPresent`, as with
 `k3s ctr images import`.
+
+On a terminal, `import` shows its progress on one line rewritten in place (bytes of the
+archive read, layers in); when stdout is not a terminal it prints only its results.
 """
 
 from __future__ import annotations
@@ -15,10 +19,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 from kybernetes.cli import flags
+
+if TYPE_CHECKING:  # the image store is imported only when a command runs
+    from kybernetes.kubelet.images import ImageStore
+    from kybernetes.kubelet.images.archive import ImportProgress
 
 _SIZE_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 
@@ -41,6 +50,7 @@ def add_parser(commands: Any) -> None:
     pull.add_argument("--insecure-registry", action="append", default=[], metavar="HOST",
                       help="speak plain http to this registry (repeatable; default: none, "
                            "only loopback ones)")
+    flags.add_private_registry(pull)
     remove = flags.command(actions, "rm", help="remove images")
     remove.add_argument("refs", nargs="+", metavar="REF", help="the images to remove")
     for action in actions.choices.values():
@@ -80,18 +90,60 @@ def _table(rows: list[tuple[str, str, str, str]]) -> str:
         + "   " + row[3] for row in (header, *rows))
 
 
+class ProgressLine:
+    """An import's progress on one terminal line, rewritten in place (carriage return,
+    erase line) whenever a layer is in or all is read, otherwise at most every `interval`
+    seconds; `clear` leaves the line empty for the results that follow."""
+
+    def __init__(self, out: IO[str], name: str, interval: float = 0.1) -> None:
+        self._out, self._name, self._interval = out, name, interval
+        self._last = -interval
+        self._layers = 0
+        self._shown = False
+
+    def __call__(self, progress: ImportProgress) -> None:
+        now = time.monotonic()
+        if now - self._last < self._interval and progress.layers == self._layers \
+                and progress.read < progress.size:
+            return
+        self._last, self._layers = now, progress.layers
+        layers = "layer" if progress.layers == 1 else "layers"
+        self._out.write(f"\r\x1b[K{self._name}: {human_size(progress.read)} / "
+                        f"{human_size(progress.size)}, {progress.layers} {layers}")
+        self._out.flush()
+        self._shown = True
+
+    def clear(self) -> None:
+        if self._shown:
+            self._out.write("\r\x1b[K")
+            self._out.flush()
+            self._shown = False
+
+
+def _import(store: ImageStore, path: Path) -> None:
+    line = ProgressLine(sys.stdout, path.name) if sys.stdout.isatty() else None
+    try:
+        records = store.import_archive(path, line)
+    finally:
+        if line is not None:
+            line.clear()
+    for record in records:
+        names = ", ".join(record.repo_tags) or "untagged"
+        print(f"imported {record.id} ({names})")
+
+
 def run(args: argparse.Namespace) -> int:
     from kybernetes.cli.main import default_data_dir
     from kybernetes.kubelet.images import ImageError, ImageStore, RegistryCredential
+    from kybernetes.kubelet.images.mirrors import RegistriesConfigError, node_registries
     from kybernetes.kubelet.images.reference import parse_reference
 
-    store = ImageStore((args.data_dir or default_data_dir()) / "images")
+    data_dir = args.data_dir or default_data_dir()
+    store = ImageStore(data_dir / "images")
     try:
         if args.image_command == "import":
             for path in args.files:
-                for record in store.import_archive(path):
-                    names = ", ".join(record.repo_tags) or "untagged"
-                    print(f"imported {record.id} ({names})")
+                _import(store, path)
         elif args.image_command == "ls":
             print(_table(_rows(store.list())))
         elif args.image_command == "pull":
@@ -101,14 +153,16 @@ def run(args: argparse.Namespace) -> int:
                 domain = parse_reference(args.ref).domain
                 credentials.append(RegistryCredential(server=domain, username=username,
                                                       password=password))
+            registries = node_registries(args.private_registry, data_dir)
             record = asyncio.run(store.pull(args.ref, credentials=credentials,
-                                            insecure_registries=args.insecure_registry))
+                                            insecure_registries=args.insecure_registry,
+                                            registries=registries))
             print(f"Image is up to date for {record.id}")
         elif args.image_command == "rm":
             for ref in args.refs:
                 store.remove(ref)
                 print(f"Deleted: {ref}")
-    except (ImageError, OSError) as err:
+    except (ImageError, OSError, RegistriesConfigError) as err:
         print(f"kyb image: {err}", file=sys.stderr)
         return 1
     return 0

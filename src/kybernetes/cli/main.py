@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from kybernetes import __version__
 from kybernetes.api.version import GIT_VERSION, KUBERNETES_VERSION, user_agent
+from kybernetes.apiserver import controlplanenode
 from kybernetes.apiserver.server import ApiServer, ApiServerConfig
 from kybernetes.cli import agent as agent_cli
 from kybernetes.cli import configfile, credentials, flags
@@ -466,6 +467,10 @@ async def _serve_control_plane(server: ApiServer, options: ControllerManagerOpti
             supervised.append(Supervised("dns", functools.partial(
                 dns_cli.serve, load_config(kubeconfig(credentials.DNS)), dns_options)))
     tasks: list[asyncio.Task[None]] = []
+    # The server labels its own node a control-plane node once it registers (k3s does).
+    labelling = None if agent is None else asyncio.create_task(
+        controlplanenode.label_own_node(server, agent.node_name or socket.gethostname()),
+        name="control-plane-labels")
     for component in supervised:
         server.app.liveness[component.name] = component.check
         tasks.append(asyncio.create_task(component.run(), name=component.name))
@@ -473,6 +478,8 @@ async def _serve_control_plane(server: ApiServer, options: ControllerManagerOpti
     await _wait_for_signal_or(serving, *tasks)
     failed = [task for task in tasks if task.done() and not task.cancelled()
               and task.exception() is not None]
+    if labelling is not None:
+        await _cancel(labelling, _CONTROLLERS_STOP_TIMEOUT)
     # Components first: they release their leases through the API, which must still serve.
     for task in tasks:
         with contextlib.suppress(Exception):
@@ -625,6 +632,13 @@ def _check_flags(args: argparse.Namespace) -> None:
             flags.fail(args.command, "--etcd-certfile and --etcd-keyfile go together")
     if args.command == "agent" and args.server and not args.token:
         flags.fail(args.command, "--server needs --token")
+    if args.command in ("server", "agent"):
+        from kybernetes.kubelet.images.mirrors import RegistriesConfigError, node_registries
+
+        try:  # read again when the node starts: here, a bad file fails before anything
+            node_registries(args.private_registry, args.data_dir or default_data_dir())
+        except RegistriesConfigError as err:
+            flags.fail(args.command, f"--private-registry: {err}")
 
 
 def main(argv: list[str] | None = None) -> int:

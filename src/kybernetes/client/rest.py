@@ -179,6 +179,21 @@ class ApiError(ClientError):
         value = self.details.get("retryAfterSeconds")
         return int(value) if isinstance(value, int) else None
 
+    def has_cause(self, reason: str) -> bool:
+        """Whether `details.causes` holds one of type `reason` (a StatusCause's type is
+        written as `reason` on the wire)."""
+        return any(isinstance(c, dict) and c.get("reason") == reason
+                   for c in self.details.get("causes") or ())
+
+
+NAMESPACE_TERMINATING_CAUSE = "NamespaceTerminating"
+
+
+def namespace_terminating(err: BaseException) -> bool:
+    """A create refused because its namespace is being deleted (NamespaceLifecycle's
+    cause): controllers stop creating there without counting it an error, as upstream's."""
+    return isinstance(err, ApiError) and err.has_cause(NAMESPACE_TERMINATING_CAUSE)
+
 
 class BadRequestError(ApiError):
     pass

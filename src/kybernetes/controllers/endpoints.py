@@ -36,10 +36,9 @@ from typing import Any, ClassVar
 from kybernetes.api.objects import meta, spec
 from kybernetes.client import EventRecorder, resource, split_key
 from kybernetes.client.informer import NAMESPACE_INDEX
-from kybernetes.client.rest import ApiError, Obj
+from kybernetes.client.rest import ApiError, Obj, namespace_terminating
 from kybernetes.controllers import podutil
 from kybernetes.controllers.base import ControllerContext, QueueController
-from kybernetes.controllers.endpointslice.reconciler import has_namespace_terminating_cause
 from kybernetes.controllers.endpointslice.triggertime import (
     TriggerTimeTracker,
     format_trigger_time,
@@ -309,7 +308,7 @@ class EndpointsController(QueueController):
             else:
                 await self.client.update(ENDPOINTS, endpoints, namespace)
         except ApiError as err:
-            if current is None and has_namespace_terminating_cause(err):
+            if current is None and namespace_terminating(err):
                 return
             if current is None:
                 self.recorder.warning(endpoints, "FailedToCreateEndpoint",

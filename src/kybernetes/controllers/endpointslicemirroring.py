@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 from kybernetes.api.objects import meta
 from kybernetes.client import ApiClient, EventRecorder, resource, split_key
-from kybernetes.client.rest import ApiError, Obj
+from kybernetes.client.rest import ApiError, Obj, namespace_terminating
 from kybernetes.controllers.base import ControllerContext, QueueController, Requeue
 from kybernetes.controllers.endpoints import repack_subsets
 from kybernetes.controllers.endpointslice.controller import (
@@ -40,7 +40,6 @@ from kybernetes.controllers.endpointslice.controller import (
 from kybernetes.controllers.endpointslice.reconciler import (
     ENDPOINT_SLICES,
     delete_slices,
-    has_namespace_terminating_cause,
 )
 from kybernetes.controllers.endpointslice.tracker import EndpointSliceTracker
 from kybernetes.controllers.endpointslice.utils import (
@@ -307,7 +306,7 @@ class EndpointSliceMirroringController(QueueController):
                     self.tracker.update(await self.client.create(ENDPOINT_SLICES, slice_,
                                                                  namespace))
                 except ApiError as err:
-                    if has_namespace_terminating_cause(err):
+                    if namespace_terminating(err):
                         return
                     raise
         for slice_ in update:

@@ -56,7 +56,7 @@ from kybernetes.api.objects import spec as _spec
 from kybernetes.api.selectors import LabelSelector, label_selector_from_dict
 from kybernetes.client import EventRecorder, NotFoundError, resource, split_key
 from kybernetes.client.informer import NAMESPACE_INDEX, meta_namespace_key
-from kybernetes.client.rest import ApiError, Obj, ResourceLike
+from kybernetes.client.rest import ApiError, Obj, ResourceLike, namespace_terminating
 from kybernetes.controllers import podutil
 from kybernetes.controllers.base import ControllerContext, QueueController
 from kybernetes.controllers.expectations import ControllerExpectations
@@ -78,7 +78,6 @@ SLOW_START_INITIAL_BATCH_SIZE = 1
 # The ReplicaSet index by controller uid (siblings of one Deployment).
 CONTROLLER_UID_INDEX = "controllerUID"
 REPLICA_FAILURE = "ReplicaFailure"
-NAMESPACE_TERMINATING_CAUSE = "NamespaceTerminating"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,13 +113,6 @@ def _replicas(obj: Obj) -> int:
 def error_text(err: BaseException) -> str:
     """What Go's `err.Error()` prints: an API error's Status message."""
     return err.message if isinstance(err, ApiError) and err.message else str(err)
-
-
-def _has_status_cause(err: BaseException, cause: str) -> bool:
-    if not isinstance(err, ApiError):
-        return False
-    return any(isinstance(c, dict) and c.get("type") == cause
-               for c in err.details.get("causes") or ())
 
 
 # ----------------------------------------------------------------------------- status
@@ -475,7 +467,7 @@ class ReplicaSetController(QueueController):
         try:
             created = await self.client.create(PODS, pod, meta.get("namespace"))
         except ApiError as err:
-            if _has_status_cause(err, NAMESPACE_TERMINATING_CAUSE):
+            if namespace_terminating(err):
                 return  # every creation would fail; the namespace is going away
             self.recorder.warning(self._event_ref(rs), "FailedCreate",
                                   f"Error creating: {error_text(err)}")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from kybernetes.client import ApiError, ClientConfig, resource
-from kybernetes.client.rest import Obj
+from kybernetes.client.rest import Obj, namespace_terminating
 from kybernetes.controllers.base import ControllerContext, QueueController
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,6 @@ DESCRIPTION_ANNOTATION = "kubernetes.io/description"
 DESCRIPTION = ("Contains a CA bundle that can be used to verify the kube-apiserver when using "
                "internal endpoints such as the internal service IP or kubernetes.default.svc. "
                "No other usage is guaranteed across distributions of Kubernetes clusters.")
-NAMESPACE_TERMINATING_CAUSE = "NamespaceTerminating"
 
 
 def client_root_ca(config: ClientConfig) -> bytes:
@@ -47,9 +46,6 @@ def client_root_ca(config: ClientConfig) -> bytes:
     return Path(config.ca_file).read_bytes() if config.ca_file else b""
 
 
-def _namespace_terminating(err: ApiError) -> bool:
-    return any(isinstance(c, dict) and c.get("type") == NAMESPACE_TERMINATING_CAUSE
-               for c in err.details.get("causes") or ())
 
 
 class RootCACertPublisher(QueueController):
@@ -92,7 +88,7 @@ class RootCACertPublisher(QueueController):
                     "data": data}, key)
             except ApiError as err:
                 # Not retried: the namespace is gone or terminating.
-                if err.code == 404 or _namespace_terminating(err):
+                if err.code == 404 or namespace_terminating(err):
                     return
                 raise
             log.debug("published %s in %s", ROOT_CA_CONFIG_MAP, key)

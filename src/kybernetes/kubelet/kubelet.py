@@ -460,6 +460,11 @@ class Kubelet:
             status["podIPs"] = [{"ip": ip} for ip in ips]
         if init_statuses:
             status["initContainerStatuses"] = init_statuses
+        if spec.get("ephemeralContainers"):
+            # Reported as other containers (never probed, no part of the phase).
+            status["ephemeralContainerStatuses"] = [
+                container_status(c, records, error=result.errors.get(c["name"]), probe=None,
+                                 initializing=False) for c in spec["ephemeralContainers"]]
         if old.get("qosClass"):
             status["qosClass"] = old["qosClass"]
         return status

@@ -14,6 +14,11 @@ label, so a restarted kubelet finds everything again) and takes the next steps:
    (`CrashLoopBackOff`). A running container whose spec hash changed, or that its liveness
    or startup probe condemned, is killed and restarted.
 
+**Ephemeral containers** (`kubectl debug`) start before step 2, as upstream's, so that one can
+debug a pod whose init containers fail: each one that never ran starts once and is never
+restarted; with `targetContainerName` it joins the PID namespace of that container's newest
+instance (CRI's NamespaceMode TARGET), so it sees the target's processes.
+
 Starting a container is upstream's `startContainer`: pull the image per `imagePullPolicy`
 (events Pulling / Pulled; `ErrImagePull` then `ImagePullBackOff` on failure), build the
 config (command over the image's, env, mounts, resources, security context), create and
@@ -297,12 +302,31 @@ class RuntimeManager:
             for container in all_containers(spec):
                 result.errors[container["name"]] = SyncError("ContainerCreating", "")
             return result
+        await self._start_ephemeral_containers(pod, sandbox, state, result)
         policy = spec.get("restartPolicy") or "Always"
         if not await self._sync_init_containers(pod, sandbox, state, policy, result):
             return result
         for container in spec.get("containers") or ():
             await self._sync_container(pod, sandbox, state, container, policy, result)
         return result
+
+    async def _start_ephemeral_containers(self, pod: Obj, sandbox: PodSandbox,
+                                          state: PodRuntimeState, result: SyncResult) -> None:
+        """Upstream's EphemeralContainersToStart: those with no instance at all."""
+        for container in (pod.get("spec") or {}).get("ephemeralContainers") or ():
+            name = container["name"]
+            if state.instances(name):
+                continue
+            target = str(container.get("targetContainerName") or "")
+            targets = state.instances(target) if target else []
+            if target and not targets:
+                result.errors[name] = SyncError("CreateContainerConfigError",
+                                                f'container "{target}" not found')
+                continue
+            error = await self.start_container(pod, sandbox, container, 0,
+                                               pid_target=targets[0].id if targets else "")
+            if error is not None:
+                result.errors[name] = error
 
     async def _sync_init_containers(self, pod: Obj, sandbox: PodSandbox,
                                     state: PodRuntimeState, policy: str,
@@ -444,7 +468,7 @@ class RuntimeManager:
         return image
 
     async def start_container(self, pod: Obj, sandbox: PodSandbox, container: Obj,
-                              attempt: int) -> SyncError | None:
+                              attempt: int, *, pid_target: str = "") -> SyncError | None:
         name = container["name"]
         try:
             image = await self._image(pod, container)
@@ -457,7 +481,7 @@ class RuntimeManager:
             self.events(pod, "Warning", event, str(err))
             return SyncError(err.reason, str(err))
         try:
-            config = await self._container_config(pod, container, attempt, image)
+            config = await self._container_config(pod, container, attempt, image, pid_target)
         except ContainerConfigError as err:
             self.events(pod, "Warning", "Failed", f"Error: {err}")
             return SyncError("CreateContainerConfigError", str(err))
@@ -512,7 +536,7 @@ class RuntimeManager:
                         f"PostStartHook failed: {failure}".strip())
 
     async def _container_config(self, pod: Obj, container: Obj, attempt: int,
-                                image: ImageLike) -> ContainerConfig:
+                                image: ImageLike, pid_target: str = "") -> ContainerConfig:
         uid = str(pod["metadata"]["uid"])
         spec = pod.get("spec") or {}
         pod_dir = self._pod_dir(uid)
@@ -544,7 +568,8 @@ class RuntimeManager:
             labels=specs.container_labels(pod, container),
             annotations={specs.ANNOTATION_RESTART_COUNT: str(attempt),
                          specs.ANNOTATION_HASH: specs.container_hash(container),
-                         specs.ANNOTATION_TERMINATION_LOG: str(termination_file)})
+                         specs.ANNOTATION_TERMINATION_LOG: str(termination_file)},
+            pid_target=pid_target)
 
     def termination_message(self, pod: Obj, container: Obj, status: ContainerStatus) -> str:
         """What the container wrote to its termination log (or its log's tail on error,

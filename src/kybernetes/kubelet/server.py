@@ -7,7 +7,9 @@ The API server proxies `pods/log`, `pods/exec`, `pods/attach` and `pods/portforw
   `&sinceTime=&timestamps=&limitBytes=`: plain text, streamed;
 - `/exec/{ns}/{pod}/{container}?command=..&command=..&input=1&output=1&error=1&tty=1` and
   `/attach/{ns}/{pod}/{container}?...`: WebSocket, `v5.channel.k8s.io` (or v4);
-- `/portForward/{ns}/{pod}`: WebSocket, `SPDY/3.1+portforward.k8s.io`.
+- `/portForward/{ns}/{pod}`: WebSocket, `SPDY/3.1+portforward.k8s.io` (kubectl), else
+  upstream's plain channel protocol with `?port=80,1234` (`v4.channel.k8s.io`, the
+  official Python client).
 
 Every request is first authenticated and authorized (`auth.KubeletAuth`, upstream's auth
 filter: client certificate or TokenReview, then SubjectAccessReview on `nodes/proxy`);
@@ -38,7 +40,7 @@ from urllib.parse import parse_qs, unquote
 import uvicorn
 
 from kybernetes.api import timeutil
-from kybernetes.kubelet import streaming
+from kybernetes.kubelet import portforward_ws, spdy, streaming
 from kybernetes.kubelet.auth import KubeletAuth
 from kybernetes.kubelet.logs import LogFormatError, LogOptions, parse_timestamp, read_logs
 from kybernetes.kubelet.runtime.cri import CRIError, ExecProcess
@@ -288,6 +290,13 @@ class KubeletServer:
             if target.kind == "containerLogs":
                 raise HttpError(400, "logs are not served over WebSocket")
             pod = self._pod(target)
+            if target.kind == "portForward" and spdy.WEBSOCKET_PROTOCOL not in ws.offered:
+                ports, protocol = _plain_port_forward(ws.offered, query)
+                await ws.accept(protocol)
+                await portforward_ws.PortForwardWebSocket(
+                    ws, protocol, ports, lambda port: self.host.connect(pod, port),
+                    lambda port, err: _forward_error(pod, port, err)).run()
+                return
             supported = streaming.PORT_FORWARD_PROTOCOLS if target.kind == "portForward" \
                 else streaming.STREAM_PROTOCOLS
             protocol = streaming.choose(ws.offered, supported)
@@ -334,6 +343,22 @@ class KubeletServer:
         assert config.ssl is not None
         config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
         await uvicorn.Server(config).serve(sockets=[sock])
+
+
+def _plain_port_forward(offered: Sequence[str], query: Mapping[str, list[str]]
+                        ) -> tuple[list[int], str]:
+    """The ports and subprotocol of a plain-WebSocket port-forward, or upstream's refusal:
+    bad ports first (400), then a subprotocol it does not speak (403, as upstream's
+    handshake; upstream's body is empty, this one says why)."""
+    try:
+        ports = portforward_ws.parse_ports(query.get(portforward_ws.PORT_PARAM) or [])
+    except portforward_ws.PortsError as err:
+        raise HttpError(400, str(err)) from err
+    protocol = portforward_ws.negotiate(offered)
+    if protocol is None:
+        raise HttpError(403, f"requested protocol(s) are not supported: [{' '.join(offered)}]"
+                             f"; supports [{' '.join(portforward_ws.PROTOCOLS)}]")
+    return ports, protocol
 
 
 def _forward_error(pod: Mapping[str, Any], port: int, err: str) -> str:

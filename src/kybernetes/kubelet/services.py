@@ -5,7 +5,8 @@
 this module binds them to the real parts:
 
 - `ApiImageService`: the OCI image store, pulling with the pod's `imagePullSecrets` (read
-  from the API; a missing secret is an event, not a failure, as upstream), and image
+  from the API; a missing secret is an event, not a failure, as upstream) through the
+  node's registries.yaml mirrors (kubelet/images/mirrors.py), and image
   garbage collection by disk usage every `gc_period` for images no container uses.
 - `ApiVolumeService`: the volume manager (volumes prepared on every sync, so ConfigMap and
   Secret changes reach running pods) and container environments, both read from the API.
@@ -30,6 +31,7 @@ from kybernetes.kubelet.images import (
     RegistryCredential,
     credentials_from_docker_config,
 )
+from kybernetes.kubelet.images.mirrors import NO_REGISTRIES, RegistriesConfig
 from kybernetes.kubelet.runtime.cri import Mount
 from kybernetes.kubelet.volumes import PodVolumes, VolumeManager, container_mounts
 
@@ -43,10 +45,12 @@ DOCKER_CONFIG_KEYS = (".dockerconfigjson", ".dockercfg")
 class ApiImageService:
     def __init__(self, store: ImageStore, client: ApiClient, *,
                  insecure_registries: Collection[str] = (),
+                 registries: RegistriesConfig = NO_REGISTRIES,
                  events: Callable[[Obj, str, str, str], None] | None = None) -> None:
         self.store = store
         self.client = client
         self.insecure_registries = tuple(insecure_registries)
+        self.registries = registries
         self.events = events
 
     def get(self, ref_or_id: str) -> ImageRecord | None:
@@ -79,7 +83,8 @@ class ApiImageService:
 
     async def pull_for_pod(self, ref: str, pod: Obj) -> ImageRecord:
         record = await self.store.pull(ref, credentials=await self._credentials(pod),
-                                       insecure_registries=self.insecure_registries)
+                                       insecure_registries=self.insecure_registries,
+                                       registries=self.registries)
         self.store.mark_used(record.id)
         return record
 

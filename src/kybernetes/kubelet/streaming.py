@@ -9,7 +9,8 @@ drained and the error channel carries a `metav1.Status`: `Success`, or `Failure`
 reason `NonZeroExitCode` and the code in `details.causes[{reason: ExitCode}]`, as
 `kubelet/pkg/cri/streaming/remotecommand/httpstream.go` writes it; then the socket closes.
 
-Port-forward is SPDY tunnelled through the WebSocket (`spdy.PortForwardSession`).
+Port-forward is SPDY tunnelled through the WebSocket (`spdy.PortForwardSession`), or
+upstream's plain channel protocol (`portforward_ws`).
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ class WebSocket:
         async with self._lock:
             if not self.closed:
                 await self._send({"type": "websocket.send", "bytes": data})
+
+    async def send_text(self, text: str) -> None:
+        async with self._lock:
+            if not self.closed:
+                await self._send({"type": "websocket.send", "text": text})
 
     async def messages(self) -> AsyncIterator[bytes]:
         """The client's messages until it disconnects (text ones as UTF-8)."""

@@ -47,9 +47,9 @@ from kybernetes.kubelet.runtime.runc.sandbox import cgroup_dirs, remove_cgroup
 BUSYBOX = "/usr/bin/busybox"
 HANG_GUARD = 30.0  # seconds before a wait is declared hung (not a speed requirement)
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("runc") is None or not os.path.exists(BUSYBOX),
-    reason="needs root, runc and busybox-static")
+    reason="needs root, runc and busybox-static")]
 
 CRI_LINE = re.compile(
     r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z) (stdout|stderr) (F|P) (.*)$")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kybernetes.api.defaults import apps, batch, core, other
+from kybernetes.api.defaults import apiconfig, apps, batch, core, other, resource, storage
 
 __all__ = ["apply_defaults", "prepare_for_create"]
 
@@ -45,6 +45,15 @@ _DEFAULTS: dict[str, Callable[[dict[str, Any]], None]] = {
     "priorityclasses": other.default_priority_class,
     "horizontalpodautoscalers": other.default_hpa,
     "storageclasses": other.default_storage_class,
+    "mutatingwebhookconfigurations": apiconfig.default_mutating_webhooks,
+    "validatingwebhookconfigurations": apiconfig.default_validating_webhooks,
+    "validatingadmissionpolicies": apiconfig.default_validating_admission_policy,
+    "apiservices": apiconfig.default_api_service,
+    "flowschemas": apiconfig.default_flow_schema,
+    "prioritylevelconfigurations": apiconfig.default_priority_level,
+    "resourceclaims": resource.default_resource_claim,
+    "resourceclaimtemplates": resource.default_resource_claim_template,
+    "csidrivers": storage.default_csi_driver,
 }
 
 

@@ -16,6 +16,7 @@ from kybernetes.api.printers import (
     networking,
     policy,
     rbac,
+    resource,
     storage,
 )
 from kybernetes.api.printers._common import Context, Printer
@@ -30,6 +31,7 @@ PRINTERS: dict[str, Printer] = {
     **storage.PRINTERS,
     **policy.PRINTERS,
     **admission.PRINTERS,
+    **resource.PRINTERS,
 }
 
 __all__ = ["PRINTERS", "Context", "Printer"]

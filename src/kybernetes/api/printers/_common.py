@@ -15,6 +15,7 @@ from typing import Any
 from kybernetes.api import timeutil
 from kybernetes.api.printers._docs import DOCS
 from kybernetes.api.quantity import serialize_quantity
+from kybernetes.api.schema import definitions
 from kybernetes.api.selectors import label_selector_from_dict
 
 Obj = dict[str, Any]
@@ -284,3 +285,10 @@ def quantity(value: Any) -> str:
 def quantity_ptr(value: Any) -> str:
     """`(*Quantity).String()`: `<nil>` for a missing pointer."""
     return "<nil>" if value is None else quantity(value)
+
+
+def swagger(definition: str, field_name: str) -> str:
+    """A field's description in upstream's OpenAPI definitions (`io.k8s.api...`): the
+    `SwaggerDoc()` text upstream's printers give their columns."""
+    props = definitions().get(definition, {}).get("properties", {})
+    return str(props.get(field_name, {}).get("description", ""))

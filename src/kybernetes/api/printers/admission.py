@@ -1,8 +1,5 @@
-"""Printers for admissionregistration, certificates, node and flowcontrol resources.
-
-None of these is served yet; the printers are here so that adding the resources to the
-registry gives kubectl upstream's columns at once.
-"""
+"""Printers for admissionregistration, apiregistration, certificates, node and flowcontrol
+resources (APIService's are kube-aggregator's table convertor's)."""
 
 from __future__ import annotations
 
@@ -21,6 +18,7 @@ from kybernetes.api.printers._common import (
     name,
     name_col,
     s,
+    selector_string,
 )
 
 _WEBHOOKS = Printer((
@@ -117,7 +115,69 @@ _PRIORITY_LEVELS = Printer((
     age_col(),
 ), _priority_level_cells)
 
+def _policy_cells(obj: Obj, ctx: Context) -> Cells:
+    kind = get(obj, "spec", "paramKind")
+    param_kind = "<unset>" if kind is None else f"{s(kind, 'apiVersion')}/{s(kind, 'kind')}"
+    return [name(obj), len(lst(obj, "spec", "validations")), param_kind, age(obj, ctx)]
+
+
+_POLICIES = Printer((
+    name_col(),
+    col("Validations", "integer",
+        text="Validations indicates the number of validation rules defined in this "
+             "configuration"),
+    col("ParamKind", "string",
+        text="ParamKind specifies the kind of resources used to parameterize this policy"),
+    age_col(),
+), _policy_cells)
+
+
+def _policy_binding_cells(obj: Obj, ctx: Context) -> Cells:
+    ref = get(obj, "spec", "paramRef")
+    param = "<unset>"
+    if isinstance(ref, dict):
+        if s(ref, "name"):
+            # Whether the param is cluster-scoped is unknown here: no namespace shows `*`.
+            param = f"{s(ref, 'namespace') or '*'}/{s(ref, 'name')}"
+        elif get(ref, "selector") is not None:
+            param = selector_string(ref["selector"])
+    return [name(obj), s(obj, "spec", "policyName"), param, age(obj, ctx)]
+
+
+_POLICY_BINDINGS = Printer((
+    name_col(),
+    col("PolicyName", "string",
+        text="PolicyName indicates the policy definition which the policy binding binded to"),
+    col("ParamRef", "string",
+        text="ParamRef indicates the param resource which sets the configration param"),
+    age_col(),
+), _policy_binding_cells)
+
+
+def _api_service_cells(obj: Obj, ctx: Context) -> Cells:
+    service = get(obj, "spec", "service")
+    where = "Local" if service is None else f"{s(service, 'namespace')}/{s(service, 'name')}"
+    available = "Unknown"
+    for condition in lst(obj, "status", "conditions"):
+        if s(condition, "type") == "Available":
+            available = s(condition, "status")
+            if available != "True" and s(condition, "reason"):
+                available = f"{available} ({s(condition, 'reason')})"
+            break
+    return [name(obj), where, available, age(obj, ctx)]
+
+
+_API_SERVICES = Printer((
+    name_col(),
+    col("Service", "string", text="The reference to the service that hosts this API endpoint."),
+    col("Available", "string", text="Whether this service is available."),
+    age_col(),
+), _api_service_cells)
+
 PRINTERS: dict[str, Printer] = {
+    "validatingadmissionpolicies": _POLICIES,
+    "validatingadmissionpolicybindings": _POLICY_BINDINGS,
+    "apiservices": _API_SERVICES,
     "mutatingwebhookconfigurations": _WEBHOOKS,
     "validatingwebhookconfigurations": _WEBHOOKS,
     "certificatesigningrequests": _CSRS,

@@ -530,7 +530,25 @@ RESOURCE_QUOTAS = Printer((
     age_col(),
 ), _quota_cells)
 
+def _component_status_cells(obj: Obj, ctx: Context) -> Cells:
+    status, message, error = "Unknown", "", ""
+    for condition in lst(obj, "conditions"):
+        if s(condition, "type") == "Healthy":
+            status = "Healthy" if s(condition, "status") == "True" else "Unhealthy"
+            message, error = s(condition, "message"), s(condition, "error")
+            break
+    return [name(obj), status, message, error]
+
+
+COMPONENT_STATUSES = Printer((
+    name_col(),
+    col("Status", "string", text="Status of the component conditions"),
+    col("Message", "string", text="Message of the component conditions"),
+    col("Error", "string", text="Error of the component conditions"),
+), _component_status_cells)
+
 PRINTERS: dict[str, Printer] = {
+    "componentstatuses": COMPONENT_STATUSES,
     "pods": PODS,
     "podtemplates": POD_TEMPLATES,
     "replicationcontrollers": REPLICATION_CONTROLLERS,

@@ -21,6 +21,7 @@ from kybernetes.api.printers._common import (
     name,
     name_col,
     s,
+    swagger,
 )
 
 
@@ -123,7 +124,35 @@ ENDPOINT_SLICES = Printer((
 ), lambda obj, ctx: [name(obj), s(obj, "addressType"), format_discovery_ports(lst(obj, "ports")),
                      format_discovery_endpoints(lst(obj, "endpoints")), age(obj, ctx)])
 
+SERVICE_CIDRS = Printer((
+    name_col(),
+    col("CIDRs", "string", text=swagger("io.k8s.api.networking.v1.ServiceCIDRSpec", "cidrs")),
+    age_col(),
+), lambda obj, ctx: [name(obj), ",".join(str(c) for c in lst(obj, "spec", "cidrs")),
+                     age(obj, ctx)])
+
+
+def _parent_ref(obj: Obj) -> str:
+    """`printIPAddress`: the parent as `resource.group[/namespace]/name`, lowercased."""
+    ref = get(obj, "spec", "parentRef")
+    if not isinstance(ref, dict):
+        return "<none>"
+    resource, group = s(ref, "resource"), s(ref, "group")
+    shown = (f"{resource}.{group}" if group else resource).lower()
+    if s(ref, "namespace"):
+        shown += "/" + s(ref, "namespace")
+    return f"{shown}/{s(ref, 'name')}"
+
+
+IP_ADDRESSES = Printer((
+    name_col(),
+    col("ParentRef", "string",
+        text=swagger("io.k8s.api.networking.v1.IPAddressSpec", "parentRef")),
+), lambda obj, ctx: [name(obj), _parent_ref(obj)])
+
 PRINTERS: dict[str, Printer] = {
+    "servicecidrs": SERVICE_CIDRS,
+    "ipaddresses": IP_ADDRESSES,
     "ingresses": INGRESSES,
     "ingressclasses": INGRESS_CLASSES,
     "networkpolicies": NETWORK_POLICIES,

@@ -19,7 +19,9 @@ from kybernetes.api.printers._common import (
     name,
     name_col,
     parse_time,
+    quantity,
     s,
+    swagger,
 )
 
 DEFAULT_CLASS_ANNOTATIONS = ("storageclass.kubernetes.io/is-default-class",
@@ -104,7 +106,25 @@ VOLUME_ATTACHMENTS = Printer((
                      s(obj, "spec", "source", "persistentVolumeName"),
                      s(obj, "spec", "nodeName"), b(obj, "status", "attached"), age(obj, ctx)])
 
+_CAPACITY = "io.k8s.api.storage.v1.CSIStorageCapacity"
+
+CSI_STORAGE_CAPACITIES = Printer((
+    name_col(),
+    col("StorageClassName", "string", text=swagger(_CAPACITY, "storageClassName")),
+    col("Capacity", "string", text=swagger(_CAPACITY, "capacity")),
+), lambda obj, ctx: [name(obj), s(obj, "storageClassName"),
+                     "<unset>" if get(obj, "capacity") is None else quantity(obj["capacity"])])
+
+VOLUME_ATTRIBUTES_CLASSES = Printer((
+    name_col(),
+    col("DriverName", "string",
+        text=swagger("io.k8s.api.storage.v1.VolumeAttributesClass", "driverName")),
+    age_col(),
+), lambda obj, ctx: [name(obj), s(obj, "driverName"), age(obj, ctx)])
+
 PRINTERS: dict[str, Printer] = {
+    "csistoragecapacities": CSI_STORAGE_CAPACITIES,
+    "volumeattributesclasses": VOLUME_ATTRIBUTES_CLASSES,
     "storageclasses": STORAGE_CLASSES,
     "csidrivers": CSI_DRIVERS,
     "csinodes": CSI_NODES,

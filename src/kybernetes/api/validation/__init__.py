@@ -15,7 +15,21 @@ from typing import Any
 
 from kybernetes.api.errors import FieldError
 from kybernetes.api.registry import BUILTIN_RESOURCES
-from kybernetes.api.validation import apps, batch, core, misc, networking, rbac
+from kybernetes.api.validation import (
+    admissionregistration,
+    apiregistration,
+    apps,
+    batch,
+    core,
+    flowcontrol,
+    misc,
+    networking,
+    node,
+    rbac,
+    resource,
+    servicecidrs,
+    storage,
+)
 from kybernetes.api.validation.meta import (
     is_path_segment_name,
     name_is_dns_subdomain,
@@ -71,6 +85,25 @@ _CREATE: dict[str, CreateFn] = {
     "priorityclasses": misc.validate_priority_class,
     "horizontalpodautoscalers": misc.validate_hpa,
     "storageclasses": misc.validate_storage_class,
+    "csistoragecapacities": storage.validate_csi_storage_capacity,
+    "csidrivers": storage.validate_csi_driver,
+    "csinodes": storage.validate_csi_node,
+    "volumeattachments": storage.validate_volume_attachment,
+    "volumeattributesclasses": storage.validate_volume_attributes_class,
+    "apiservices": apiregistration.validate_api_service,
+    "flowschemas": flowcontrol.validate_flow_schema,
+    "prioritylevelconfigurations": flowcontrol.validate_priority_level,
+    "runtimeclasses": node.validate_runtime_class,
+    "servicecidrs": servicecidrs.validate_service_cidr,
+    "ipaddresses": servicecidrs.validate_ip_address,
+    "mutatingwebhookconfigurations": admissionregistration.validate_mutating_webhooks,
+    "validatingwebhookconfigurations": admissionregistration.validate_validating_webhooks,
+    "validatingadmissionpolicies": admissionregistration.validate_policy,
+    "validatingadmissionpolicybindings": admissionregistration.validate_policy_binding,
+    "deviceclasses": resource.validate_device_class,
+    "resourceclaims": resource.validate_resource_claim,
+    "resourceclaimtemplates": resource.validate_resource_claim_template,
+    "resourceslices": resource.validate_resource_slice,
 }
 
 _UPDATE: dict[str, UpdateFn] = {
@@ -109,6 +142,26 @@ _UPDATE: dict[str, UpdateFn] = {
     "priorityclasses": misc.validate_priority_class_update,
     "horizontalpodautoscalers": misc.validate_hpa_update,
     "storageclasses": misc.validate_storage_class_update,
+    "csistoragecapacities": storage.validate_csi_storage_capacity_update,
+    "csidrivers": storage.validate_csi_driver_update,
+    "csinodes": storage.validate_csi_node_update,
+    "volumeattachments": storage.validate_volume_attachment_update,
+    "volumeattributesclasses": storage.validate_volume_attributes_class_update,
+    "apiservices": apiregistration.validate_api_service_update,
+    "flowschemas": flowcontrol.validate_flow_schema_update,
+    "prioritylevelconfigurations": flowcontrol.validate_priority_level_update,
+    "runtimeclasses": node.validate_runtime_class_update,
+    "servicecidrs": servicecidrs.validate_service_cidr_update,
+    "ipaddresses": servicecidrs.validate_ip_address_update,
+    "mutatingwebhookconfigurations": admissionregistration.validate_mutating_webhooks_update,
+    "validatingwebhookconfigurations":
+        admissionregistration.validate_validating_webhooks_update,
+    "validatingadmissionpolicies": admissionregistration.validate_policy_update,
+    "validatingadmissionpolicybindings": admissionregistration.validate_policy_binding_update,
+    "deviceclasses": resource.validate_device_class_update,
+    "resourceclaims": resource.validate_resource_claim_update,
+    "resourceclaimtemplates": resource.validate_resource_claim_template_update,
+    "resourceslices": resource.validate_resource_slice_update,
 }
 
 

@@ -30,6 +30,7 @@ from kybernetes.api.validation.meta import (
     internal,
     is_config_map_key,
     is_dns1123_subdomain,
+    is_empty,
     is_env_var_name,
     is_http_header_name,
     is_ipv6,
@@ -1202,6 +1203,50 @@ def _validate_init_containers(inits: list[dict[str, Any]], regular: list[dict[st
     return errs
 
 
+
+# Upstream's allowedEphemeralContainerFields: what an ephemeral container may set. Debug
+# containers must not be relied upon for the pod's service, so ports, probes, resources and
+# lifecycle hooks (and restart settings) are refused.
+_EPHEMERAL_FORBIDDEN_FIELDS = ("ports", "resources", "resizePolicy", "livenessProbe",
+                               "readinessProbe", "startupProbe", "lifecycle", "restartPolicy",
+                               "restartPolicyRules")
+_EPHEMERAL_FORBIDDEN = "cannot be set for an Ephemeral Container"
+
+
+def _validate_ephemeral_containers(ephemeral: list[dict[str, Any]],
+                                   containers: list[dict[str, Any]],
+                                   inits: list[dict[str, Any]], vols: dict[str, dict[str, Any]],
+                                   claims: set[str], path: str, restart_policy: str,
+                                   host_users: bool) -> Errors:
+    """Upstream validateEphemeralContainers: names unique across every kind of container, a
+    target naming a regular or init container, only the allowed fields set."""
+    errs: Errors = []
+    others = {as_str(c.get("name")) for c in (*containers, *inits)}
+    names = set(others)
+    for i, ctr in enumerate(ephemeral):
+        p = index(path, i)
+        errs.extend(_validate_container_common(ctr, vols, claims, p, restart_policy, host_users))
+        image = as_str(ctr.get("image"))
+        if len(image) != len(image.strip()):
+            errs.append(FieldError.invalid(child(p, "image"), image,
+                                           "must not have leading or trailing whitespace"))
+        name = as_str(ctr.get("name"))
+        if name in names:
+            errs.append(FieldError.duplicate(child(p, "name"), name))
+        else:
+            names.add(name)
+        target = as_str(ctr.get("targetContainerName"))
+        if target and target not in others:
+            errs.append(FieldError(child(p, "targetContainerName"), "FieldValueNotFound", "",
+                                   target))
+        errs.extend(FieldError.forbidden(child(p, f), _EPHEMERAL_FORBIDDEN)
+                    for f in _EPHEMERAL_FORBIDDEN_FIELDS if not is_empty(ctr.get(f)))
+        for j, mount in enumerate(as_list(ctr.get("volumeMounts"))):
+            mp = index(child(p, "volumeMounts"), j)
+            errs.extend(FieldError.forbidden(child(mp, f), _EPHEMERAL_FORBIDDEN)
+                        for f in ("subPath", "subPathExpr") if as_str(as_dict(mount).get(f)))
+    return errs
+
 # ======================================================================= pod spec
 
 def _validate_tolerations(tolerations: list[Any], path: str) -> Errors:
@@ -1480,6 +1525,9 @@ def validate_pod_spec(spec: dict[str, Any], pod_name: str | None, path: str,
     errs.extend(_validate_init_containers(inits, containers, vols, claims, grace,
                                           child(path, "initContainers"), restart_policy,
                                           host_users))
+    errs.extend(_validate_ephemeral_containers(
+        [as_dict(c) for c in as_list(spec.get("ephemeralContainers"))], containers, inits, vols,
+        claims, child(path, "ephemeralContainers"), restart_policy, host_users))
     if POD_LEVEL_RESOURCES and spec.get("resources") is not None:
         errs.extend(_validate_pod_resources(spec, claims, child(path, "resources")))
     if spec.get("hostNetwork") is True:
@@ -1850,6 +1898,34 @@ def validate_pod_update(new: dict[str, Any], old: dict[str, Any]) -> Errors:
         body = "\n".join(["  core.PodSpec{", *lines, "  }", ""])
         errs.append(FieldError.forbidden("spec", "pod updates may not change fields other than "
                                          f"{','.join(UPDATABLE_POD_SPEC_FIELDS)}\n{body}"))
+    return errs
+
+
+def validate_pod_ephemeral_containers_update(new: dict[str, Any], old: dict[str, Any]
+                                             ) -> Errors:
+    """Upstream ValidatePodEphemeralContainersUpdate (the `ephemeralcontainers` subresource,
+    which changes nothing but spec.ephemeralContainers): the pod stays valid, and existing
+    ephemeral containers are neither removed nor changed (matched by name: a patch may
+    reorder them). Static pods take none."""
+    errs = validate_object_meta_update(new, old)
+    errs.extend(_validate_pod_metadata_and_spec(new))
+    if "kubernetes.io/config.mirror" in as_dict(get(old, "metadata", "annotations")):
+        return [FieldError.forbidden("", "static pods do not support ephemeral containers")]
+    path = "spec.ephemeralContainers"
+    fresh = {as_str(as_dict(c).get("name")): as_dict(c)
+             for c in as_list(get(new, "spec", "ephemeralContainers"))}
+    for before in as_list(get(old, "spec", "ephemeralContainers")):
+        before = as_dict(before)
+        name = as_str(before.get("name"))
+        after = fresh.get(name)
+        if after is None:
+            errs.append(FieldError.forbidden(
+                path, f'existing ephemeral containers "{name}" may not be removed\n'))
+        elif not semantic_equal(before, after):
+            changes = "\n".join(diff(before, after))
+            errs.append(FieldError.forbidden(
+                key(path, name),
+                f'existing ephemeral containers "{name}" may not be changed\n{changes}'))
     return errs
 
 

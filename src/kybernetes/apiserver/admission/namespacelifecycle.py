@@ -37,7 +37,7 @@ def terminating_error(namespace: str) -> errors.StatusError:
         f"unable to create new content in namespace {namespace} because it is being "
         "terminated", {"name": namespace, "kind": "namespaces", "causes": [
             # Controllers recognise this cause and stop creating without an error.
-            {"type": "NamespaceTerminating",
+            {"reason": "NamespaceTerminating",
              "message": f"namespace {namespace} is being terminated",
              "field": "metadata.namespace"}]})
 

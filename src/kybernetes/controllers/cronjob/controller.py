@@ -56,7 +56,7 @@ from kybernetes.client import (
     resource,
     split_key,
 )
-from kybernetes.client.rest import AlreadyExistsError, ApiError, Obj
+from kybernetes.client.rest import AlreadyExistsError, ApiError, Obj, namespace_terminating
 from kybernetes.controllers.base import ControllerContext, QueueController, Requeue
 from kybernetes.controllers.cronjob import jobs as jobutil
 from kybernetes.controllers.cronjob.schedule import (
@@ -78,7 +78,6 @@ CRON_JOBS = resource("batch", "v1", "cronjobs")
 JOBS = resource("batch", "v1", "jobs")
 # Upstream's --concurrent-cron-job-syncs.
 DEFAULT_WORKERS = 5
-NAMESPACE_TERMINATING_CAUSE = "NamespaceTerminating"
 # The Jobs' index by the name of their controller (upstream lists a namespace's Jobs and
 # keeps those whose controller reference has the CronJob's name).
 CONTROLLER_NAME_INDEX = "cronjob-controller:controllerName"
@@ -99,12 +98,6 @@ def error_text(err: BaseException) -> str:
 def go_quote(text: str) -> str:
     """Go's `%q` of a string (JSON's quoting agrees for what schedules hold)."""
     return json.dumps(text, ensure_ascii=False)
-
-
-def _has_status_cause(err: BaseException, cause: str) -> bool:
-    return isinstance(err, ApiError) and any(
-        isinstance(c, dict) and c.get("type") == cause
-        for c in err.details.get("causes") or ())
 
 
 class CronJobController(QueueController):
@@ -336,7 +329,7 @@ class CronJobController(QueueController):
             created = existing
             log.info("%s: job %s/%s already exists", self.name, m.get("namespace"), name)
         except ApiError as err:
-            if not _has_status_cause(err, NAMESPACE_TERMINATING_CAUSE):
+            if not namespace_terminating(err):
                 self.recorder.warning(self._ref(cj), "FailedCreate",
                                       f"Error creating job: {error_text(err)}")
             raise _SyncFailed(err, changed) from err

@@ -44,7 +44,7 @@ from kybernetes.api.objects import meta, spec
 from kybernetes.api.selectors import LabelSelector, label_selector_from_dict
 from kybernetes.client import EventRecorder, NotFoundError, resource
 from kybernetes.client.informer import NAMESPACE_INDEX, meta_namespace_key
-from kybernetes.client.rest import ApiError, Obj
+from kybernetes.client.rest import ApiError, Obj, namespace_terminating
 from kybernetes.controllers import podutil
 from kybernetes.controllers.base import ControllerContext, QueueController
 from kybernetes.controllers.daemonset.backoff import FailedPodsBackoff
@@ -84,7 +84,6 @@ from kybernetes.controllers.refmanager import (
     recheck_deletion_timestamp,
 )
 from kybernetes.controllers.replicaset import (
-    NAMESPACE_TERMINATING_CAUSE,
     SLOW_START_INITIAL_BATCH_SIZE,
     error_text,
     slow_start_batch,
@@ -116,12 +115,6 @@ def should_ignore_node_update(old: Obj, cur: Obj) -> bool:
         return {**node, "metadata": metadata, "status": status}
 
     return rest(old) == rest(cur)
-
-
-def _has_status_cause(err: BaseException, cause: str) -> bool:
-    return isinstance(err, ApiError) and any(
-        isinstance(c, dict) and c.get("type") == cause
-        for c in err.details.get("causes") or ())
 
 
 class DaemonSetController(QueueController):
@@ -417,7 +410,7 @@ class DaemonSetController(QueueController):
         try:
             created = await self.client.create(PODS, pod, m.get("namespace"))
         except ApiError as err:
-            if _has_status_cause(err, NAMESPACE_TERMINATING_CAUSE):
+            if namespace_terminating(err):
                 return  # every creation would fail; the namespace is going away
             self.recorder.warning(self._event_ref(ds), "FailedCreate",
                                   f"Error creating: {error_text(err)}")

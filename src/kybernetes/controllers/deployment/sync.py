@@ -46,7 +46,7 @@ from kybernetes.client import (
     NotFoundError,
     resource,
 )
-from kybernetes.client.rest import Obj
+from kybernetes.client.rest import Obj, namespace_terminating
 from kybernetes.controllers.base import Requeue
 from kybernetes.controllers.deployment import util
 
@@ -170,7 +170,7 @@ class Syncer:
             already_exists = True
             created = await self._claim_existing(d, name)
         except ApiError as err:
-            if _namespace_terminating(err):
+            if namespace_terminating(err):
                 raise
             msg = f'Failed to create new replica set "{name}": {err.message}'
             if util.has_progress_deadline(d):
@@ -355,10 +355,6 @@ def controller_ref_to(d: Obj) -> dict[str, Any]:
             "uid": util.uid(d), "controller": True, "blockOwnerDeletion": True}
 
 
-def _namespace_terminating(err: ApiError) -> bool:
-    causes = err.details.get("causes") or []
-    return any(isinstance(c, dict) and c.get("type") == "NamespaceTerminating"
-               for c in causes)
 
 
 def calculate_status(all_rss: Sequence[Obj | None], new_rs: Obj | None, d: Obj,

@@ -36,7 +36,7 @@ from typing import Any
 from kybernetes.api.objects import meta, spec
 from kybernetes.client import ApiClient, resource
 from kybernetes.client.informer import Store
-from kybernetes.client.rest import ApiError, Obj
+from kybernetes.client.rest import ApiError, Obj, namespace_terminating
 from kybernetes.controllers import podutil
 from kybernetes.controllers.endpointslice.tracker import EndpointSliceTracker
 from kybernetes.controllers.endpointslice.triggertime import format_trigger_time
@@ -64,7 +64,6 @@ ENDPOINT_SLICES = resource("discovery.k8s.io", "v1", "endpointslices")
 CONTROLLER_NAME = "endpointslice-controller.k8s.io"
 # Upstream's --max-endpoints-per-slice default.
 MAX_ENDPOINTS_PER_SLICE = 100
-NAMESPACE_TERMINATING_CAUSE = "NamespaceTerminating"
 ZONE_DISTRIBUTIONS = ("PreferClose", "PreferSameZone")
 NODE_DISTRIBUTION = "PreferSameNode"
 
@@ -73,10 +72,6 @@ class NodeMissing(Exception):
     """A pod's node is not (yet) in the cache: the Service is synced again later."""
 
 
-def has_namespace_terminating_cause(err: BaseException) -> bool:
-    return isinstance(err, ApiError) and any(
-        isinstance(c, dict) and c.get("type") == NAMESPACE_TERMINATING_CAUSE
-        for c in err.details.get("causes") or ())
 
 
 # ----------------------------------------------------------------------------- endpoints
@@ -396,7 +391,7 @@ class Reconciler:
                 try:
                     created = await self.client.create(ENDPOINT_SLICES, slice_, namespace)
                 except ApiError as err:
-                    if has_namespace_terminating_cause(err):
+                    if namespace_terminating(err):
                         return
                     raise
                 self.tracker.update(created)

@@ -56,7 +56,7 @@ from kybernetes.api.objects import meta, spec, status
 from kybernetes.api.selectors import LabelSelector, label_selector_from_dict
 from kybernetes.client import EventRecorder, NotFoundError, RateLimitingQueue, resource
 from kybernetes.client.informer import NAMESPACE_INDEX, meta_namespace_key
-from kybernetes.client.rest import ApiError, Obj
+from kybernetes.client.rest import ApiError, Obj, namespace_terminating
 from kybernetes.controllers import podutil
 from kybernetes.controllers.base import ControllerContext, QueueController, run_workers
 from kybernetes.controllers.expectations import ControllerExpectations
@@ -115,7 +115,6 @@ SYNC_BATCH_PERIOD = 1.0
 MAX_POD_CREATE_DELETE_PER_SYNC = 500
 MAX_UNCOUNTED_PODS = 500
 CONTROLLER_NAME = "kubernetes.io/job-controller"
-NAMESPACE_TERMINATING_CAUSE = "NamespaceTerminating"
 
 
 @dataclass
@@ -616,8 +615,7 @@ class JobController(QueueController):
         try:
             created = await self.client.create(PODS, pod, meta(job).get("namespace"))
         except ApiError as err:
-            if any(isinstance(c, dict) and c.get("type") == NAMESPACE_TERMINATING_CAUSE
-                   for c in err.details.get("causes") or ()):
+            if namespace_terminating(err):
                 return
             self.recorder.warning(job, "FailedCreate", f"Error creating: {error_text(err)}")
             raise

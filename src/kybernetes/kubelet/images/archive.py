@@ -11,12 +11,19 @@
 Blobs are copied into the store verified against their digests (docker-save's config and
 layers are addressed by file name, so they are hashed as they come). The archive itself
 may be gzip-compressed.
+
+A caller showing progress (`kyb image import` on a terminal) passes `progress`: it is
+called as layers are read with an `ImportProgress` — how many bytes of the archive's files
+(uncompressed) are handled of their total, and how many layers are in (a layer already in
+the store counts as handled without being read).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -47,19 +54,87 @@ class ArchiveImage:
     repo_digests: tuple[str, ...]
 
 
-def read_archive(path: Path, blobs: BlobStore) -> list[ArchiveImage]:
-    """Copy the archive's images' blobs into `blobs`; the images found."""
+@dataclass(frozen=True)
+class ImportProgress:
+    read: int  # bytes of the archive's files handled so far
+    size: int  # the bytes of all the archive's files (uncompressed)
+    layers: int  # layers in the store so far
+
+
+class _Reporter:
+    """Counts the bytes of layers read from the archive and reports them on each read."""
+
+    def __init__(self, size: int, progress: Callable[[ImportProgress], None] | None
+                 ) -> None:
+        self._size, self._progress = size, progress
+        self._read = self._layer_end = 0
+        self._layers = 0
+
+    def report(self) -> None:
+        if self._progress is not None:
+            self._progress(ImportProgress(read=min(self._read, self._size), size=self._size,
+                                          layers=self._layers))
+
+    def layer(self, stream: IO[bytes], size: int) -> IO[bytes]:
+        """A layer's stream (of `size` bytes), counted as it is read."""
+        self._layer_end = self._read + size
+        if self._progress is None:
+            return stream
+        return io.BufferedReader(_CountingStream(stream, self))
+
+    def count(self, read: int) -> None:
+        self._read += read
+        self.report()
+
+    def layer_done(self) -> None:
+        """The layer is in (read, or already in the store and so skipped)."""
+        self._read = self._layer_end
+        self._layers += 1
+        self.report()
+
+    def done(self) -> None:
+        self._read = self._size
+        self.report()
+
+
+class _CountingStream(io.RawIOBase):
+    """A layer's stream in the archive, counting what is read of it."""
+
+    def __init__(self, stream: IO[bytes], reporter: _Reporter) -> None:
+        super().__init__()
+        self._stream, self._reporter = stream, reporter
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._stream.read(len(buffer))
+        buffer[:len(chunk)] = chunk
+        self._reporter.count(len(chunk))
+        return len(chunk)
+
+
+def read_archive(path: Path, blobs: BlobStore,
+                 progress: Callable[[ImportProgress], None] | None = None
+                 ) -> list[ArchiveImage]:
+    """Copy the archive's images' blobs into `blobs`; the images found. `progress`, if
+    given, is called as the archive is read (see the module docstring)."""
     try:
         with tarfile.open(path, "r:*") as tar:
-            names = set(tar.getnames())
+            members = tar.getmembers()
+            names = {member.name for member in members}
+            reporter = _Reporter(sum(m.size for m in members if m.isfile()), progress)
             if "index.json" in names:
-                return _read_oci(tar, blobs)
-            if "manifest.json" in names:
-                return _read_docker(tar, blobs)
+                images = _read_oci(tar, blobs, reporter)
+            elif "manifest.json" in names:
+                images = _read_docker(tar, blobs, reporter)
+            else:
+                raise ImageContentError(f"{path}: neither an OCI image layout (index.json) "
+                                        "nor a docker-save archive (manifest.json)")
     except tarfile.TarError as err:
         raise ImageContentError(f"{path}: not an image archive: {err}") from None
-    raise ImageContentError(f"{path}: neither an OCI image layout (index.json) nor a "
-                            "docker-save archive (manifest.json)")
+    reporter.done()
+    return images
 
 
 def _member(tar: tarfile.TarFile, name: str) -> IO[bytes]:
@@ -70,6 +145,10 @@ def _member(tar: tarfile.TarFile, name: str) -> IO[bytes]:
     if stream is None:
         raise ImageContentError(f"archive has no file {name!r}")
     return stream
+
+
+def _size(tar: tarfile.TarFile, name: str) -> int:
+    return tar.getmember(name.lstrip("/")).size
 
 
 def _json(tar: tarfile.TarFile, name: str) -> Any:
@@ -84,7 +163,8 @@ def _oci_blob(tar: tarfile.TarFile, digest: str) -> IO[bytes]:
     return _member(tar, f"blobs/{algorithm}/{encoded}")
 
 
-def _read_oci(tar: tarfile.TarFile, blobs: BlobStore) -> list[ArchiveImage]:
+def _read_oci(tar: tarfile.TarFile, blobs: BlobStore, reporter: _Reporter
+              ) -> list[ArchiveImage]:
     images = []
     for entry in parse_index(_member(tar, "index.json").read()):
         manifest_data = _oci_blob(tar, entry.digest).read()
@@ -96,9 +176,13 @@ def _read_oci(tar: tarfile.TarFile, blobs: BlobStore) -> list[ArchiveImage]:
             if digest_of(manifest_data) != chosen.digest:
                 raise ImageContentError(f"manifest {chosen.digest}: digest mismatch")
         manifest = parse_manifest(manifest_data)
-        for descriptor in (manifest.config, *manifest.layers):
-            blobs.put_stream(_oci_blob(tar, descriptor.digest), descriptor.digest,
-                             descriptor.size)
+        blobs.put_stream(_oci_blob(tar, manifest.config.digest), manifest.config.digest,
+                         manifest.config.size)
+        for descriptor in manifest.layers:
+            blobs.put_stream(reporter.layer(_oci_blob(tar, descriptor.digest),
+                                            descriptor.size),
+                             descriptor.digest, descriptor.size)
+            reporter.layer_done()
         reference = _image_name(entry)
         if reference is None:
             images.append(ArchiveImage(manifest=manifest, repo_tags=(), repo_digests=()))
@@ -123,7 +207,8 @@ def _image_name(entry: Descriptor) -> Reference | None:
         raise ImageContentError(f"archive names an invalid image: {err}") from None
 
 
-def _read_docker(tar: tarfile.TarFile, blobs: BlobStore) -> list[ArchiveImage]:
+def _read_docker(tar: tarfile.TarFile, blobs: BlobStore, reporter: _Reporter
+                 ) -> list[ArchiveImage]:
     entries = _json(tar, "manifest.json")
     if not isinstance(entries, list):
         raise ImageContentError("manifest.json: not a list")
@@ -136,7 +221,9 @@ def _read_docker(tar: tarfile.TarFile, blobs: BlobStore) -> list[ArchiveImage]:
                             size=len(config_data))
         layers = []
         for layer_name in entry.get("Layers") or ():
-            digest = blobs.put_stream(_member(tar, layer_name))
+            member = _member(tar, layer_name)
+            digest = blobs.put_stream(reporter.layer(member, _size(tar, layer_name)))
+            reporter.layer_done()
             layers.append(Descriptor(media_type=DOCKER_LAYER, digest=digest,
                                      size=blobs.path(digest).stat().st_size))
         tags = []

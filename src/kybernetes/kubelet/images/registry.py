@@ -10,8 +10,12 @@ Authentication is the registry's to demand: a 401 names a scheme in WWW-Authenti
 with the `token` (or `access_token`) as Bearer. `Basic` retries with the credentials.
 
 Registries on loopback, and those named insecure, are spoken to over plain http; all
-others over https with the system's CAs. Manifests fetched by digest, and every blob, are
-verified against their digests. Failures raise ImagePullError with containerd's wording.
+others over https with the system's CAs. An `Endpoint` names another place to ask instead
+(a mirror from registries.yaml: its API root, the repository path there, its TLS), as
+containerd's hosts do; the reference stays what errors name. An `identity_token` (a
+registry's OAuth refresh token) is exchanged at the Bearer realm by POST, as containerd
+does. Manifests fetched by digest, and every blob, are verified against their digests.
+Failures raise ImagePullError with containerd's wording.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import asyncio
 import base64
 import ipaddress
 import re
+import ssl
 from collections.abc import Collection
 from dataclasses import dataclass
 from types import TracebackType
@@ -81,16 +86,40 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), params
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a repository's distribution API is served: `<api_root>/<repository>/…`."""
+
+    api_root: str  # "https://mirror.example:5000/v2"
+    repository: str  # the repository's path there: "library/busybox"
+    tls: ssl.SSLContext | None = None  # None: the system's CAs
+
+    @property
+    def base(self) -> str:
+        return f"{self.api_root}/{self.repository}"
+
+
+def default_endpoint(reference: Reference, insecure_registries: Collection[str] = ()
+                     ) -> Endpoint:
+    """The registry the reference names, as containerd's default host for it."""
+    scheme = registry_scheme(reference.api_host, insecure_registries)
+    return Endpoint(api_root=f"{scheme}://{reference.api_host}/v2", repository=reference.path)
+
+
 class RegistryClient:
-    """One repository on one registry, with one set of credentials (or none)."""
+    """One repository at one endpoint (by default the reference's registry), with one set
+    of credentials (or none)."""
 
     def __init__(self, reference: Reference, *, credential: RegistryCredential | None = None,
-                 insecure_registries: Collection[str] = ()) -> None:
+                 identity_token: str = "", insecure_registries: Collection[str] = (),
+                 endpoint: Endpoint | None = None) -> None:
         self.reference = reference
+        self.endpoint = endpoint or default_endpoint(reference, insecure_registries)
         self._credential = credential
-        scheme = registry_scheme(reference.api_host, insecure_registries)
-        self._base = f"{scheme}://{reference.api_host}/v2/{reference.path}"
-        self._client = httpx.AsyncClient(timeout=_TIMEOUT, follow_redirects=True)
+        self._identity_token = identity_token
+        self._base = self.endpoint.base
+        self._client = httpx.AsyncClient(timeout=_TIMEOUT, follow_redirects=True,
+                                         verify=self.endpoint.tls or True)
         self._authorization: str | None = None
 
     async def __aenter__(self) -> RegistryClient:
@@ -208,15 +237,22 @@ class RegistryClient:
             return f"Basic {base64.b64encode(pair).decode()}"
         if scheme != "bearer" or "realm" not in params:
             raise self._resolve_fail(f"unsupported authentication challenge {challenge!r}")
-        query = {"scope": params.get("scope") or f"repository:{self.reference.path}:pull"}
+        query = {"scope": params.get("scope")
+                 or f"repository:{self.endpoint.repository}:pull"}
         if params.get("service"):
             query["service"] = params["service"]
         auth = (httpx.BasicAuth(credential.username, credential.password)
                 if credential is not None else None)
-        kind = "oauth token" if credential is not None else "anonymous token"
+        kind = ("oauth token" if credential is not None or self._identity_token
+                else "anonymous token")
         try:
-            response = await self._client.get(params["realm"], params=query,
-                                              auth=auth or httpx.USE_CLIENT_DEFAULT)
+            if self._identity_token:
+                response = await self._client.post(params["realm"], data={
+                    **query, "grant_type": "refresh_token", "client_id": "containerd-client",
+                    "refresh_token": self._identity_token})
+            else:
+                response = await self._client.get(params["realm"], params=query,
+                                                  auth=auth or httpx.USE_CLIENT_DEFAULT)
         except httpx.HTTPError as err:
             raise self._fail(f"failed to authorize: failed to fetch {kind}: {err}"
                              ) from None

@@ -30,13 +30,13 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kybernetes.kubelet.images import gc
-from kybernetes.kubelet.images.archive import read_archive
+from kybernetes.kubelet.images.archive import ImportProgress, read_archive
 from kybernetes.kubelet.images.blobs import BlobStore, hex_of
 from kybernetes.kubelet.images.credentials import RegistryCredential, matching_credentials
 from kybernetes.kubelet.images.errors import (
@@ -47,6 +47,7 @@ from kybernetes.kubelet.images.errors import (
     InvalidImageNameError,
 )
 from kybernetes.kubelet.images.manifest import Manifest
+from kybernetes.kubelet.images.mirrors import NO_REGISTRIES, PullSource, RegistriesConfig
 from kybernetes.kubelet.images.policy import NEVER, should_pull
 from kybernetes.kubelet.images.reference import Reference, parse_reference
 from kybernetes.kubelet.images.registry import RegistryClient
@@ -143,10 +144,13 @@ class ImageStore:
 
     # ------------------------------------------------------------------ adding images
 
-    def import_archive(self, path: Path) -> builtins.list[ImageRecord]:
-        """Import every image of a docker-save or OCI-layout archive."""
+    def import_archive(self, path: Path,
+                       progress: Callable[[ImportProgress], None] | None = None
+                       ) -> builtins.list[ImageRecord]:
+        """Import every image of a docker-save or OCI-layout archive (`progress`: see
+        `archive.read_archive`)."""
         return [self._add(image.manifest, image.repo_tags, image.repo_digests)
-                for image in read_archive(path, self._blobs)]
+                for image in read_archive(path, self._blobs, progress)]
 
     def _add(self, manifest: Manifest, repo_tags: Sequence[str],
              repo_digests: Sequence[str]) -> ImageRecord:
@@ -179,27 +183,39 @@ class ImageStore:
             return self._record(image_id, entry)
 
     async def pull(self, ref: str, *, credentials: Sequence[RegistryCredential] = (),
-                   insecure_registries: Collection[str] = ()) -> ImageRecord:
-        """Pull `ref` from its registry (loopback registries over plain http), trying the
-        credentials that apply to it in turn, or anonymously when none does."""
+                   insecure_registries: Collection[str] = (),
+                   registries: RegistriesConfig = NO_REGISTRIES) -> ImageRecord:
+        """Pull `ref` from its registry's mirrors in `registries`, then from the registry
+        itself (loopback registries over plain http), as containerd tries its hosts; the
+        image is recorded under `ref` whichever served it. A mirror is asked with the
+        credentials registries.yaml gives its host; the registry with the `credentials`
+        (imagePullSecrets) that apply to `ref` in turn, else with its registries.yaml
+        ones, else anonymously. The error is the last endpoint's."""
         reference = parse_reference(ref)
         lock = self._pulls.setdefault(str(reference), asyncio.Lock())
         async with lock:
-            applicable: list[RegistryCredential | None] = [
-                *matching_credentials(credentials, reference)] or [None]
             error: ImagePullError | None = None
-            for credential in applicable:
-                try:
-                    return await self._pull(reference, credential, insecure_registries)
-                except ImagePullError as err:
-                    error = err
+            for source in registries.sources(reference, insecure_registries):
+                secrets = matching_credentials(credentials, reference) \
+                    if source.is_default else []
+                applicable: list[RegistryCredential | None] = [
+                    *secrets] or [source.config.credential]
+                for credential in applicable:
+                    try:
+                        return await self._pull(reference, source, credential)
+                    except ImagePullError as err:
+                        if not source.is_default:  # the registry is tried next
+                            log.info("pulling %s from %s: %s", reference,
+                                     source.endpoint.api_root, err)
+                        error = err
             assert error is not None
             raise error
 
-    async def _pull(self, reference: Reference, credential: RegistryCredential | None,
-                    insecure_registries: Collection[str]) -> ImageRecord:
-        async with RegistryClient(reference, credential=credential,
-                                  insecure_registries=insecure_registries) as client:
+    async def _pull(self, reference: Reference, source: PullSource,
+                    credential: RegistryCredential | None) -> ImageRecord:
+        identity_token = "" if credential is not None else source.config.identity_token
+        async with RegistryClient(reference, credential=credential, endpoint=source.endpoint,
+                                  identity_token=identity_token) as client:
             resolved = await client.resolve()
             manifest = resolved.manifest
             if not self._blobs.has(manifest.config.digest):
@@ -225,7 +241,8 @@ class ImageStore:
 
     async def ensure(self, ref: str, policy: str, *,
                      credentials: Sequence[RegistryCredential] = (),
-                     insecure_registries: Collection[str] = ()) -> ImageRecord:
+                     insecure_registries: Collection[str] = (),
+                     registries: RegistriesConfig = NO_REGISTRIES) -> ImageRecord:
         """The image `ref`, pulled if imagePullPolicy `policy` says so (Always: pull;
         IfNotPresent: pull when absent; Never: ImageNeverPullError when absent)."""
         parse_reference(ref)  # InvalidImageName before anything else, as upstream
@@ -236,7 +253,8 @@ class ImageStore:
             assert policy == NEVER
             raise ImageNeverPullError(ref)
         return await self.pull(ref, credentials=credentials,
-                               insecure_registries=insecure_registries)
+                               insecure_registries=insecure_registries,
+                               registries=registries)
 
     # ------------------------------------------------------------------ use and removal
 

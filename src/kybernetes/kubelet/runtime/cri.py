@@ -182,6 +182,9 @@ class ContainerConfig:
     log_path: str = ""  # absolute, or relative to the sandbox's log_directory
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    # NamespaceOption's pid TARGET: the id of a running container whose PID namespace this
+    # one joins (an ephemeral container's `targetContainerName`); "" for a namespace of its own.
+    pid_target: str = ""
 
 
 @dataclass(frozen=True)

@@ -209,12 +209,13 @@ class RuncRuntime:
         log_path = config.log_path
         if log_path and not os.path.isabs(log_path):
             log_path = os.path.join(sandbox_config.log_directory, log_path)
+        pid_ns = self._pid_namespace(config.pid_target) if config.pid_target else ""
         try:
             await rootfs.mount_rootfs(config.image_layers, container_dir, bundle / "rootfs")
             oci = spec.build(
                 container_id=container_id, config=config, sandbox=sandbox_config,
                 sandbox_dir=self.paths.sandbox_dir(sandbox_id), ns_dir=sandbox_run / "ns",
-                shm=sandbox_run / "shm", rootfs=bundle / "rootfs")
+                shm=sandbox_run / "shm", rootfs=bundle / "rootfs", pid_ns=pid_ns)
             write_json(bundle / "config.json", oci)
         except BaseException:
             await rootfs.unmount_rootfs(bundle / "rootfs")
@@ -253,6 +254,13 @@ class RuncRuntime:
             raise RunContainerError(f"container shim failed: {log[-2000:]}") from None
         if not answer["ok"]:
             raise RunContainerError(str(answer["error"]))
+
+    def _pid_namespace(self, target: str) -> str:
+        """The PID namespace of the running container `target` (CRI's TARGET mode)."""
+        state, status = self._state(self._status(target))
+        if state != ContainerState.CONTAINER_RUNNING or not status.get("pid"):
+            raise CreateContainerError(f"target container {target} is not running")
+        return f"/proc/{status['pid']}/ns/pid"
 
     def _status(self, container_id: str) -> Obj | None:
         return read_json(self.paths.status_file(container_id))

@@ -8,7 +8,8 @@ Built from the ContainerConfig and its sandbox the way containerd's CRI plugin b
   /etc/group), containerd's default capability set with the pod's add/drop applied,
   noNewPrivileges, oomScoreAdj.
 - namespaces: a new pid and mount namespace per container; net, ipc and uts joined from the
-  sandbox by path (hostNetwork pods stay in the host's net and uts).
+  sandbox by path (hostNetwork pods stay in the host's net and uts). A container with a
+  `pid_target` joins that container's pid namespace instead (`pid_ns`, its /proc path).
 - mounts: proc, a tmpfs /dev, devpts, mqueue, sysfs and a read-only cgroup view, the
   sandbox's /dev/shm, /etc/hosts, /etc/hostname and /etc/resolv.conf, then the container's
   own bind mounts (a mount on the same path replaces a default one).
@@ -210,6 +211,7 @@ def build(
     ns_dir: Path,
     shm: Path,
     rootfs: Path,
+    pid_ns: str = "",
 ) -> Obj:
     """The whole config.json for runc; `rootfs` must already be mounted (user names are
     looked up in it)."""
@@ -233,7 +235,8 @@ def build(
     }
     if config.resources.oom_score_adj:
         process["oomScoreAdj"] = config.resources.oom_score_adj
-    namespaces: list[Obj] = [{"type": "pid"}, {"type": "mount"},
+    pid: Obj = {"type": "pid", "path": pid_ns} if pid_ns else {"type": "pid"}
+    namespaces: list[Obj] = [pid, {"type": "mount"},
                              {"type": "ipc", "path": str(ns_dir / "ipc")}]
     if not sandbox.host_network:
         namespaces += [{"type": "network", "path": str(ns_dir / "net")},
