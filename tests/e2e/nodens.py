@@ -108,8 +108,9 @@ def real_node(data: Path, netns_prefix: str, node: str, extra_args: Sequence[str
             try:
                 wait_until(lambda: node_ready(kubectl, node), "the node Ready")
                 yield server, kubectl
+                # Best effort: whatever is left, cleanup_runtime removes below.
                 kubectl.run("delete", "pods", "--all", "--all-namespaces", "--wait=true",
-                            "--timeout=60s", check=False)
+                            "--timeout=60s", check=False, timeout=120)
             finally:
                 server.stop()
                 cleanup_runtime(data)

@@ -18,6 +18,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -128,3 +129,27 @@ def namespaces(*prefixes: str) -> Iterator[Sequence[NetNS]]:
     finally:
         for ns in reversed(made):
             delete(ns)
+
+
+_UPPERCASE_ECHO = """
+import socket
+s = socket.create_server(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+c, _ = s.accept()
+c.sendall(c.recv(1024).upper())
+c.close()
+"""
+
+
+@contextmanager
+def with_echo_server(prefix: str) -> Iterator[tuple[NetNS, int]]:
+    """A namespace with a one-shot server on its 127.0.0.1 that answers what it gets
+    uppercased, and the server's port (a pod to dial into, as the kubelet does)."""
+    with netns(prefix) as ns:
+        server = ns.popen(sys.executable, "-c", _UPPERCASE_ECHO, stdout=subprocess.PIPE)
+        try:
+            assert server.stdout is not None
+            yield ns, int(server.stdout.readline())
+        finally:
+            server.kill()
+            server.wait()

@@ -11,8 +11,6 @@ import contextlib
 import socket
 import ssl
 import struct
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,14 +38,6 @@ V4_BASE64 = Subprotocol("v4.base64.channel.k8s.io")
 RUNNING = {"state": {"running": {"startedAt": "2026-11-23T10:00:00Z"}}}
 
 # Listens on the namespace's loopback, says its port, answers one connection upper-cased.
-_ECHO = """
-import socket
-s = socket.create_server(("127.0.0.1", 0))
-print(s.getsockname()[1], flush=True)
-c, _ = s.accept()
-c.sendall(c.recv(1024).upper())
-c.close()
-"""
 
 
 class NetnsHost(LocalHost):
@@ -252,14 +242,8 @@ def pod_netns() -> Iterator[tuple[netns.NetNS, int]]:
     why = netns.available()
     if why:
         pytest.skip(why)
-    with netns.netns("kyb-pfws") as ns:
-        server = ns.popen(sys.executable, "-c", _ECHO, stdout=subprocess.PIPE)
-        try:
-            assert server.stdout is not None
-            yield ns, int(server.stdout.readline())
-        finally:
-            server.kill()
-            server.wait()
+    with netns.with_echo_server("kyb-pfws") as pod:
+        yield pod
 
 
 async def test_ports_are_dialled_inside_the_pods_namespace(

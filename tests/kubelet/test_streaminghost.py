@@ -4,8 +4,6 @@ port-forward dialling into a real network namespace (made by the test; root only
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -21,14 +19,6 @@ from tests.kubelet.fakes import FakeRuntime
 pytestmark = pytest.mark.e2e
 
 # Listens on the namespace's loopback, says its port, answers one connection upper-cased.
-_ECHO = """
-import socket
-s = socket.create_server(("127.0.0.1", 0))
-print(s.getsockname()[1], flush=True)
-c, _ = s.accept()
-c.sendall(c.recv(1024).upper())
-c.close()
-"""
 
 
 @pytest.fixture
@@ -37,14 +27,8 @@ def pod_netns() -> Iterator[tuple[netns.NetNS, int]]:
     why = netns.available()
     if why:
         pytest.skip(why)
-    with netns.netns("kyb-pf") as ns:
-        server = ns.popen(sys.executable, "-c", _ECHO, stdout=subprocess.PIPE)
-        try:
-            assert server.stdout is not None
-            yield ns, int(server.stdout.readline())
-        finally:
-            server.kill()
-            server.wait()
+    with netns.with_echo_server("kyb-pf") as pod:
+        yield pod
 
 
 async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from typing import Any
 
 from kybernetes.api import errors
@@ -119,19 +120,12 @@ def _target_from_v1(source: Obj, kind: str) -> Obj:
     return out
 
 
-def _metric_spec_to_v1(metric: Obj) -> Obj:
+def _metric(metric: Obj, convert: Callable[[Obj, str], Obj]) -> Obj:
+    """A metric spec or status with its one source (`resource`, `pods`, ...) converted."""
     out: Obj = {"type": metric.get("type", "")}
     for kind in _TYPES:
         if isinstance(metric.get(kind), dict):
-            out[kind] = _target_to_v1(metric[kind], kind)
-    return out
-
-
-def _metric_spec_from_v1(metric: Obj) -> Obj:
-    out: Obj = {"type": metric.get("type", "")}
-    for kind in _TYPES:
-        if isinstance(metric.get(kind), dict):
-            out[kind] = _target_from_v1(metric[kind], kind)
+            out[kind] = convert(metric[kind], kind)
     return out
 
 
@@ -189,22 +183,6 @@ def _current_from_v1(source: Obj, kind: str) -> Obj:
         _put(current, "averageValue", source.get("currentAverageValue"))
         out["metric"] = _identifier(source.get("metricName"), source.get("metricSelector"))
         out["current"] = current
-    return out
-
-
-def _metric_status_to_v1(metric: Obj) -> Obj:
-    out: Obj = {"type": metric.get("type", "")}
-    for kind in _TYPES:
-        if isinstance(metric.get(kind), dict):
-            out[kind] = _current_to_v1(metric[kind], kind)
-    return out
-
-
-def _metric_status_from_v1(metric: Obj) -> Obj:
-    out: Obj = {"type": metric.get("type", "")}
-    for kind in _TYPES:
-        if isinstance(metric.get(kind), dict):
-            out[kind] = _current_from_v1(metric[kind], kind)
     return out
 
 
@@ -288,11 +266,11 @@ def to_v2(hpa: Obj) -> Obj:
             "averageUtilization": status_v1["currentCPUUtilizationPercentage"]}}}]
     if METRIC_SPECS in annotations:
         others = _decode_annotation(annotations, METRIC_SPECS)
-        metrics = [_metric_spec_from_v1(m) for m in (others or []) if isinstance(m, dict)] \
+        metrics = [_metric(m, _target_from_v1) for m in (others or []) if isinstance(m, dict)] \
             + metrics
     if METRIC_STATUSES in annotations:
         current = _decode_annotation(annotations, METRIC_STATUSES)
-        status["currentMetrics"] = [_metric_status_from_v1(m) for m in (current or [])
+        status["currentMetrics"] = [_metric(m, _current_from_v1) for m in (current or [])
                                     if isinstance(m, dict)]
     if not metrics:
         metrics = [{"type": "Resource", "resource": {"name": "cpu", "target": {
@@ -348,13 +326,13 @@ def to_v1(hpa: Obj) -> Obj:
         if _is_cpu(metric):
             utilization = _d(_d(metric["resource"]).get("current")).get("averageUtilization")
             _put(status, "currentCPUUtilizationPercentage", utilization)
-    others = [_metric_spec_to_v1(m) for m in metrics if not (
+    others = [_metric(m, _target_to_v1) for m in metrics if not (
         _is_cpu(m) and _d(_d(m["resource"]).get("target")).get("averageUtilization")
         is not None)]
     if others:
         annotations[METRIC_SPECS] = _go_json(others)
     if current:
-        annotations[METRIC_STATUSES] = _go_json([_metric_status_to_v1(m) for m in current])
+        annotations[METRIC_STATUSES] = _go_json([_metric(m, _current_to_v1) for m in current])
     conditions = [c for c in status_v2.get("conditions") or [] if isinstance(c, dict)]
     if conditions:
         annotations[CONDITIONS] = _go_json([_condition_to_v1(c) for c in conditions])
