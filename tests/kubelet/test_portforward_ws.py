@@ -37,9 +37,6 @@ V4 = Subprotocol("v4.channel.k8s.io")
 V4_BASE64 = Subprotocol("v4.base64.channel.k8s.io")
 RUNNING = {"state": {"running": {"startedAt": "2026-11-23T10:00:00Z"}}}
 
-# Listens on the namespace's loopback, says its port, answers one connection upper-cased.
-
-
 class NetnsHost(LocalHost):
     """Dials ports inside a network namespace, as the kubelet does (`netnsdial`)."""
 

@@ -18,9 +18,6 @@ from tests.kubelet.fakes import FakeRuntime
 
 pytestmark = pytest.mark.e2e
 
-# Listens on the namespace's loopback, says its port, answers one connection upper-cased.
-
-
 @pytest.fixture
 def pod_netns() -> Iterator[tuple[netns.NetNS, int]]:
     """A namespace with a one-shot echo server on its 127.0.0.1, and the server's port."""
