@@ -2,22 +2,27 @@
 operation of every group-version the server publishes (`/openapi/v3`), and each answer is
 checked as a hostile client would hope to break it: no 5xx, no broken HTTP, and no write
 by a refused request (the storage revision, read from `/metrics`, does not move across a
-write that was answered with an error). Shared by tests/e2e/test_fuzz.py (bounded, fixed
-seed) and bench/fuzz.py (longer).
+write that was answered with an error). Shared by tests/e2e/test_fuzz.py and
+test_fuzz_anonymous.py (bounded, fixed seed) and bench/fuzz.py (longer).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import ssl
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import hypothesis
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+
+from tests.e2e.cluster import Server
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _REVISION = re.compile(r"^kybernetes_storage_revision (\d+)$", re.M)
@@ -29,6 +34,19 @@ class FuzzResult:
     codes: Counter[int] = field(default_factory=Counter)
     # (method, url, status or exception, body) of answers that break the rules.
     failures: list[tuple[str, str, str, str]] = field(default_factory=list)
+    # (method, url) of the requests answered 2xx.
+    successes: list[tuple[str, str]] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def fuzzed_apiserver(data_dir: Path) -> Iterator[Server]:
+    """`kyb apiserver` alone (no controllers acting on what the fuzzer creates)."""
+    server = Server(data_dir, command="apiserver")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def operations(client: httpx.Client) -> list[Any]:
@@ -69,6 +87,8 @@ def fuzz(base_url: str, admin: ssl.SSLContext, caller: ssl.SSLContext, *,
                 result.requests += 1
                 if isinstance(status, int):
                     result.codes[status] += 1
+                    if status < 300:
+                        result.successes.append((method, url))
                 if not isinstance(status, int) or status >= 500:
                     result.failures.append((method, url, str(status), body))
                 if method in _WRITES:
