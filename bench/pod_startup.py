@@ -14,23 +14,29 @@ Measures, in one run (needs root, runc, iproute2 and the CNI plugins):
    (`imagePullPolicy: Never`, the same argv) are created one at a time; each latency is
    from the create request returning to a watch event showing `phase: Running` (and,
    separately, the Ready condition True). Nearest-rank percentiles.
-3. a **breakdown** of each of those pods from what the runtime leaves on disk, adding
-   nothing to the kubelet: sandbox files written (resolv.conf mtime: the sync began
-   creating the sandbox), namespaces pinned (sandbox.json created_at), CNI done (the pod's
-   ips.json mtime), container created (container.json created_at: rootfs mount + spec),
-   shim launched (shim.json mtime), runc create+start done (the shim's started_at), and
-   the watch event. Wall clock throughout (the kubelet stamps with time.time_ns()); file
-   mtimes are as coarse as the kernel's clock tick (a few ms).
-4. **memory**: more pods up to `--scale` (10 at a time), then the RSS and PSS of the
+3. a **breakdown** of each of those pods from what the runtime reports (its CRI calls and
+   two files), adding nothing to the kubelet: sandbox files written (resolv.conf mtime: the
+   sync began creating the sandbox), namespaces pinned (the sandbox's created_at), CNI done
+   (the pod's ips.json mtime), container created (its created_at: rootfs mount + spec),
+   container started (its started_at: the monitor and runc create+start), and the watch
+   event. Wall clock throughout (the kubelet stamps with time.time_ns()); file mtimes are
+   as coarse as the kernel's clock tick (a few ms). Also the pod's watch events (each one
+   a write of the pod: binding, status patches) until Running and in all.
+4. **scale**: more pods up to `--scale` (10 at a time), then the RSS and PSS of the
    `kyb server` process, which holds the API server, controllers and scheduler as well as
    the kubelet (its RSS with no pods is printed for the difference), and of every
-   container shim (sum and per shim), from /proc.
+   container monitor (each process whose command line names the bench's data dir: shims
+   or conmons; sum and per monitor), from /proc; the server's CPU over `--idle` seconds
+   with no pods (after settling for half as long) and again with the `--scale` pods
+   running idle: the difference is the kubelet's per-pod work (relists, resyncs, probes'
+   absence included), beside the rest of the server; and the wall time to delete
+   them all (one collection delete, grace 1 s, until none is listed).
 
 Everything is removed at the end: the pods (through the API), leftover runc containers and
 sandboxes, the bench's cgroups, mounts and the namespace.
 
-    sudo python bench/pod_startup.py [--runs 50] [--scale 100] [--loop asyncio]
-                                     [--profile server.prof]
+    sudo python bench/pod_startup.py [--runs 50] [--scale 100] [--idle 30]
+                                     [--loop asyncio] [--profile server.prof]
 
 `--profile` runs the server under cProfile (its main thread: the event loop) and prints the
 top functions by cumulative and own time. `--loop asyncio` runs the server on asyncio's own
@@ -173,6 +179,8 @@ class PodTimes:
     running: float = 0.0  # first watch event with phase Running
     ready: float = 0.0  # first watch event with the Ready condition True
     uid: str = ""
+    events: int = 0  # watch events of the pod (its writes) so far
+    events_to_running: int = 0  # of those, until the one showing Running
 
 
 class PodWatch:
@@ -218,11 +226,13 @@ class PodWatch:
         if times is None:
             return
         times.uid = pod["metadata"]["uid"]
+        times.events += 1
         status = pod.get("status") or {}
         if not times.scheduled and (pod.get("spec") or {}).get("nodeName"):
             times.scheduled = now
         if not times.running and status.get("phase") == "Running":
             times.running = now
+            times.events_to_running = times.events
         if not times.ready and any(c.get("type") == "Ready" and c.get("status") == "True"
                                    for c in status.get("conditions") or ()):
             times.ready = now
@@ -244,7 +254,12 @@ async def create_pod(client: httpx.AsyncClient, watch: PodWatch, name: str) -> P
                                  headers={"content-type": "application/json"})
     watch.pods[name].created = time.time()
     response.raise_for_status()
-    await asyncio.wait_for(done.wait(), WAIT)
+    try:
+        await asyncio.wait_for(done.wait(), WAIT)
+    except TimeoutError:
+        pod = (await client.get(f"/api/v1/namespaces/{NAMESPACE}/pods/{name}")).json()
+        raise RuntimeError(f"pod {name} not Running and Ready after {WAIT:g}s: "
+                           f"{json.dumps(pod.get('status'))}") from None
     return watch.pods[name]
 
 
@@ -254,9 +269,10 @@ class Stages:
 
     names: tuple[str, ...] = (
         "create -> scheduled (watch)", "scheduled -> sandbox begun",
-        "sandbox: shm mount, unshare, lo up", "CNI ADD (loopback, bridge, portmap, bw)",
-        "container create (rootfs mount, spec)", "-> shim launched",
-        "shim: python start, runc create+start", "-> Running seen (status write, watch)")
+        "sandbox: shm, namespaces, lo (syscalls)", "CNI ADD (bridge, portmap, bandwidth)",
+        "container create (rootfs mount, spec)",
+        "container start (monitor, runc create+start)",
+        "-> Running seen (status write, watch)")
     values: list[list[float]] = field(default_factory=list)
 
 
@@ -264,27 +280,19 @@ def _mtime(path: Path) -> float:
     return path.stat().st_mtime
 
 
-def breakdown(pods: Sequence[PodTimes], agent: Path, run_dir: Path) -> Stages:
-    """Read the runtime's files for each pod; call while the pods still run."""
-    sandboxes: dict[str, Path] = {}
-    for record in (agent / "containers" / "sandboxes").glob("*/sandbox.json"):
-        sandboxes[json.loads(record.read_text())["config"]["uid"]] = record.parent
-    containers: dict[str, Path] = {}
-    for record in (agent / "containers" / "containers").glob("*/container.json"):
-        containers[json.loads(record.read_text())["sandbox_id"]] = record.parent
+async def breakdown(pods: Sequence[PodTimes], agent: Path, run_dir: Path) -> Stages:
+    """Ask the runtime (CRI calls, read-only) about each pod; call while the pods run."""
+    runtime = RuncRuntime(agent / "containers", run_dir / "runc")
+    sandboxes = {s.uid: s for s in await runtime.list_pod_sandboxes()}
+    containers = {c.sandbox_id: c for c in await runtime.list_containers()}
     stages = Stages()
     for pod in pods:
         sandbox = sandboxes[pod.uid]
-        container = containers[sandbox.name]
-        container_run = run_dir / "runc" / "containers" / container.name
-        begun = _mtime(sandbox / "resolv.conf")
-        pinned = json.loads((sandbox / "sandbox.json").read_text())["created_at"] / 1e9
+        container = await runtime.container_status(containers[sandbox.id].id)
+        begun = _mtime(agent / "containers" / "sandboxes" / sandbox.id / "resolv.conf")
         networked = _mtime(agent / "pods" / pod.uid / "ips.json")
-        created = json.loads((container / "container.json").read_text())["created_at"] / 1e9
-        shim = _mtime(container_run / "shim.json")
-        started = json.loads((container_run / "status.json").read_text())["started_at"] / 1e9
-        points = [pod.created, pod.scheduled, begun, pinned, networked, created, shim,
-                  started, pod.running]
+        points = [pod.created, pod.scheduled, begun, sandbox.created_at / 1e9, networked,
+                  container.created_at / 1e9, container.started_at / 1e9, pod.running]
         stages.values.append([b - a for a, b in itertools.pairwise(points)])
     return stages
 
@@ -306,13 +314,27 @@ def process_cpu(pid: int) -> tuple[float, float]:
     return (utime + stime) / tick, (cutime + cstime) / tick
 
 
-def shim_pids(run_dir: Path) -> list[int]:
+def monitor_pids(data: Path, server_pid: int) -> list[int]:
+    """The container monitors (shims, conmons): every process but the server whose command
+    line names the data dir (the containers' own processes do not; runc runs briefly)."""
+    needle = str(data).encode()
     pids = []
-    for pid_file in (run_dir / "runc" / "containers").glob("*/shim.pid"):
-        pid = int(pid_file.read_text())
-        if Path(f"/proc/{pid}").exists():
-            pids.append(pid)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == server_pid:
+            continue
+        with contextlib.suppress(OSError):
+            if needle in (entry / "cmdline").read_bytes() and \
+                    b"runc" not in (entry / "comm").read_bytes():
+                pids.append(int(entry.name))
     return pids
+
+
+async def idle_cpu(pid: int, seconds: float) -> float:
+    """Percent of one core the process used (its own threads) over `seconds`."""
+    before = process_cpu(pid)[0]
+    start = time.perf_counter()
+    await asyncio.sleep(seconds)
+    return (process_cpu(pid)[0] - before) / (time.perf_counter() - start) * 100
 
 
 # Runs `kyb` with asyncio's own event loop in place of uvloop (`--loop asyncio`): uvloop
@@ -373,7 +395,12 @@ class NodeFigures:
     shims: list[tuple[int, int]]
     delete_seconds: float
     server_cpu: tuple[float, float]  # own, its subprocesses': seconds over the measured pods
-    shim_cpu: float  # seconds, the shims' own and their runc's, summed over the measured pods
+    shim_cpu: float  # seconds, the monitors' own and their runc's, over the measured pods
+    idle_cpu_empty: float  # % of a core, the server with no pods
+    idle_cpu_loaded: float  # % of a core, the server with the --scale pods running
+    events_to_running: list[int]  # per measured pod: its watch events until Running
+    events_total: list[int]  # per measured pod: its watch events by the end of the scaling
+    other_pods: int  # pods on the node that are not the bench's (the node's own: mirror pods)
 
 
 async def drive_node(server: Server, args: argparse.Namespace, agent: Path,
@@ -396,20 +423,26 @@ async def drive_node(server: Server, args: argparse.Namespace, agent: Path,
                                      "default")).status_code == 200
 
         await wait_for(has_default_sa, "the default service account")
+        others = len((await client.get("/api/v1/pods", params={
+            "fieldSelector": f"spec.nodeName={NODE}"})).json()["items"])
         assert server.process is not None
-        server_idle = rss_kib(server.process.pid)
+        pid = server.process.pid
+        server_idle = rss_kib(pid)
+        await asyncio.sleep(args.idle / 2)  # past the start's own work (controllers' syncs)
+        empty_cpu = await idle_cpu(pid, args.idle)
+        data = agent.parent
         watch = PodWatch(client)
         await watch.start()
         try:
             await create_pod(client, watch, "warmup")
-            warm_shims = set(shim_pids(run_dir))
-            cpu_before = process_cpu(server.process.pid)
+            warm_shims = set(monitor_pids(data, pid))
+            cpu_before = process_cpu(pid)
             measured = [await create_pod(client, watch, f"pod-{i}") for i in range(args.runs)]
-            cpu_after = process_cpu(server.process.pid)
+            cpu_after = process_cpu(pid)
             server_cpu = (cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1])
-            shim_cpu = sum(sum(process_cpu(pid)) for pid in shim_pids(run_dir)
-                           if pid not in warm_shims)
-            stages = breakdown(measured, agent, run_dir)
+            shim_cpu = sum(sum(process_cpu(p)) for p in monitor_pids(data, pid)
+                           if p not in warm_shims)
+            stages = await breakdown(measured, agent, run_dir)
             more = [f"pod-{i}" for i in range(args.runs, args.scale - 1)]
             start = time.perf_counter()
             batch = 10
@@ -419,8 +452,9 @@ async def drive_node(server: Server, args: argparse.Namespace, agent: Path,
                     *(create_pod(client, watch, name) for name in more[i:i + batch]))
             scale_seconds = time.perf_counter() - start
             await asyncio.sleep(2)  # a relist or two with everything running
-            server_loaded = rss_kib(server.process.pid)
-            shims = [rss_kib(pid) for pid in shim_pids(run_dir)]
+            loaded_cpu = await idle_cpu(pid, args.idle)
+            server_loaded = rss_kib(pid)
+            shims = [rss_kib(p) for p in monitor_pids(data, pid)]
         finally:
             await watch.stop()
             start = time.perf_counter()
@@ -437,7 +471,10 @@ async def drive_node(server: Server, args: argparse.Namespace, agent: Path,
         ready=[p.ready - p.created for p in measured], stages=stages,
         scale_running=[p.running - p.created for p in scaled], scale_seconds=scale_seconds,
         server_idle=server_idle, server_loaded=server_loaded, shims=shims,
-        delete_seconds=delete_seconds, server_cpu=server_cpu, shim_cpu=shim_cpu)
+        delete_seconds=delete_seconds, server_cpu=server_cpu, shim_cpu=shim_cpu,
+        idle_cpu_empty=empty_cpu, idle_cpu_loaded=loaded_cpu,
+        events_to_running=[p.events_to_running for p in measured],
+        events_total=[p.events for p in measured], other_pods=others)
 
 
 def cleanup_runtime(agent: Path, run_dir: Path) -> None:
@@ -522,8 +559,11 @@ def report(args: argparse.Namespace, before: RuncTimes, after: RuncTimes,
         "",
         f"CPU per container, bare `runc run -d`: {base_cpu * 1000:.1f} ms; per pod, kybernetes:"
         f" `kyb server` {node.server_cpu[0] / args.runs * 1000:.1f} ms + its subprocesses "
-        f"(unshare, CNI, mount, runc...) {node.server_cpu[1] / args.runs * 1000:.1f} ms + "
-        f"shim and its runc {node.shim_cpu / args.runs * 1000:.1f} ms",
+        f"(CNI plugins, runc...) {node.server_cpu[1] / args.runs * 1000:.1f} ms + "
+        f"monitor and its runc {node.shim_cpu / args.runs * 1000:.1f} ms",
+        f"writes per pod (watch events): until Running p50 "
+        f"{percentile(node.events_to_running, 50)}, max {max(node.events_to_running)}; by "
+        f"the end p50 {percentile(node.events_total, 50)}, max {max(node.events_total)}",
         "",
         "breakdown per pod (ms; p50 / p99 / mean of each stage):",
     ]
@@ -536,6 +576,8 @@ def report(args: argparse.Namespace, before: RuncTimes, after: RuncTimes,
     shims_pss = [s[1] for s in node.shims]
     lines += [
         "",
+        f"the node's own pods beside the bench's: {node.other_pods} (with --scale "
+        f"{args.scale}: {args.scale + node.other_pods} on the node, upstream's limit 110)",
         f"scale to {args.scale} pods: {len(node.scale_running)} more, 10 at a time, in "
         f"{node.scale_seconds:.1f} s; their created -> Running {ms(node.scale_running)}",
         f"`kyb server` (API server + controllers + scheduler + kubelet, one process) with no "
@@ -543,11 +585,17 @@ def report(args: argparse.Namespace, before: RuncTimes, after: RuncTimes,
         " MiB",
         f"`kyb server` with {args.scale} running pods: RSS {node.server_loaded[0] / 1024:.1f} "
         f"MiB, PSS {node.server_loaded[1] / 1024:.1f} MiB",
-        f"shims: {len(node.shims)}, RSS sum {sum(shims_rss) / 1024:.1f} MiB (per shim "
-        f"{sum(shims_rss) / len(shims_rss) / 1024:.2f} MiB mean, {max(shims_rss) / 1024:.2f} "
-        f"max), PSS sum {sum(shims_pss) / 1024:.1f} MiB "
-        f"({sum(shims_pss) / len(shims_pss) / 1024:.2f} MiB per shim)",
-        f"deleting {args.scale} pods (grace 1 s) until none listed: {node.delete_seconds:.1f} s",
+        f"monitors: {len(node.shims)}, RSS sum {sum(shims_rss) / 1024:.1f} MiB (each "
+        f"{sum(shims_rss) / max(1, len(shims_rss)) / 1024:.2f} MiB mean, "
+        f"{max(shims_rss, default=0) / 1024:.2f} max), PSS sum {sum(shims_pss) / 1024:.1f} "
+        f"MiB ({sum(shims_pss) / max(1, len(shims_pss)) / 1024:.2f} MiB each)",
+        f"`kyb server` RSS + every monitor's with {args.scale} pods: "
+        f"{(node.server_loaded[0] + sum(shims_rss)) / 1024:.1f} MiB (goal < 300 MiB at 110)",
+        f"`kyb server` CPU over {args.idle:g} s idle: no pods {node.idle_cpu_empty:.2f}% of a "
+        f"core, {args.scale} running pods {node.idle_cpu_loaded:.2f}% (the difference is the "
+        f"kubelet's per-pod work: {node.idle_cpu_loaded - node.idle_cpu_empty:.2f}%)",
+        f"deleting {args.scale} pods (grace 1 s) until none listed: {node.delete_seconds:.1f} s"
+        " (goal < 5 s at 110)",
     ]
     return "\n".join(lines)
 
@@ -564,11 +612,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--scale", type=int, default=100,
                         help="running pods for the memory figures (a warm-up pod included)")
+    parser.add_argument("--idle", type=float, default=30.0,
+                        help="seconds over which the idle server's CPU is measured")
     parser.add_argument("--profile", type=Path, default=None,
                         help="run the server under cProfile and write its stats here")
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
                         help="the server's event loop (`kyb` uses uvloop)")
     parser.add_argument("--dir", default=None, help="where the data goes (default: $TMPDIR)")
+    parser.add_argument("--server-log", type=Path, default=None,
+                        help="keep a copy of the server's log here")
     args = parser.parse_args()
     if netns.available() or shutil.which("runc") is None:
         raise SystemExit("needs root, iproute2 and runc")
@@ -597,8 +649,13 @@ def main() -> None:
                 start_server(server, args.profile, args.loop)
                 try:
                     node = asyncio.run(drive_node(server, args, agent, run_dir))
+                except BaseException:
+                    print(server.log_tail(), file=sys.stderr)
+                    raise
                 finally:
                     server.stop()
+                    if args.server_log is not None:
+                        shutil.copy(data / "server.log", args.server_log)
                     cleanup_runtime(agent, run_dir)
                 load.append(loadavg())
                 after = bare_runc(image.layer_dirs, base / "runc", args.runs,

@@ -427,3 +427,75 @@ def test_the_kubelet_serves_only_whom_the_api_authorizes(node: Node, ns: str) ->
                                 "verb=create, resource=nodes, subresource=proxy)")
     assert node.kubectl("exec", "-n", ns, "caller", "--", "echo", "through").strip() == \
         "through"
+
+
+# -- attach (the container's own stdio, kept by conmon) ---------------------------------
+
+
+def _in_terminal(node: Node, argv: list[str], typed: bytes, marker: bytes) -> tuple[int, bytes]:
+    """Run kubectl in a terminal of its own, type `typed` once `marker` shows (kubectl
+    attached), and read until it exits: (exit code, what the terminal showed)."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [node.kubectl.binary, "--kubeconfig", str(node.kubectl.kubeconfig), *argv],
+        stdin=follower, stdout=follower, stderr=follower, close_fds=True)
+    os.close(follower)
+    output = b""
+    typed_yet = False
+    try:
+        deadline = time.monotonic() + WAIT
+        while process.poll() is None and time.monotonic() < deadline:
+            if not typed_yet and marker in output:
+                os.write(leader, typed)
+                typed_yet = True
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if ready:
+                try:
+                    output += os.read(leader, 4096)
+                except OSError:
+                    break
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(leader)
+    return process.returncode, output
+
+
+def test_kubectl_attach_joins_the_containers_stdio(node: Node, ns: str) -> None:
+    node.apply(ns, pod("reader", sh("app", "read l; echo got $l; echo bye >&2; exit 3",
+                                    stdin=True, stdinOnce=True), restartPolicy="Never"))
+    node.wait_ready(ns, "reader")
+    result = node.kubectl.run("attach", "-i", "reader", "-n", ns, "-c", "app",
+                              input="hello\n", check=False)
+    assert "got hello\n" in result.stdout and "bye" in result.stderr
+    done = node.wait_phase(ns, "reader", "Failed")
+    assert done["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 3
+    assert node.kubectl("logs", "reader", "-n", ns) == "got hello\nbye\n"
+
+
+def test_kubectl_run_interactive_and_removed(node: Node, ns: str) -> None:
+    out = node.kubectl("run", "piped", "-i", "--rm", "-n", ns, f"--image={LOCAL_IMAGE}",
+                       "--restart=Never", "--", "sh", "-c", "read l; echo got $l",
+                       input="through stdin\n")
+    assert "got through stdin" in out
+    wait_until(lambda: not node.kubectl("get", "pods", "-n", ns, "-o", "name").strip(),
+               "the pod removed")
+
+
+def test_kubectl_run_with_a_terminal(node: Node, ns: str) -> None:
+    code, output = _in_terminal(node, [
+        "run", "term", "-it", "--rm", "-n", ns, f"--image={LOCAL_IMAGE}", "--restart=Never",
+        "--", "sh", "-c", "stty size; read x; echo got $x"], b"abc\n", b"command prompt")
+    assert code == 0, output
+    assert b"got abc" in output
+
+
+def test_kubectl_debug_attaches_an_ephemeral_container(node: Node, ns: str) -> None:
+    node.apply(ns, pod("target", sh("app", "sleep 3600")))
+    node.wait_ready(ns, "target")
+    out = node.kubectl("debug", "-i", "target", "-n", ns, f"--image={LOCAL_IMAGE}",
+                       "-c", "debugger", "--target=app", "--profile=general", "--",
+                       "sh", "-c", "read l; echo got $l; ps", input="debugging\n")
+    assert "got debugging" in out and "sleep 3600" in out

@@ -3,7 +3,7 @@
 A real node (tests/e2e/nodens.py) runs a Deployment of 50 busybox `sleep` pods while a
 thread creates ConfigMaps, recording each create acknowledged with a 201. Then the server
 process alone is killed — `kill -9` in one test, SIGTERM in the other — and restarted on
-the same data dir. Containers outlive the server by design (their shims are their own), so
+the same data dir. Containers outlive the server by design (their conmons are their own), so
 after the restart:
 
 - every acknowledged ConfigMap is there;

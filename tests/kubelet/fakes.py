@@ -29,6 +29,7 @@ from kybernetes.kubelet.runtime.cri import (
     ContainerId,
     ContainerState,
     ContainerStatus,
+    CRIError,
     ExecProcess,
     ExecResult,
     Mount,
@@ -163,6 +164,10 @@ class FakeRuntime:
     async def exec(self, container_id: ContainerId, cmd: Sequence[str], *, tty: bool,
                    stdin: bool) -> ExecProcess:
         raise NotImplementedError("streaming exec is tested with the real runtime")
+
+    async def attach(self, container_id: ContainerId, *, tty: bool,
+                     stdin: bool) -> ExecProcess:
+        raise CRIError("attach is not supported by this fake runtime")
 
     def running(self, pod: str, name: str) -> list[ContainerStatus]:
         return [e.status for e in self.containers.values() if e.status.name == name and

@@ -92,6 +92,9 @@ class LocalProcess:
         with contextlib.suppress(ProcessLookupError):
             self.proc.kill()
 
+    def detach(self) -> None:
+        pass  # the next attach joins the same process
+
 
 @dataclass
 class LocalHost:

@@ -79,7 +79,7 @@ class Node:
         # No controller manager here: the node brings its own pod CIDR (kubelet --pod-cidr).
         config = KubeletConfig(node_name=NODE, node_ip="192.0.2.10", root_dir=self.root,
                                pod_cidr="10.42.7.0/24", relist_period=0.1,
-                               resync_period=0.5, renew_interval=0.5,
+                               resync_period=0.5, backoff_period=0.5, renew_interval=0.5,
                                status_update_period=0.5)
         self.kubelet = Kubelet(self.api, config, manager)
         self.task = asyncio.create_task(self.kubelet.run())
@@ -183,6 +183,27 @@ async def test_pod_runs_and_reports_upstream_status(api: ApiClient, node: Node,
     assert app["ready"] is True and app["started"] is True and app["restartCount"] == 0
     assert app["containerID"].startswith("runc://")
     assert status["qosClass"] == "BestEffort"
+
+
+async def test_a_status_changed_by_someone_else_is_restored(
+        api: ApiClient, node: Node, namespace: str) -> None:
+    """As the node lifecycle controller marks pods not Ready while their node looks
+    unreachable: the kubelet writes its own view back (upstream's needsReconcile), and keeps
+    the conditions it does not own."""
+    await api.create(PODS, pod("web", container()), namespace)
+
+    async def ready() -> Obj | None:
+        obj = await get(api, namespace, "web")
+        return obj if condition(obj, "Ready") == "True" else None
+
+    obj = await eventually(ready, "web Ready")
+    conditions = [{**c, "status": "False"} if c["type"] == "Ready" else c
+                  for c in obj["status"]["conditions"]]
+    conditions.append({"type": "DisruptionTarget", "status": "True", "reason": "Test"})
+    await api.patch(PODS, "web", {"status": {"conditions": conditions}}, namespace,
+                    subresource="status")
+    obj = await eventually(ready, "web Ready again")
+    assert condition(obj, "DisruptionTarget") == "True"
 
 
 async def test_crashing_container_restarts_with_backoff(api: ApiClient, node: Node,

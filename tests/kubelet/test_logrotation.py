@@ -18,7 +18,7 @@ from tests.kubelet.fakes import FakeRuntime
 
 
 class ReopeningRuntime(FakeRuntime):
-    """Reopening a log makes a fresh file at its path, as the runc shim does."""
+    """Reopening a log makes a fresh file at its path, as conmon does."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -26,7 +26,7 @@ class ReopeningRuntime(FakeRuntime):
 
     async def reopen_container_log(self, container_id: ContainerId) -> None:
         if self.refuse:
-            raise CRIError("shim gone")
+            raise CRIError("monitor gone")
         Path(self.containers[container_id].status.log_path).write_text("")  # noqa: ASYNC240
 
 

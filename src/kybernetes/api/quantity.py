@@ -10,6 +10,7 @@ otherwise the canonical form of `CanonicalizeBytes` (`0.5` -> `500m`, `1024Mi` -
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
@@ -185,6 +186,9 @@ def _to_decimal(value: Fraction) -> Decimal:
         return Decimal(value.numerator) / Decimal(value.denominator)
 
 
+# Quantities are immutable and the same few strings (`100m`, `500Mi`) recur in every pod:
+# each distinct text is parsed once.
+@functools.lru_cache(maxsize=4096)
 def _parse(text: str) -> Quantity:
     if not text:
         raise QuantityError(ERR_FORMAT_WRONG)

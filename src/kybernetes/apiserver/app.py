@@ -8,7 +8,6 @@ import asyncio
 import logging
 import platform
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 from kybernetes.api import errors
 from kybernetes.api.registry import Registry
 from kybernetes.api.version import GIT_VERSION, KUBERNETES_VERSION
-from kybernetes.apiserver import discovery, healthz, openapi, requestcontext
+from kybernetes.apiserver import discovery, healthz, openapi, requestcontext, uuids
 from kybernetes.apiserver.audit.setup import Auditor
 from kybernetes.apiserver.authn.impersonation import impersonate
 from kybernetes.apiserver.authn.interface import Authenticator
@@ -83,7 +82,7 @@ class ApiServerApp:
             # exec, attach and port-forward upgrades, relayed to the kubelet.
             upgrade = Request(scope, receive, method="GET")
             trail = None if self.audit is None else self.audit.begin(
-                upgrade, upgrade.header("audit-id") or str(uuid.uuid4()), websocket=True)
+                upgrade, upgrade.header("audit-id") or uuids.uuid4(), websocket=True)
 
             async def admit() -> None:
                 await self.admit(Request(scope, receive, method="GET"), websocket=True)
@@ -100,7 +99,7 @@ class ApiServerApp:
         request = Request(scope, receive)
         warnings = requestcontext.start_warnings()
         # The request's audit ID (the client's own, if it sent one), echoed as upstream does.
-        audit_id = request.header("audit-id") or str(uuid.uuid4())
+        audit_id = request.header("audit-id") or uuids.uuid4()
         trail = None if self.audit is None else self.audit.begin(request, audit_id)
         failure: Exception | None = None
         try:

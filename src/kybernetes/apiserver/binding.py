@@ -18,7 +18,6 @@ does not track them either).
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import orjson
@@ -131,22 +130,34 @@ async def bind(store: ObjectStore, info: ResourceInfo, namespace: str, name: str
     if failures:
         raise errors.invalid("", "Binding", name, failures)
     key = info.key(namespace, name)
+    # A guarded write: the first try binds the watch cache's pod (the scheduler binds pods
+    # it has just seen), anything it runs into is tried again on a fresh read, as
+    # upstream's GuaranteedUpdate does with its cached object.
+    cached = None if dry_run else store.cache.get(key)
     for _ in range(_MAX_RETRIES):
-        kv = await store.storage.get(key)
-        if kv is None:
-            raise errors.not_found(info.group, info.plural, name)
-        pod: dict[str, Any] = orjson.loads(kv.value)
-        pod.setdefault("metadata", {})["resourceVersion"] = str(kv.mod_revision)
+        if cached is not None:
+            value, revision = cached.raw, cached.revision
+        else:
+            kv = await store.storage.get(key)
+            if kv is None:
+                raise errors.not_found(info.group, info.plural, name)
+            value, revision = kv.value, kv.mod_revision
+        pod: dict[str, Any] = orjson.loads(value)
+        pod.setdefault("metadata", {})["resourceVersion"] = str(revision)
         try:
-            bound = bind_pod(copy.deepcopy(pod), binding, timeutil.now_rfc3339())
+            bound = bind_pod(pod, binding, timeutil.now_rfc3339())
         except _Refused as why:
+            if cached is not None:
+                cached = None
+                continue
             raise errors.conflict("", "pods/binding", name, str(why)) from None
         if dry_run:
             break
         bound["metadata"].pop("resourceVersion", None)
         try:
-            await store.storage.update(key, orjson.dumps(bound), expected_revision=kv.mod_revision)
+            await store.storage.update(key, orjson.dumps(bound), expected_revision=revision)
         except ConflictError:
+            cached = None
             continue
         except KeyNotFoundError:
             raise errors.not_found(info.group, info.plural, name) from None

@@ -310,7 +310,7 @@ class ResourceHandlers:
             raise errors.bad_request(
                 f'fieldValidation parameter unsupported: "{mode}": must be one of '
                 '"Ignore", "Warn" or "Strict"')
-        unknown, type_errors = check_schema(obj, schema.definitions()[definition])
+        unknown, type_errors = check_schema(obj, definition)
         if type_errors:
             raise errors.bad_request(
                 f"{info.kind} in version \"{info.version}\" cannot be handled as a "
@@ -357,6 +357,7 @@ class ResourceHandlers:
         headers: list[tuple[str, str]] = []
 
         def mutate(current: dict[str, Any]) -> dict[str, Any]:
+            headers.clear()  # the warnings of the last try (a write may be tried again)
             patched = patches.apply_patch(info, kind, current, document)
             self._check_type(info, patched)
             self._check_fields(info, patched, request.query, headers)

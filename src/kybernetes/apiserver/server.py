@@ -27,6 +27,7 @@ from kybernetes.apiserver import (
     certificates,
     componentstatuses,
     flowcontrolbootstrap,
+    gctuning,
     kubernetesendpoints,
     localstorage,
     nodetoken,
@@ -179,6 +180,7 @@ class ApiServer:
         await self._until_storage_answers(lambda: localstorage.bootstrap(self))
         # Where the `kubernetes` Service leads: this server's address.
         await self._until_storage_answers(lambda: kubernetesendpoints.bootstrap(self))
+        gctuning.settle_heap()
 
     async def _until_storage_answers(self, step: Callable[[], Awaitable[None]]) -> None:
         """Run `step`, again while the storage is unreachable (etcd starting alongside us),

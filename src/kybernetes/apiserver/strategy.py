@@ -13,10 +13,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import orjson
+
 from kybernetes.api import defaults, validation
 from kybernetes.api.errors import FieldError
 from kybernetes.api.registry import ResourceInfo
 from kybernetes.api.statusdefaults import fill_status
+from kybernetes.api.validation import core as core_validation
 from kybernetes.apiserver import ephemeralcontainers
 
 # Fields of metadata a client can never set or change through an update.
@@ -133,7 +136,10 @@ def prepare_for_status_update(new: dict[str, Any], old: dict[str, Any], *,
                               plural: str = "") -> dict[str, Any]:
     """`/status` update: only status (and, as upstream, labels/annotations are kept old,
     except the annotations of the kinds in `_STATUS_WRITES_ANNOTATIONS`)."""
-    merged = copy.deepcopy(old)
+    # A JSON round trip copies a decoded object several times faster than deepcopy; the old
+    # status is replaced, so it is left out of the copy.
+    merged: dict[str, Any] = orjson.loads(
+        orjson.dumps({k: v for k, v in old.items() if k != "status"}))
     if "status" in new:
         merged["status"] = new["status"]
     else:
@@ -170,6 +176,8 @@ def validate_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, Any]
                     subresource: str = "") -> list[FieldError]:
     if info.plural == "pods" and subresource == ephemeralcontainers.SUBRESOURCE:
         return ephemeralcontainers.validate_update(new, old)
+    if info.plural == "pods" and subresource == "status":
+        return core_validation.validate_pod_status_update(new, old)
     return validation.validate_update(info.plural, new, old)
 
 

@@ -68,6 +68,8 @@ PROGRESS_INTERVAL = 0.25
 # resourceVersion beyond the storage's revision to come into being (then 504, as upstream).
 FRESH_TIMEOUT = 10.0
 TOO_LARGE_TIMEOUT = 3.0
+# Most events of a replay (the initial snapshot, a resume) one step of a watch yields.
+_REPLAY_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,6 +347,22 @@ class WatchCache:
         """Events under `prefix` after `revision`. With `initial`, first yields synthetic
         ADDED events for those objects, then the cache revision they are as of (an int,
         for the initial-events-end bookmark). Raises TooOldError before the window."""
+        batches = self.watch_batches(prefix, revision, initial)
+        try:
+            async for batch in batches:
+                if isinstance(batch, int):
+                    yield batch
+                    continue
+                for event in batch:
+                    yield event
+        finally:
+            await batches.aclose()
+
+    async def watch_batches(self, prefix: str, revision: int,
+                            initial: Callable[[], list[CachedObject]] | None = None,
+                            ) -> AsyncGenerator[list[CacheEvent] | int, None]:
+        """As `watch`, each step yielding every event ready by then, in order: a watcher
+        the fan-out got ahead of catches up in one write rather than one per event."""
         sub = _Subscriber(prefix)
         replay: list[CacheEvent] = []
         if initial is not None:
@@ -360,15 +378,22 @@ class WatchCache:
                           if e.revision > revision and e.key.startswith(prefix)]
         self._subscribers.add(sub)
         try:
-            for event in replay:
-                yield event
+            for start in range(0, len(replay), _REPLAY_BATCH):
+                yield replay[start:start + _REPLAY_BATCH]
             if initial is not None:
                 yield start_rev
             while True:
                 item = await sub.queue.get()
+                batch: list[CacheEvent] = []
+                while item is not None:
+                    if item.revision > start_rev:
+                        batch.append(item)
+                    if sub.queue.empty():
+                        break
+                    item = sub.queue.get_nowait()
+                if batch:
+                    yield batch
                 if item is None:
                     return
-                if item.revision > start_rev:
-                    yield item
         finally:
             self._subscribers.discard(sub)

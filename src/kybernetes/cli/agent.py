@@ -27,27 +27,32 @@ restarts on the new one); the server's own node signs its serving certificate it
 Layout under `--data-dir` (default `/var/lib/kybernetes` as root): `images/` (the image
 store, shared with `kyb image`), `registries.yaml` (registry mirrors, unless
 `--private-registry` names another file; read at start), `agent/` (pods, volumes, CNI
-state, container state, `logs/` with the pods' container logs, `kubelet.kubeconfig` and
+state, container state, `logs/` with the pods' container logs and those of the add-ons the
+process runs, shown as the node's mirror pods in kube-system; `kubelet.kubeconfig` and
 `pki/` with the node's certificates). Runtime state that must not outlive a reboot
-(namespace pins, shim sockets) is under `--run-dir`.
+(namespace pins, conmon exit records) is under `--run-dir`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import socket
 import subprocess
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kybernetes.api.version import user_agent
 from kybernetes.cli import configfile, flags
 from kybernetes.cli import proxy as proxy_cli
 from kybernetes.cli.process import run_until_signal
+
+if TYPE_CHECKING:
+    from kybernetes.kubelet.mirrorpods import AddOn
 
 log = logging.getLogger(__name__)
 
@@ -171,11 +176,32 @@ def _labels(specs: list[str]) -> dict[str, str]:
 
 
 async def serve(client_config: Any, data_dir: Path, args: argparse.Namespace, *,
-                client_credential: Path | None = None, network_policy: bool = False) -> None:
+                client_credential: Path | None = None, network_policy: bool = False,
+                addons: Sequence[AddOn] = ()) -> None:
     """Run the node until cancelled (containers keep running after). `client_credential`:
     the node's client certificate file, which the node then rotates (one that joined).
     `network_policy`: also run the network policy controller, with the node's client
-    (`kyb server` runs it under an identity of its own instead)."""
+    (`kyb server` runs it under an identity of its own instead). `addons`: what else the
+    process runs on this node, published as mirror pods in kube-system (with the network
+    policy controller), their logs (from now on) as those pods' logs."""
+    from kybernetes.kubelet.componentlogs import component_log, log_file
+    from kybernetes.kubelet.mirrorpods import NETWORK_POLICY, addon_loggers
+
+    node_name = args.node_name or socket.gethostname()
+    logged = {addon.name: addon.loggers for addon in addons}
+    if network_policy:
+        logged[NETWORK_POLICY] = addon_loggers(NETWORK_POLICY)
+    with contextlib.ExitStack() as logs:
+        for name, loggers in logged.items():
+            logs.enter_context(component_log(
+                log_file(data_dir / "agent" / "logs", node_name, name), loggers))
+        await _serve_node(client_config, data_dir, args, client_credential=client_credential,
+                          network_policy=network_policy, addons=addons)
+
+
+async def _serve_node(client_config: Any, data_dir: Path, args: argparse.Namespace, *,
+                      client_credential: Path | None, network_policy: bool,
+                      addons: Sequence[AddOn]) -> None:
     from kybernetes.client import ApiClient
     from kybernetes.client.transport import Http11Transport
     from kybernetes.kubelet import nodestatus
@@ -184,6 +210,7 @@ async def serve(client_config: Any, data_dir: Path, args: argparse.Namespace, *,
     from kybernetes.kubelet.kubelet import Kubelet, KubeletConfig
     from kybernetes.kubelet.kuberuntime import RuntimeManager
     from kybernetes.kubelet.logrotation import ContainerLogManager
+    from kybernetes.kubelet.mirrorpods import NETWORK_POLICY, MirrorPods, known_addon
     from kybernetes.kubelet.network import PodNetwork, PodNetworkConfig
     from kybernetes.kubelet.network.vxlan import MTU as VXLAN_MTU
     from kybernetes.kubelet.runtime.runc.runtime import RuncRuntime
@@ -232,21 +259,26 @@ async def serve(client_config: Any, data_dir: Path, args: argparse.Namespace, *,
         if flannel:
             housekeeping.append(asyncio.create_task(_flannel(
                 args.flannel_backend, client, node_name, node_ip, args.cluster_cidr)))
+        addons = list(addons)
         if network_policy:
             from kybernetes.netpol.controller import NetpolConfig, NetworkPolicyController
 
-            housekeeping.append(asyncio.create_task(
-                NetworkPolicyController(client, NetpolConfig(node_name)).run()))
+            policies = asyncio.create_task(
+                NetworkPolicyController(client, NetpolConfig(node_name)).run())
+            housekeeping.append(policies)
+            addons.append(known_addon(NETWORK_POLICY, lambda: _task_problem(policies)))
+        mirrors = MirrorPods(client, node_name, node_ip, addons)
+        housekeeping.append(asyncio.create_task(mirrors.run()))
         if client_credential is not None and transport is not None:
             housekeeping.append(asyncio.create_task(_rotate_client_certificate(
                 client, client_config, transport, client_credential, node_name)))
         local = _local_serving_files(data_dir, root, node_name, node_ip)
         if local is not None:
             housekeeping.append(asyncio.create_task(_streaming_server(
-                kubelet, runtime, node_name, args.kubelet_port, local)))
+                kubelet, runtime, mirrors, node_name, args.kubelet_port, local)))
         else:
             housekeeping.append(asyncio.create_task(_requested_streaming_server(
-                kubelet, runtime, client, client_config, root, node_name, node_ip,
+                kubelet, runtime, mirrors, client, client_config, root, node_name, node_ip,
                 args.kubelet_port)))
         try:
             await kubelet.run()
@@ -256,19 +288,22 @@ async def serve(client_config: Any, data_dir: Path, args: argparse.Namespace, *,
             await asyncio.gather(*housekeeping, return_exceptions=True)
 
 
-def _streaming_server(kubelet: Any, runtime: Any, node_name: str, port: int,
+def _streaming_server(kubelet: Any, runtime: Any, mirrors: Any, node_name: str, port: int,
                       tls: ServingFiles) -> Coroutine[Any, Any, None]:
     """The kubelet's HTTPS server (logs, exec, attach, port-forward) with the serving
-    certificate and client CA of `tls`.
+    certificate and client CA of `tls`; the mirror pods of in-process add-ons (`mirrors`)
+    are served too (their logs).
     Callers are authenticated (client certificates of the cluster CA, bearer tokens by
     TokenReview) and authorized (SubjectAccessReview) through the kubelet's own client."""
+    from kybernetes.kubelet.addonhost import AddOnStreamingHost
     from kybernetes.kubelet.auth import KubeletAuth
     from kybernetes.kubelet.server import KubeletServer
     from kybernetes.kubelet.streaminghost import RuntimeStreamingHost
 
     sock = socket.create_server(("", port), family=socket.AF_INET, reuse_port=False)
-    server = KubeletServer(RuntimeStreamingHost(runtime, kubelet.pod_with_status),
-                           auth=KubeletAuth.delegating(kubelet.client, node_name))
+    host = AddOnStreamingHost(RuntimeStreamingHost(runtime, kubelet.pod_with_status), mirrors,
+                              kubelet.config.root_dir / "logs")
+    server = KubeletServer(host, auth=KubeletAuth.delegating(kubelet.client, node_name))
     return server.serve(sock, cert_file=tls.cert, key_file=tls.key, client_ca=tls.client_ca)
 
 
@@ -308,7 +343,8 @@ async def _rotate_client_certificate(client: Any, config: Any, transport: Any,
     await CertificateManager(client, path, template, on_rotated=rotated).run()
 
 
-async def _requested_streaming_server(kubelet: Any, runtime: Any, client: Any, config: Any,
+async def _requested_streaming_server(kubelet: Any, runtime: Any, mirrors: Any, client: Any,
+                                      config: Any,
                                       root: Path, node_name: str, node_ip: str,
                                       port: int) -> None:
     """The kubelet server on a certificate from a `kubernetes.io/kubelet-serving` request,
@@ -334,8 +370,8 @@ async def _requested_streaming_server(kubelet: Any, runtime: Any, client: Any, c
         while True:
             rotated.clear()
             tls = ServingFiles(paths.serving, paths.serving, client_ca)
-            serving = asyncio.create_task(_streaming_server(kubelet, runtime, node_name, port,
-                                                            tls))
+            serving = asyncio.create_task(_streaming_server(kubelet, runtime, mirrors,
+                                                            node_name, port, tls))
             restart = asyncio.create_task(rotated.wait())
             await asyncio.wait({serving, restart}, return_when=asyncio.FIRST_COMPLETED)
             for task in (serving, restart):
@@ -358,6 +394,15 @@ async def _flannel(backend: str, client: Any, node_name: str, node_ip: str,
     gateway = Vxlan(node_name, cluster_cidr, node_ip, client) if backend == "vxlan" \
         else HostGateway(node_name, cluster_cidr)
     await Supervised(backend, lambda: gateway.run(client)).run()
+
+
+def _task_problem(task: asyncio.Task[None]) -> str | None:
+    """A housekeeping task's health: None while it runs."""
+    if not task.done():
+        return None
+    if task.cancelled():
+        return "stopped"
+    return f"failed ({task.exception()})" if task.exception() is not None else "stopped"
 
 
 async def _network_gc(runtime: Any, network: Any, period: float = 60.0) -> None:
@@ -389,7 +434,7 @@ async def join_and_serve(data_dir: Path, args: argparse.Namespace) -> None:
     except JoinError as err:
         raise SystemExit(f"kyb agent: {err}") from None
     node = serve(config, data_dir, args, client_credential=paths.client,
-                 network_policy=not args.disable_network_policy)
+                 network_policy=not args.disable_network_policy, addons=_proxy_addon(args))
     if args.disable_kube_proxy:
         await node
     else:
@@ -406,12 +451,20 @@ def run(args: argparse.Namespace) -> int:
         node = join_and_serve(data_dir, args)
     else:
         node = serve(load_config(args.kubeconfig), data_dir, args,
-                     network_policy=not args.disable_network_policy)
+                     network_policy=not args.disable_network_policy, addons=_proxy_addon(args))
         if not args.disable_kube_proxy:
             node = _with_proxy(node, load_config(args.proxy_kubeconfig or args.kubeconfig),
                                args)
     run_until_signal(node)
     return 0
+
+
+def _proxy_addon(args: argparse.Namespace) -> list[AddOn]:
+    """kube-proxy as an add-on of the node, unless disabled. It and the node stop together
+    (`_with_proxy`): while the node runs, so does kube-proxy."""
+    from kybernetes.kubelet.mirrorpods import KUBE_PROXY, known_addon
+
+    return [] if args.disable_kube_proxy else [known_addon(KUBE_PROXY, lambda: None)]
 
 
 async def _with_proxy(node: Coroutine[Any, Any, None], proxy_config: Any,

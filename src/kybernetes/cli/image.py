@@ -10,8 +10,9 @@ The store is `<data-dir>/images`, the one the node's kubelet uses. Images import
 are there for pods with `imagePullPolicy: Never` or `IfNotPresent`, as with
 `k3s ctr images import`.
 
-On a terminal, `import` shows its progress on one line rewritten in place (bytes of the
-archive read, layers in); when stdout is not a terminal it prints only its results.
+On a terminal, `import` and `pull` show their progress on one line rewritten in place
+(bytes of the archive read or of the image fetched, of the total, and layers in), as
+`ctr images pull` does; when stdout is not a terminal they print only their results.
 """
 
 from __future__ import annotations
@@ -21,13 +22,12 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from kybernetes.cli import flags
 
 if TYPE_CHECKING:  # the image store is imported only when a command runs
     from kybernetes.kubelet.images import ImageStore
-    from kybernetes.kubelet.images.archive import ImportProgress
 
 _SIZE_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 
@@ -90,10 +90,24 @@ def _table(rows: list[tuple[str, str, str, str]]) -> str:
         + "   " + row[3] for row in (header, *rows))
 
 
+class Progress(Protocol):
+    """An import's (`ImportProgress`) or a pull's (`PullProgress`): bytes handled of the
+    total, layers in."""
+
+    @property
+    def read(self) -> int: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def layers(self) -> int: ...
+
+
 class ProgressLine:
-    """An import's progress on one terminal line, rewritten in place (carriage return,
-    erase line) whenever a layer is in or all is read, otherwise at most every `interval`
-    seconds; `clear` leaves the line empty for the results that follow."""
+    """An import's or pull's progress on one terminal line, rewritten in place (carriage
+    return, erase line) whenever a layer is in or all is read, otherwise at most every
+    `interval` seconds; `clear` leaves the line empty for the results that follow."""
 
     def __init__(self, out: IO[str], name: str, interval: float = 0.1) -> None:
         self._out, self._name, self._interval = out, name, interval
@@ -101,7 +115,7 @@ class ProgressLine:
         self._layers = 0
         self._shown = False
 
-    def __call__(self, progress: ImportProgress) -> None:
+    def __call__(self, progress: Progress) -> None:
         now = time.monotonic()
         if now - self._last < self._interval and progress.layers == self._layers \
                 and progress.read < progress.size:
@@ -154,9 +168,14 @@ def run(args: argparse.Namespace) -> int:
                 credentials.append(RegistryCredential(server=domain, username=username,
                                                       password=password))
             registries = node_registries(args.private_registry, data_dir)
-            record = asyncio.run(store.pull(args.ref, credentials=credentials,
-                                            insecure_registries=args.insecure_registry,
-                                            registries=registries))
+            line = ProgressLine(sys.stdout, args.ref) if sys.stdout.isatty() else None
+            try:
+                record = asyncio.run(store.pull(args.ref, credentials=credentials,
+                                                insecure_registries=args.insecure_registry,
+                                                registries=registries, progress=line))
+            finally:
+                if line is not None:
+                    line.clear()
             print(f"Image is up to date for {record.id}")
         elif args.image_command == "rm":
             for ref in args.refs:

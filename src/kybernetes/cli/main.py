@@ -16,6 +16,8 @@ and enforces NetworkPolicies on its node as `system:kybernetes:network-policy`
 (`--disable-network-policy`, as k3s's). Each component runs `Supervised`
 (cli/supervise.py): restarted when it ends, named by `/livez` while it is down; one that
 keeps dying stops `kyb server` with its message and exit status 1, for systemd to restart.
+The node's add-ons (DNS, kube-proxy, NetworkPolicy) show as its mirror pods in kube-system,
+Ready while their supervisor sees them run (kubelet/mirrorpods.py).
 """
 
 from __future__ import annotations
@@ -442,22 +444,29 @@ async def _serve_control_plane(server: ApiServer, options: ControllerManagerOpti
             scheduler_cli.serve, scheduler_kubeconfig, scheduler_config)))
     if agent is not None:
         from kybernetes.client import load_config
+        from kybernetes.kubelet import mirrorpods
 
         node_name = agent.node_name or socket.gethostname()
         client_config = load_config(kubeconfig(credentials.node_identity(node_name)))
+        # The add-ons run here show as mirror pods of the node, healthy as supervised.
+        addons: list[mirrorpods.AddOn] = []
         supervised.append(Supervised("agent", functools.partial(
-            agent_cli.serve, client_config, server.config.data_dir, agent)))
+            agent_cli.serve, client_config, server.config.data_dir, agent, addons=addons)))
         if not agent.disable_kube_proxy:
             proxy_config = load_config(kubeconfig(credentials.KUBE_PROXY))
             supervised.append(Supervised("kube-proxy", functools.partial(
                 proxy_cli.serve, proxy_config, agent, node_name,
                 agent.node_ip or agent_cli.detect_node_ip())))
+            addons.append(mirrorpods.known_addon(mirrorpods.KUBE_PROXY,
+                                                 supervised[-1].check))
         if not agent.disable_network_policy:
             from kybernetes.netpol import controller as netpol
 
             supervised.append(Supervised("network-policy", functools.partial(
                 netpol.serve, load_config(kubeconfig(credentials.NETWORK_POLICY)),
                 node_name)))
+            addons.append(mirrorpods.known_addon(mirrorpods.NETWORK_POLICY,
+                                                 supervised[-1].check))
         if not agent.disable_dns and agent.cluster_dns:
             dns_options = dns_cli.options(
                 bind=agent.dns_bind or agent.node_ip, port=agent.dns_port,
@@ -466,6 +475,7 @@ async def _serve_control_plane(server: ApiServer, options: ControllerManagerOpti
                 node_name=node_name)
             supervised.append(Supervised("dns", functools.partial(
                 dns_cli.serve, load_config(kubeconfig(credentials.DNS)), dns_options)))
+            addons.append(mirrorpods.known_addon(mirrorpods.KUBE_DNS, supervised[-1].check))
     tasks: list[asyncio.Task[None]] = []
     # The server labels its own node a control-plane node once it registers (k3s does).
     labelling = None if agent is None else asyncio.create_task(

@@ -7,12 +7,16 @@ What it does, as upstream's kubelet does it, all through the API server:
   refreshed) and then **heartbeats**: renews its Lease in `kube-node-lease` every 10 s and
   reports node status when a condition changes, else every `status_report_period`.
 - **Watches** the pods bound to it (field selector `spec.nodeName=<node>`) and hands each
-  pod, by uid, to its pod worker (`podworkers.PodWorkers`), which runs `sync_pod`:
+  pod, by uid, to its pod worker (`podworkers.PodWorkers`; mirror pods excepted: they
+  stand for what runs without the kubelet, `mirrorpods`), which runs `sync_pod`:
   a pod being deleted is stopped within its grace period, its status written, its
   resources released, and then the pod object is deleted (grace 0, uid precondition) as
   the kubelet's status manager does; a pod gone from the API is stopped and removed; any
   other pod is driven one step towards its spec (`kuberuntime.RuntimeManager`) and its
-  status (`podstatus`) written when it changed (`statusmanager`).
+  status (`podstatus`) written when it changed (`statusmanager`). A sync reads only its
+  own pod's sandboxes and containers (`podindex`), so it costs the same with 1 pod on the
+  node or 110; a healthy pod is synced again after upstream's syncFrequency (a minute,
+  jittered), one whose sync hit an error after 10 s.
 - **Relists** the runtime every second (upstream's PLEG) and wakes the pods whose
   containers changed state, so an exit is noticed without waiting for a resync; runtime
   pods whose API object is gone are cleaned up.
@@ -27,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,7 +57,9 @@ from kybernetes.kubelet.kuberuntime import (
     SyncResult,
     grace_period,
 )
+from kybernetes.kubelet.mirrorpods import is_mirror_pod
 from kybernetes.kubelet.podstatus import (
+    KUBELET_CONDITIONS,
     TERMINAL_PHASES,
     ContainerRecord,
     ProbeState,
@@ -76,6 +83,7 @@ LEASES = resource("coordination.k8s.io", "v1", "leases")
 LEASE_NAMESPACE = "kube-node-lease"
 CLUSTER_POD_CIDR = "10.42.0.0/16"
 UID_INDEX = "uid"
+RESYNC_JITTER = 0.5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,7 +102,8 @@ class KubeletConfig:
     status_update_period: float = 10.0  # nodeStatusUpdateFrequency
     status_report_period: float = 300.0  # nodeStatusReportFrequency
     relist_period: float = 1.0  # PLEG
-    resync_period: float = 10.0  # a running pod's periodic sync
+    resync_period: float = 60.0  # a healthy pod's periodic sync (syncFrequency), jittered
+    backoff_period: float = 10.0  # the next sync after an error (upstream's backOffPeriod)
     runtime_version: str = "runc://1.1.5"
 
 
@@ -138,16 +147,22 @@ class Kubelet:
                             message)
 
     def _changed(self, pod: Obj) -> None:
+        if is_mirror_pod(pod):  # it reflects what runs without the kubelet (mirrorpods)
+            return
         self.workers.wake(str(pod["metadata"]["uid"]))
 
     def _updated(self, old: Obj, new: Obj) -> None:
         """A change of what the pod asks for wakes its worker; a change of its status (the
-        kubelet's own writes, coming back) does not, as upstream's pod config source."""
+        kubelet's own writes, coming back) does not, as upstream's pod config source,
+        unless someone else changed it after the kubelet's write (`needs_reconcile`)."""
         if old.get("spec") != new.get("spec") or \
-                _desired_meta(old) != _desired_meta(new):
+                _desired_meta(old) != _desired_meta(new) or \
+                (old.get("status") != new.get("status") and self.status.needs_reconcile(new)):
             self._changed(new)
 
     def _removed(self, pod: Obj) -> None:
+        if is_mirror_pod(pod):
+            return
         uid = str(pod["metadata"]["uid"])
         self._gone[uid] = pod
         self.workers.wake(uid)
@@ -308,7 +323,7 @@ class Kubelet:
         while True:
             await asyncio.sleep(self.config.relist_period)
             try:
-                listed = await self.manager.runtime.list_containers()
+                listed = await self.manager.relist()
             except Exception:
                 log.exception("relisting containers failed")
                 continue
@@ -330,7 +345,7 @@ class Kubelet:
                                         "spec": {}})
             self.workers.wake(uid)
         for pod in self.pods.store.list():
-            self.workers.wake(str(pod["metadata"]["uid"]))
+            self._changed(pod)
 
     # -- sync ---------------------------------------------------------------------------
 
@@ -366,9 +381,15 @@ class Kubelet:
         await self.status.set(pod, status)
         if status["phase"] in TERMINAL_PHASES:
             return None
-        # After an error too, as upstream's pod workers (backOffPeriod 10 s): the waiting
-        # reason (ErrImagePull, RunContainerError, ...) stays visible until then.
-        return self.config.resync_period
+        if result.errors or not result.sandbox_ready:
+            # As upstream's pod workers after an error (backOffPeriod): the waiting reason
+            # (ErrImagePull, RunContainerError, ...) stays visible until then.
+            return self.config.backoff_period
+        # Upstream's resyncInterval with workerResyncIntervalJitterFactor 0.5: a pod's own
+        # changes (its object, its containers' states, its probes) wake it at once, so this
+        # only refreshes its volumes and catches what nothing announced; jittered, so that
+        # pods started together do not sync together for ever.
+        return self.config.resync_period * (1 + RESYNC_JITTER * random.random())
 
     async def _terminate(self, pod: Obj) -> SyncOutcome:
         uid = str(pod["metadata"]["uid"])
@@ -416,7 +437,17 @@ class Kubelet:
                    terminal: bool = False) -> Obj:
         spec = pod.get("spec") or {}
         uid = str(pod["metadata"]["uid"])
-        old = pod.get("status") or {}
+        # What was last written, else what the API shows (upstream's generateAPIPodStatus
+        # over statusManager.GetPodStatus): the watch may not have brought the write back
+        # yet, and a status computed over an older one would differ from it (start time,
+        # transition times) and be written again. Conditions the kubelet does not own
+        # come from the API (upstream's mergePodStatus): others set them.
+        shown = pod.get("status") or {}
+        old = self.status.last(uid) or shown
+        old_conditions = [
+            *(c for c in shown.get("conditions") or () if c.get("type") not in
+              KUBELET_CONDITIONS),
+            *(c for c in old.get("conditions") or () if c.get("type") in KUBELET_CONDITIONS)]
         records = self._records(pod, state)
         latest: dict[str, ContainerStatus] = {}
         for instance in state.containers:
@@ -446,7 +477,7 @@ class Kubelet:
         now = timeutil.now_rfc3339()
         status: Obj = {
             "phase": phase,
-            "conditions": pod_conditions(spec, old.get("conditions") or (), init_statuses,
+            "conditions": pod_conditions(spec, old_conditions, init_statuses,
                                          statuses, phase=phase,
                                          sandbox_ready=result.sandbox_ready and not terminal,
                                          now=now),

@@ -1,8 +1,10 @@
 """Make one pod's containers match its spec, through the CRI runtime (upstream's
 pkg/kubelet/kuberuntime/kuberuntime_manager.go `SyncPod` and `computePodActions`).
 
-Each `sync_pod` reads what the runtime has for the pod (by the `io.kubernetes.pod.uid`
-label, so a restarted kubelet finds everything again) and takes the next steps:
+Each `sync_pod` reads what the runtime has for the pod (its sandboxes and containers, found
+through the pod-uid index `podindex.PodIndex`, itself filled from the runtime by the
+`io.kubernetes.pod.uid` label, so a restarted kubelet finds everything again, and never by
+walking the whole node) and takes the next steps:
 
 1. **Sandbox**: without a ready sandbox, everything of the pod is killed and a new sandbox is
    made (attempt + 1), its network set up through CNI, its `/etc/hosts` written.
@@ -54,11 +56,12 @@ from kybernetes.kubelet.images import (
     parse_reference,
 )
 from kybernetes.kubelet.images.policy import should_pull
+from kybernetes.kubelet.podindex import PodIndex
 from kybernetes.kubelet.podstatus import ContainerRecord, SyncError, all_containers, is_sidecar
 from kybernetes.kubelet.probes import ProbeTarget, run_probe
 from kybernetes.kubelet.runtime.cri import (
+    Container,
     ContainerConfig,
-    ContainerFilter,
     ContainerId,
     ContainerRuntime,
     ContainerState,
@@ -67,7 +70,6 @@ from kybernetes.kubelet.runtime.cri import (
     Mount,
     PodSandbox,
     SandboxConfig,
-    SandboxFilter,
     SandboxState,
 )
 
@@ -221,31 +223,27 @@ class RuntimeManager:
     # pod uid -> {container name}: containers the prober condemned (kill and restart).
     condemned: dict[str, set[str]] = field(default_factory=dict)
     _pull_failed_at: dict[str, float] = field(default_factory=dict)
+    index: PodIndex = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.index = PodIndex(self.runtime)
 
     # -- reading the runtime ------------------------------------------------------------
 
     async def pod_state(self, uid: str) -> PodRuntimeState:
-        selector = {specs.LABEL_POD_UID: uid}
-        sandboxes = await self.runtime.list_pod_sandboxes(SandboxFilter(label_selector=selector))
+        sandboxes = await self.index.sandboxes(uid)
         sandboxes.sort(key=lambda s: (s.attempt, s.created_at), reverse=True)
-        listed = await self.runtime.list_containers(ContainerFilter(label_selector=selector))
-        statuses: list[ContainerStatus] = []
-        for entry in listed:
-            with contextlib.suppress(CRIError):
-                statuses.append(await self.runtime.container_status(entry.id))
-        return PodRuntimeState(sandboxes, statuses)
+        return PodRuntimeState(sandboxes, await self.index.containers(uid))
 
     async def newest_instance(self, uid: str, name: str) -> ContainerStatus | None:
         """The newest instance of one container of a pod (what a probe looks at each
-        period: only that container's records are read, not the pod's or the node's)."""
-        listed = await self.runtime.list_containers(ContainerFilter(label_selector={
-            specs.LABEL_POD_UID: uid, specs.LABEL_CONTAINER_NAME: name}))
-        if not listed:
-            return None
-        newest = max(listed, key=lambda c: (c.attempt, c.created_at))
-        with contextlib.suppress(CRIError):
-            return await self.runtime.container_status(newest.id)
-        return None
+        period: only that pod's containers are read, not the node's)."""
+        instances = await self.index.containers(uid, name)
+        return max(instances, key=lambda c: (c.attempt, c.created_at), default=None)
+
+    async def relist(self) -> list[Container]:
+        """Every container the runtime holds (the PLEG's relist), noted in the index."""
+        return await self.index.refresh()
 
     def pod_ips(self, uid: str) -> list[str]:
         try:
@@ -413,6 +411,7 @@ class RuntimeManager:
             log_directory=str(log_dir), labels=specs.pod_labels(pod),
             annotations={specs.ANNOTATION_GRACE: str(grace_period(pod))})
         sandbox_id = await self.runtime.run_pod_sandbox(config)
+        self.index.add_sandbox(uid, sandbox_id)
         pod_dir = self._pod_dir(uid)
         pod_dir.mkdir(parents=True, exist_ok=True)
         ips: list[str] = []
@@ -490,6 +489,7 @@ class RuntimeManager:
         except CRIError as err:
             self.events(pod, "Warning", "Failed", f"Error: {err}")
             return SyncError("CreateContainerError", str(err))
+        self.index.add_container(str(pod["metadata"]["uid"]), created)
         self.events(pod, "Normal", "Created", f"Created container: {name}")
         try:
             await self.runtime.start_container(created)
@@ -564,6 +564,7 @@ class RuntimeManager:
             security=specs.security_context(pod, container,
                                             str(image.config.get("User") or "")),
             tty=bool(container.get("tty")), stdin=bool(container.get("stdin")),
+            stdin_once=bool(container.get("stdinOnce")),
             log_path=specs.container_log_path(container["name"], attempt),
             labels=specs.container_labels(pod, container),
             annotations={specs.ANNOTATION_RESTART_COUNT: str(attempt),
@@ -643,13 +644,13 @@ class RuntimeManager:
         await self.volumes.teardown(pod)
         self.crash_backoff.forget_prefix(f"{uid}/")
         self.condemned.pop(uid, None)
+        self.index.forget(uid)
         await asyncio.to_thread(_remove_tree, self._pod_dir(uid))
 
     async def orphaned_pod_uids(self, known: Callable[[str], bool]) -> set[str]:
         """Uids the runtime holds that `known` does not recognise (pods deleted while
         the kubelet was away)."""
-        sandboxes = await self.runtime.list_pod_sandboxes()
-        return {s.uid for s in sandboxes if s.uid and not known(s.uid)}
+        return {uid for uid in await self.index.uids() if not known(uid)}
 
 
 class _BackOffPulling(Exception):

@@ -1,11 +1,11 @@
-"""Running the node's tools (runc, mount, CNI plugins, shims) without stalling the loop.
+"""Running the node's tools (runc, mount, CNI plugins) without stalling the loop.
 
 The kubelet shares its process, and so its event loop, with the API server in `kyb server`.
 uvloop's `create_subprocess_exec` fork()s that whole process on the loop thread: measured
 15 ms per spawn at 100 MiB, against about 3 ms for Python's own `subprocess`, which uses
 vfork/posix_spawn whatever the size. A pod start spawns about ten processes. So children
 are started by `subprocess.run` in a worker thread: the loop keeps serving meanwhile, and
-`close_fds` keeps the server's sockets out of long-lived children such as shims.
+`close_fds` keeps the server's sockets out of long-lived children.
 """
 
 from __future__ import annotations

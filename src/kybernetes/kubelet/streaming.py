@@ -163,6 +163,8 @@ async def serve_process(ws: WebSocket, protocol: str, opts: StreamOptions,
         if not drained.done():  # the client left first
             if kill_on_disconnect:
                 process.kill()
+            else:
+                process.detach()
             drained.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await drained

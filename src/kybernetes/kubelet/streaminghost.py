@@ -4,8 +4,7 @@ The kubelet hands it a lookup of its pods (with the status it last computed, whi
 which container instance a request means) and its runtime; container ids are the pod
 status's `<runtime>://<id>`. Logs are the runtime's `ContainerStatus.log_path`; exec is the
 runtime's streaming exec; port-forward dials the port inside the READY sandbox's network
-namespace (`netnsdial`). The runtime keeps no handle on a container's own stdio, so attach
-is refused with a runtime error (reported to the client on the error channel) until it does.
+namespace (`netnsdial`); attach is the runtime's attach to the container's own stdio.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from kybernetes.kubelet.runtime.cri import (
     ContainerId,
     ContainerRuntime,
     ContainerState,
-    CRIError,
     ExecProcess,
     NotFoundError,
     SandboxFilter,
@@ -59,7 +57,7 @@ class RuntimeStreamingHost:
         return await self.runtime.exec(runtime_id(container_id), cmd, tty=tty, stdin=stdin)
 
     async def attach(self, container_id: str, *, tty: bool, stdin: bool) -> ExecProcess:
-        raise CRIError("attach is not supported by this runtime")
+        return await self.runtime.attach(runtime_id(container_id), tty=tty, stdin=stdin)
 
     async def connect(self, pod: Mapping[str, Any], port: int
                       ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

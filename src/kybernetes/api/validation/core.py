@@ -1807,6 +1807,15 @@ def _toleration_without_seconds(tol: Any) -> dict[str, Any]:
     return {k: v for k, v in as_dict(tol).items() if k != "tolerationSeconds"}
 
 
+def validate_pod_status_update(new: dict[str, Any], old: dict[str, Any]) -> Errors:
+    """A write of pods/status (upstream's ValidatePodStatusUpdate validates the metadata
+    update, not the spec): the status strategy keeps the old spec, which is not validated
+    again; a spec that differs anyway gets the full update validation."""
+    if new.get("spec") != old.get("spec"):
+        return validate_pod_update(new, old)
+    return validate_object_meta_update(new, old)
+
+
 def validate_pod_update(new: dict[str, Any], old: dict[str, Any]) -> Errors:
     errs = validate_object_meta_update(new, old)
     errs.extend(_validate_pod_metadata_and_spec(new))

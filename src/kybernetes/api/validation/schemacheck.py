@@ -241,8 +241,28 @@ _DIGITS = re.compile(r"\d+")
 _DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
+# The form servers and clients write (`2006-01-02T15:04:05Z`, MicroTime with `.000000`):
+# such a value with its fields in range parses, without walking the layout.
+_PLAIN_TIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
+_PLAIN_MICROTIME = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})\.[0-9]{6}Z")
+
+
+def _plain_time(value: str, micro: bool) -> bool:
+    m = (_PLAIN_MICROTIME if micro else _PLAIN_TIME).fullmatch(value)
+    if m is None:
+        return False
+    year, month, day, hour, minute, second = map(int, m.groups())
+    if not (1 <= month <= 12 and 1 <= day <= _DAYS[month - 1] and hour <= 23
+            and minute <= 59 and second <= 59):
+        return False
+    return month != 2 or day != 29 or (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0))
+
+
 def time_error(value: str, micro: bool = False) -> str | None:
     """Go's `time.Parse(RFC3339[Micro], value)` error text, or None when it parses."""
+    if _plain_time(value, micro):
+        return None
     layout_elems = _RFC3339_MICRO if micro else _RFC3339
     layout = "".join(layout_elems)
     rest = value
@@ -311,6 +331,21 @@ def time_error(value: str, micro: bool = False) -> str | None:
 
 # ---------------------------------------------------------------- the walk
 
+def _fits(value: Any, node: _Node) -> bool:
+    """Whether a leaf is plainly of its type (no walk needed: nothing to report); False
+    means "walk it", not "wrong"."""
+    kind = node.kind
+    if kind == _ANY:
+        return True
+    if kind == _STRING:
+        return type(value) is str
+    if kind == _BOOL:
+        return type(value) is bool
+    if kind == _INT:
+        return type(value) is int and node.lo <= value <= node.hi
+    return False
+
+
 class _Walk:
     __slots__ = ("errors", "unknown", "unknown_at")
 
@@ -344,16 +379,15 @@ class _Walk:
                 return
             for key, item in value.items():
                 sub = _prop(node, key)
-                child = f"{path}.{key}" if path else key
                 if sub is None:
                     if not node.preserve:
-                        self.unknown.append(child)
+                        self.unknown.append(f"{path}.{key}" if path else key)
                         self.unknown_at.append((value, key))
                     continue
-                if item is None or sub.kind == _ANY:
+                if item is None or _fits(item, sub):
                     continue
                 fields.append(key)
-                self.walk(item, sub, node.name, fields, child)
+                self.walk(item, sub, node.name, fields, f"{path}.{key}" if path else key)
                 fields.pop()
             return
         if kind == _MAP:
@@ -364,7 +398,8 @@ class _Walk:
             if elem is None or elem.kind == _ANY:
                 return
             for key, item in value.items():
-                self.walk(item, elem, struct, fields, f"{path}.{key}" if path else key)
+                if not _fits(item, elem):
+                    self.walk(item, elem, struct, fields, f"{path}.{key}" if path else key)
             return
         if kind == _ARRAY:
             if not isinstance(value, list):
@@ -374,7 +409,8 @@ class _Walk:
             if elem is None or elem.kind == _ANY:
                 return
             for i, item in enumerate(value):
-                self.walk(item, elem, struct, fields, f"{path}[{i}]")
+                if not _fits(item, elem):
+                    self.walk(item, elem, struct, fields, f"{path}[{i}]")
             return
         if kind == _STRING:
             if not isinstance(value, str):

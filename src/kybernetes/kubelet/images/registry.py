@@ -25,7 +25,7 @@ import base64
 import ipaddress
 import re
 import ssl
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -173,8 +173,10 @@ class RegistryClient:
         except ImageContentError as err:
             raise self._fail(str(err)) from None
 
-    async def fetch_blob(self, descriptor: Descriptor, blobs: BlobStore) -> None:
-        """Download a blob into the store, verifying digest and size."""
+    async def fetch_blob(self, descriptor: Descriptor, blobs: BlobStore,
+                         fetched: Callable[[int], None] | None = None) -> None:
+        """Download a blob into the store, verifying digest and size; `fetched` is told
+        the bytes of each chunk received (a pull's progress)."""
         url = f"{self._base}/blobs/{descriptor.digest}"
         response = await self._request(url)
         try:
@@ -184,6 +186,8 @@ class RegistryClient:
             with blobs.writer(descriptor.digest, descriptor.size) as writer:
                 async for chunk in response.aiter_bytes(_CHUNK):
                     await asyncio.to_thread(writer.write, chunk)
+                    if fetched is not None:
+                        fetched(len(chunk))
                 await asyncio.to_thread(writer.commit)
         except ImageContentError as err:
             raise self._fail(f"failed to copy {descriptor.digest}: {err}") from None

@@ -59,6 +59,41 @@ Entry = dict[str, Any]
 
 
 @dataclass(frozen=True)
+class PullProgress:
+    """How far a pull is: bytes of the image's config and layers in the store (fetched,
+    or there already) of their total, and layers in so far (`kyb image pull` shows it)."""
+
+    read: int
+    size: int
+    layers: int
+
+
+class _PullCounter:
+    """Counts a pull's bytes as they arrive, and reports them."""
+
+    def __init__(self, manifest: Manifest, progress: Callable[[PullProgress], None]) -> None:
+        self._progress = progress
+        self._size = manifest.config.size + sum(layer.size for layer in manifest.layers)
+        self._read = self._done = self._layers = 0
+
+    def fetched(self, size: int) -> None:
+        self._read += size
+        self._report()
+
+    def blob_done(self, size: int, *, layer: bool) -> None:
+        """A blob is in (fetched, or already there); a layer one counts as a layer."""
+        self._done += size
+        self._read = self._done
+        if layer:
+            self._layers += 1
+        self._report()
+
+    def _report(self) -> None:
+        self._progress(PullProgress(read=min(self._read, self._size), size=self._size,
+                                    layers=self._layers))
+
+
+@dataclass(frozen=True)
 class ImageRecord:
     id: str  # "sha256:<config digest>"
     repo_tags: tuple[str, ...]  # normalised: "docker.io/library/busybox:latest"
@@ -184,13 +219,15 @@ class ImageStore:
 
     async def pull(self, ref: str, *, credentials: Sequence[RegistryCredential] = (),
                    insecure_registries: Collection[str] = (),
-                   registries: RegistriesConfig = NO_REGISTRIES) -> ImageRecord:
+                   registries: RegistriesConfig = NO_REGISTRIES,
+                   progress: Callable[[PullProgress], None] | None = None) -> ImageRecord:
         """Pull `ref` from its registry's mirrors in `registries`, then from the registry
         itself (loopback registries over plain http), as containerd tries its hosts; the
         image is recorded under `ref` whichever served it. A mirror is asked with the
         credentials registries.yaml gives its host; the registry with the `credentials`
         (imagePullSecrets) that apply to `ref` in turn, else with its registries.yaml
-        ones, else anonymously. The error is the last endpoint's."""
+        ones, else anonymously. The error is the last endpoint's. `progress` is told
+        how far each try is as blobs arrive."""
         reference = parse_reference(ref)
         lock = self._pulls.setdefault(str(reference), asyncio.Lock())
         async with lock:
@@ -202,7 +239,7 @@ class ImageStore:
                     *secrets] or [source.config.credential]
                 for credential in applicable:
                     try:
-                        return await self._pull(reference, source, credential)
+                        return await self._pull(reference, source, credential, progress)
                     except ImagePullError as err:
                         if not source.is_default:  # the registry is tried next
                             log.info("pulling %s from %s: %s", reference,
@@ -212,14 +249,19 @@ class ImageStore:
             raise error
 
     async def _pull(self, reference: Reference, source: PullSource,
-                    credential: RegistryCredential | None) -> ImageRecord:
+                    credential: RegistryCredential | None,
+                    progress: Callable[[PullProgress], None] | None) -> ImageRecord:
         identity_token = "" if credential is not None else source.config.identity_token
         async with RegistryClient(reference, credential=credential, endpoint=source.endpoint,
                                   identity_token=identity_token) as client:
             resolved = await client.resolve()
             manifest = resolved.manifest
+            counter = _PullCounter(manifest, progress) if progress is not None else None
+            fetched = counter.fetched if counter is not None else None
             if not self._blobs.has(manifest.config.digest):
-                await client.fetch_blob(manifest.config, self._blobs)
+                await client.fetch_blob(manifest.config, self._blobs, fetched)
+            if counter is not None:
+                counter.blob_done(manifest.config.size, layer=False)
             try:
                 config = json.loads(self._blobs.read(manifest.config.digest))
                 diff_ids = list(config["rootfs"]["diff_ids"])
@@ -230,7 +272,9 @@ class ImageStore:
                 # A layer already unpacked needs no download.
                 if (not (self._layers / hex_of(diff_id)).is_dir()
                         and not self._blobs.has(descriptor.digest)):
-                    await client.fetch_blob(descriptor, self._blobs)
+                    await client.fetch_blob(descriptor, self._blobs, fetched)
+                if counter is not None:
+                    counter.blob_done(descriptor.size, layer=True)
         tags = (str(reference),) if reference.digest is None else ()
         digests = (f"{reference.name}@{resolved.digest}",)
         try:

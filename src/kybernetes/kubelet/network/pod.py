@@ -1,9 +1,12 @@
 """The pod network of one node: a bridge on the node's pod CIDR, through CNI plugins.
 
 What containerd's CRI plugin does for the kubelet (the `NetworkService` the sync loop
-uses): attach a sandbox's network namespace with `lo` (the loopback plugin) and `eth0` (the
-node's conflist), return its pod IPs, detach it again, and report whether the network is
-ready for the node's `Ready` condition.
+uses): attach a sandbox's network namespace with `lo` and `eth0` (the node's conflist),
+return its pod IPs, detach it again, and report whether the network is ready for the
+node's `Ready` condition. `lo` is up from the start: the runtime brings it up in-process
+as it makes the namespace (as containerd does with `use_internal_loopback`), so no CNI
+loopback plugin runs, neither on ADD nor on DEL; `eth0` runs the conflist's plugins, each
+one as the conflist says.
 
 The conflist follows k3s' default (flannel delegating to `bridge`, then `portmap` and
 `bandwidth`), written out as flannel would: bridge `cni0` with `isGateway`,
@@ -44,7 +47,6 @@ log = logging.getLogger(__name__)
 
 CNI_VERSION = "1.0.0"  # the Debian plugins (v1.1.1) take 0.1.0 .. 1.0.0
 NETWORK_NAME = "cbr0"  # k3s' network name
-LOOPBACK_NETWORK = "cni-loopback"  # containerd's
 CONFLIST_NAME = "10-kybernetes.conflist"
 DEFAULT_IFNAME = "eth0"
 INGRESS_BANDWIDTH = "kubernetes.io/ingress-bandwidth"
@@ -135,8 +137,6 @@ class PodNetwork:
         self.config = config
         self.invoker = Invoker(plugin_dirs=[config.plugin_dir], cache_dir=config.data_dir,
                                host_netns=config.host_netns, timeout=config.timeout)
-        self.loopback = NetworkList({"cniVersion": CNI_VERSION, "name": LOOPBACK_NETWORK,
-                                     "plugins": [{"type": "loopback"}]}, self.invoker)
         self.network: NetworkList | None = None
         self._attaching: set[str] = set()  # sandboxes in setup: never garbage
         if pod_cidr:
@@ -184,10 +184,7 @@ class PodNetwork:
 
     def status(self) -> RuntimeCondition:
         """The CRI NetworkReady condition."""
-        plugins = self.loopback.plugin_types()
-        if self.network is not None:
-            plugins += self.network.plugin_types()
-        if self.network is None or self.invoker.missing(plugins):
+        if self.network is None or self.invoker.missing(self.network.plugin_types()):
             return RuntimeCondition("NetworkReady", False, "NetworkPluginNotReady",
                                     f"Network plugin returns error: {NOT_INITIALIZED}")
         return RuntimeCondition("NetworkReady", True)
@@ -233,13 +230,12 @@ class PodNetwork:
                            args=self._args(sandbox_id, pod), capability_args=capability_args)
 
     async def setup(self, sandbox_id: str, netns: str, pod: Obj) -> list[str]:
-        """Attach the sandbox's namespace (`lo`, then `eth0`); returns the pod IPs. A
+        """Attach the sandbox's namespace (`eth0`); returns the pod IPs. A
         failed `eth0` is released again (its IP, its rules) before raising."""
         self._attaching.add(sandbox_id)
         try:
             network = self._require()
             eth0 = self._runtime(sandbox_id, netns, pod, DEFAULT_IFNAME)  # may refuse the pod
-            await self.loopback.add(self._runtime(sandbox_id, netns, pod, "lo"))
             try:
                 result = await network.add(eth0)
             except CNIError:
@@ -254,10 +250,10 @@ class PodNetwork:
         return pod_ips(result)
 
     async def teardown(self, sandbox_id: str, netns: str, pod: Obj) -> None:
-        """Detach the sandbox (`eth0`, then `lo`); a second teardown is harmless."""
+        """Detach the sandbox's `eth0` (its `lo` goes with the namespace); a second
+        teardown is harmless."""
         try:
             await self._eth0().delete(self._runtime(sandbox_id, netns, pod, DEFAULT_IFNAME))
-            await self.loopback.delete(self._runtime(sandbox_id, netns, pod, "lo"))
         except (CNIError, NetworkError) as err:
             raise NetworkError(
                 f'failed to destroy network for sandbox "{sandbox_id}": {err}') from err
@@ -296,8 +292,7 @@ class PodNetwork:
         file itself when the plugins could not. Returns the container ids released.
         Sandboxes being set up right now count as live."""
         live = set(live_container_ids) | self._attaching
-        known = (set(self.allocations().values()) | self._eth0().cached_ids()
-                 | self.loopback.cached_ids())
+        known = set(self.allocations().values()) | self._eth0().cached_ids()
         stale = known - live
         for cid in sorted(stale):
             empty: Obj = {"metadata": {}}

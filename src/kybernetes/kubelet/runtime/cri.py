@@ -14,8 +14,9 @@ Differences from the proto worth knowing:
   the kubelet's image store owns images, the runtime only stacks their layers.
 - Failures raise `CreateContainerError` / `RunContainerError`, named after the waiting
   reasons the kubelet reports for them, with the runtime's own wording as the message.
-- Streaming exec (`exec`) hands back an `ExecProcess` directly instead of a URL to a
-  streaming server; the kubelet's HTTP/WebSocket exec endpoint is built on top of it.
+- Streaming exec and attach (`exec`, `attach`) hand back an `ExecProcess` directly
+  instead of a URL to a streaming server; the kubelet's HTTP/WebSocket exec and attach
+  endpoints are built on top of it.
 
 `resolve_command` is Kubernetes' command/args over Entrypoint/Cmd rule, shared by runtimes
 and the kubelet.
@@ -179,6 +180,7 @@ class ContainerConfig:
     security: SecurityContext = field(default_factory=SecurityContext)
     tty: bool = False
     stdin: bool = False
+    stdin_once: bool = False  # stdin is closed once the first attached client leaves
     log_path: str = ""  # absolute, or relative to the sandbox's log_directory
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
@@ -241,7 +243,8 @@ class ExecResult:
 
 
 class ExecProcess(Protocol):
-    """A process started by `exec`, for the kubelet's streaming exec endpoint.
+    """A process started by `exec`, or a container's init joined by `attach`, for the
+    kubelet's streaming exec and attach endpoints.
 
     Without a tty, `stdout` and `stderr` are separate streams; with one, everything the
     process prints arrives on `stdout` and `stderr` is None. `stdin` is usable only when
@@ -269,7 +272,12 @@ class ExecProcess(Protocol):
         ...
 
     def kill(self) -> None:
-        """Kill the process (the client went away)."""
+        """Kill the process (the client of an exec went away)."""
+        ...
+
+    def detach(self) -> None:
+        """Stop streaming, leaving the process to run on (the client of an attach went
+        away)."""
         ...
 
 
@@ -327,6 +335,13 @@ class ContainerRuntime(Protocol):
     async def exec(
         self, container_id: ContainerId, cmd: Sequence[str], *, tty: bool, stdin: bool
     ) -> ExecProcess: ...
+
+    async def attach(
+        self, container_id: ContainerId, *, tty: bool, stdin: bool
+    ) -> ExecProcess:
+        """Join the running container's own stdio (its `tty` is the container's); raises
+        `CRIError` when it is not running."""
+        ...
 
 
 def resolve_command(

@@ -6,13 +6,16 @@ as upstream's `wrappedVolumeSpec`s do.
 The tmpfs size is upstream's `calculateEmptyDirMemorySize` (SizeMemoryBackedVolumes, GA):
 the node's allocatable memory, lowered to the pod's memory limit when every container has
 one, lowered again to `sizeLimit` when that is smaller. Mounting needs root, which the
-kubelet is. A volume that is already a mount point is left as it is, so setup is
-idempotent across kubelet restarts; teardown unmounts before the directory is removed.
+kubelet is; it is mount(2) and umount2(2), not a process (`kubelet.syscalls`). A volume that
+is already a mount point is left as it is, so setup is idempotent across kubelet restarts
+(and cheap on every sync: a tmpfs is a device of its own, so two stat calls tell, without
+reading the node's mount table); teardown unmounts before the directory is removed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import stat
 from collections.abc import Awaitable, Callable, Mapping
@@ -21,12 +24,13 @@ from typing import Any
 
 from kybernetes.api.goquote import go_quote
 from kybernetes.api.quantity import Quantity
+from kybernetes.kubelet import syscalls
 
 EMPTY_DIR_MODE = 0o777
 
 
 class MountError(OSError):
-    """mount(8) or umount(8) failed; the message carries their output, as upstream's."""
+    """mount(2) or umount(2) failed; the message says what was asked, as upstream's."""
 
 
 def memory_size_limit(size_limit: Any, pod: Mapping[str, Any],
@@ -67,33 +71,29 @@ def _pod_memory_limit(pod: Mapping[str, Any]) -> int:
 
 
 def is_mount_point(path: Path) -> bool:
-    """Whether `path` is listed as a mount point in /proc/self/mountinfo."""
-    target = os.path.realpath(path)
+    """Whether something other than `path`'s parent's filesystem is mounted on it (a
+    tmpfs always is a device of its own)."""
+    return os.path.ismount(path)
+
+
+def _mount_tmpfs(options: str, path: Path) -> None:
     try:
-        with open("/proc/self/mountinfo", encoding="utf-8") as info:
-            for line in info:
-                fields = line.split()
-                if len(fields) > 4 and _unescape(fields[4]) == target:
-                    return True
-    except OSError:
-        return False
-    return False
+        syscalls.mount("tmpfs", str(path), "tmpfs", data=options)
+    except OSError as err:
+        raise MountError(f"mount failed: {err.strerror}\nMounting command: mount\n"
+                         f"Mounting arguments: -t tmpfs -o {options or 'defaults'} tmpfs "
+                         f"{path}") from None
 
 
-def _unescape(field: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as octal.
-    return field.replace("\\040", " ").replace("\\011", "\t").replace(
-        "\\012", "\n").replace("\\134", "\\")
-
-
-async def _run(*argv: str) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    output, _ = await proc.communicate()
-    if proc.returncode != 0:
-        raise MountError(f"mount failed: exit status {proc.returncode}\n"
-                         f"Mounting command: {argv[0]}\nMounting arguments: "
-                         f"{' '.join(argv[1:])}\nOutput: {output.decode(errors='replace')}")
+def _unmount(path: Path) -> None:
+    while is_mount_point(path):
+        try:
+            syscalls.umount(str(path))
+        except OSError as err:
+            if err.errno == errno.EINVAL:  # gone meanwhile
+                return
+            raise MountError(f"unmount failed: {err.strerror}\nUnmounting arguments: "
+                             f"{path}") from None
 
 
 async def setup(path: Path, medium: str, size_limit: Any,
@@ -103,10 +103,9 @@ async def setup(path: Path, medium: str, size_limit: Any,
     node's allocatable memory, asked for only when a mount is needed)."""
     await asyncio.to_thread(path.mkdir, parents=True, exist_ok=True)
     if medium == "Memory":
-        if not await asyncio.to_thread(is_mount_point, path):
+        if not is_mount_point(path):
             size = memory_size_limit(size_limit, pod, await allocatable_memory())
-            options = f"size={size}" if size else "defaults"
-            await _run("mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path))
+            _mount_tmpfs(f"size={size}" if size else "", path)
     elif medium != "":
         # HugePages media (a hugetlbfs mount) are not supported on this node.
         raise MountError(f"unknown storage medium {go_quote(medium)}")
@@ -121,5 +120,4 @@ def _ensure_mode(path: Path) -> None:
 
 async def unmount(path: Path) -> None:
     """Unmount whatever is mounted on `path` (a Memory emptyDir's tmpfs)."""
-    while await asyncio.to_thread(is_mount_point, path):
-        await _run("umount", str(path))
+    _unmount(path)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import os
 import signal
 import struct
@@ -26,7 +27,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kybernetes.kubelet.runtime.cri import CRIError, ExecResult, ExecTimeoutError
-from kybernetes.kubelet.runtime.runc.shim import runc_error
 
 RUNC_FAILED = 255  # runc's own exit status when it could not exec the process
 
@@ -34,6 +34,23 @@ RUNC_FAILED = 255  # runc's own exit status when it could not exec the process
 def _kill_from_pid_file(pid_file: Path) -> None:
     with contextlib.suppress(OSError, ValueError):
         os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
+
+
+def runc_error(log_path: Path, fallback: str) -> str:
+    """runc's last error message from its JSON log."""
+    message = fallback
+    try:
+        with open(log_path) as f:
+            for line in f:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if entry.get("level") in ("error", "fatal"):
+                    message = str(entry.get("msg", message))
+    except OSError:
+        pass
+    return message
 
 
 def _log_file(pid_file: Path) -> Path:
@@ -51,7 +68,7 @@ def _finish(pid_file: Path, code: int) -> None:
     """Forget the exec's files; raise when runc itself failed (as containerd's "OCI runtime
     exec failed"), which a process exiting with 255 does not leave in runc's log."""
     log = _log_file(pid_file)
-    message = runc_error(str(log), "") if code == RUNC_FAILED else ""
+    message = runc_error(log, "") if code == RUNC_FAILED else ""
     pid_file.unlink(missing_ok=True)
     log.unlink(missing_ok=True)
     if message:
@@ -194,6 +211,12 @@ class RuncExecProcess:
         if self._master is not None and self._master_open:
             self._master_open = False
             os.close(self._master)
+
+    def detach(self) -> None:
+        """Close our ends of its stdio: the process runs on until it minds that."""
+        self._close_master()
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
 
     def kill(self) -> None:
         _kill_from_pid_file(self._pid_file)

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from kybernetes.kubelet import syscalls
 from kybernetes.kubelet.runtime.cri import CreateContainerError
-from kybernetes.kubelet.runtime.runc.proc import check, umount
+from kybernetes.kubelet.runtime.runc.proc import umount
 
 
 def lowerdir_option(layers: Sequence[Path]) -> str:
@@ -35,8 +36,8 @@ async def mount_rootfs(layers: Sequence[Path], container_dir: Path, target: Path
     for d in (upper, work, target):
         d.mkdir(parents=True, exist_ok=True)
     try:
-        await check("mount", "-t", "overlay", "overlay",
-                    "-o", f"lowerdir={lower},upperdir={upper},workdir={work}", str(target))
+        syscalls.mount("overlay", str(target), "overlay",
+                       data=f"lowerdir={lower},upperdir={upper},workdir={work}")
     except OSError as e:
         raise CreateContainerError(f"failed to mount rootfs: {e}") from e
 

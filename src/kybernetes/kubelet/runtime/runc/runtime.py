@@ -2,40 +2,40 @@
 
 Each call reads and writes the on-disk state (`state.py`) rather than memory, so a new
 instance over the same directories (a restarted kubelet) adopts every sandbox and container
-as it is: running containers keep running under their shims, with the same ids and pids,
-and their logs continue.
+as it is: running containers keep running under their conmon monitors, with the same ids
+and pids, and their logs continue.
 
 Life of a container:
 - `create_container` mounts the overlay rootfs and writes the OCI bundle (`spec.py`);
   mistakes in the config or the image (a missing layer) raise `CreateContainerError`.
-- `start_container` launches its shim (`shim.py`), which runs `runc create` + `runc start`
-  and reports back; when runc cannot start the process (say `exec: "nosuch": executable
-  file not found in $PATH`) this raises `RunContainerError` with runc's message, and the
-  container is EXITED with reason StartError and exit code 128, as with containerd.
-- the shim records the exit (code, reason Completed / Error / OOMKilled, finish time);
+- `start_container` launches its conmon (`conmon.py`), which runs `runc create` and
+  reports the init's pid, then runs `runc start` (as CRI-O does) and records pid, monitor
+  pid and start time in `status.json`; when runc cannot start the process (say `exec:
+  "nosuch": executable file not found in $PATH`) this raises `RunContainerError` with
+  runc's message, and the container is EXITED with reason StartError and exit code 128,
+  as with containerd.
+- conmon records the exit (its code; `oom` when the memory cgroup OOM-killed it), the
+  finish time is that record's mtime and the reason Completed / Error / OOMKilled;
   `stop_container` is `runc kill` with the image's StopSignal (default SIGTERM), then
   SIGKILL after the timeout, waiting for that record.
-- `reopen_container_log` signals the shim (SIGUSR1) to reopen the log after a rotation.
+- `reopen_container_log` asks conmon (ctl fifo) to reopen the log after a rotation.
+- `attach` joins the container's stdio through conmon's attach socket (`attach.py`).
 - `remove_container` deletes the runc container, unmounts the rootfs and forgets it.
 
-A container whose shim died while it was running (killed by hand) is reported
+A container whose conmon died while it was running (killed by hand) is reported
 CONTAINER_EXITED with reason "Unknown" and exit code 255 once its init is gone too.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import secrets
 import shutil
-import signal
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from kybernetes.kubelet import spawn
 from kybernetes.kubelet.runtime.cri import (
     Container,
     ContainerConfig,
@@ -58,6 +58,13 @@ from kybernetes.kubelet.runtime.cri import (
 )
 from kybernetes.kubelet.runtime.runc import exec as runc_exec
 from kybernetes.kubelet.runtime.runc import rootfs, sandbox, spec
+from kybernetes.kubelet.runtime.runc.attach import AttachProcess
+from kybernetes.kubelet.runtime.runc.conmon import (
+    CONMON,
+    REOPEN_LOGS_EVENT,
+    Monitor,
+    MonitorError,
+)
 from kybernetes.kubelet.runtime.runc.proc import run
 from kybernetes.kubelet.runtime.runc.state import (
     Obj,
@@ -70,12 +77,13 @@ from kybernetes.kubelet.runtime.runc.state import (
 )
 
 DEFAULT_RUN_DIR = Path("/run/kybernetes/runc")
-SHIM = Path(__file__).with_name("shim.py")
-POLL_SECONDS = 0.05  # how often a stop checks whether the shim recorded the exit
+POLL_SECONDS = 0.05  # how often a stop checks whether conmon recorded the exit
 KILL_WAIT_SECONDS = 30.0  # a SIGKILLed container not gone by then is reported as an error
 
 
 def _pid_alive(pid: int) -> bool:
+    if pid <= 0:  # not recorded (kill(0) would ask about our own process group)
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -94,10 +102,10 @@ class RuncRuntime:
     """A `cri.ContainerRuntime` running containers with runc; see the module docstring."""
 
     def __init__(self, data_dir: Path, run_dir: Path = DEFAULT_RUN_DIR, *,
-                 runc: str = "runc", python: str = sys.executable) -> None:
+                 runc: str = "runc", conmon: str = CONMON) -> None:
         self.paths = Paths(Path(data_dir), Path(run_dir))
         self.runc = shutil.which(runc) or runc
-        self.python = python
+        self.conmon = shutil.which(conmon) or conmon
         self.paths.ensure()
         self._records: dict[str, Obj] = {}  # container id -> its container.json
 
@@ -226,60 +234,79 @@ class RuncRuntime:
             "log_path": log_path})
         return container_id
 
+    def _monitor(self, container_id: str) -> Monitor:
+        return Monitor(self.paths.bundle(container_id),
+                       self.paths.container_run_dir(container_id))
+
     async def start_container(self, container_id: ContainerId) -> None:
         record = self._container_record(container_id)
-        run_dir = self.paths.container_run_dir(container_id)
-        if self.paths.status_file(container_id).exists():
+        status_file = self.paths.status_file(container_id)
+        if status_file.exists():
             raise RunContainerError(f"container {container_id} was already started")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run_dir / "shim.json", {
-            "id": container_id, "runc": self.runc, "runc_root": str(self.paths.runc_root),
-            "bundle": str(self.paths.bundle(container_id)), "log_path": record["log_path"],
-            "status_path": str(self.paths.status_file(container_id)),
-            "runc_log": str(run_dir / "runc.log"), "pid_file": str(run_dir / "init.pid"),
-            "console_socket": "console.sock",  # in the bundle, the shim's and runc's cwd
-            "tty": bool(record["config"]["tty"])})
-        # The shim runs by file path, not `-m`, and without `site` (-S), so that it imports
-        # neither kybernetes' packages (their __init__s pull in dataclasses and more) nor
-        # what site-packages' .pth files load: one shim runs per container, so its size counts.
-        with open(run_dir / "shim.log", "ab") as shim_log:  # noqa: ASYNC230 (tmpfs)
-            # Until the shim's report: it closes its stdout once it has said how runc did.
-            done = await spawn.run([self.python, "-I", "-S", str(SHIM), str(run_dir)],
-                                   stderr=shim_log)
-        report = done.stdout
+        config, log_path = record["config"], record["log_path"]
+        if log_path:
+            os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        monitor = self._monitor(container_id)
+        argv = monitor.argv(
+            conmon=self.conmon, runc=self.runc, runc_root=self.paths.runc_root,
+            container_id=container_id, log_path=log_path, tty=bool(config["tty"]),
+            stdin=bool(config["stdin"]), stdin_once=bool(config.get("stdin_once")))
         try:
-            answer = json.loads(report.decode().splitlines()[0])
-        except (ValueError, IndexError):
-            log = (run_dir / "shim.log").read_text(errors="replace").strip()
-            raise RunContainerError(f"container shim failed: {log[-2000:]}") from None
-        if not answer["ok"]:
-            raise RunContainerError(str(answer["error"]))
+            pid = await monitor.start(argv)
+        except MonitorError as e:
+            self._start_failed(container_id, str(e))
+            raise RunContainerError(str(e)) from None
+        started_at = time.time_ns()  # the process may well have exited once runc returns
+        started = await run(self.runc, "--root", str(self.paths.runc_root), "start",
+                            container_id)
+        if started.returncode != 0:
+            await run(self.runc, "--root", str(self.paths.runc_root), "delete", "--force",
+                      container_id)
+            self._start_failed(container_id, started.error)
+            raise RunContainerError(started.error)
+        write_json(status_file, {"pid": pid, "monitor_pid": monitor.pid(),
+                                 "started_at": started_at})
+
+    def _start_failed(self, container_id: str, message: str) -> None:
+        """containerd's wording for a process that never started: StartError, 128."""
+        write_json(self.paths.status_file(container_id), {
+            "pid": 0, "monitor_pid": 0, "started_at": 0, "finished_at": time.time_ns(),
+            "exit_code": 128, "reason": "StartError", "message": message})
 
     def _pid_namespace(self, target: str) -> str:
         """The PID namespace of the running container `target` (CRI's TARGET mode)."""
-        state, status = self._state(self._status(target))
+        state, status = self._state(target)
         if state != ContainerState.CONTAINER_RUNNING or not status.get("pid"):
             raise CreateContainerError(f"target container {target} is not running")
         return f"/proc/{status['pid']}/ns/pid"
 
-    def _status(self, container_id: str) -> Obj | None:
-        return read_json(self.paths.status_file(container_id))
-
-    def _state(self, status: Obj | None) -> tuple[ContainerState, Obj]:
+    def _state(self, container_id: str) -> tuple[ContainerState, Obj]:
+        """The container's state and its status record, completed from conmon's exit
+        record once the init exited."""
+        status = read_json(self.paths.status_file(container_id))
         if status is None:
             return ContainerState.CONTAINER_CREATED, {}
         if "finished_at" in status:
             return ContainerState.CONTAINER_EXITED, status
-        if _pid_alive(status["shim_pid"]) or _pid_alive(status["pid"]):
+        monitor = self._monitor(container_id)
+        exited = monitor.exit_code()
+        if exited is not None:
+            code, finished = exited
+            reason = "OOMKilled" if monitor.oom_killed() else (
+                "Completed" if code == 0 else "Error")
+            return ContainerState.CONTAINER_EXITED, {
+                **status, "finished_at": finished, "exit_code": code, "reason": reason,
+                "message": ""}
+        if _pid_alive(status.get("monitor_pid", 0)) or _pid_alive(status["pid"]):
             return ContainerState.CONTAINER_RUNNING, status
         return ContainerState.CONTAINER_EXITED, {
             **status, "finished_at": 0, "exit_code": 255, "reason": "Unknown",
-            "message": "the container's shim exited before recording its exit"}
+            "message": "the container's monitor exited before recording its exit"}
 
     async def container_status(self, container_id: ContainerId) -> ContainerStatus:
         record = self._container_record(container_id)
         config = decode_container(record["config"])
-        state, status = self._state(self._status(container_id))
+        state, status = self._state(container_id)
         return ContainerStatus(
             id=container_id, sandbox_id=SandboxId(record["sandbox_id"]), name=config.name,
             attempt=config.attempt, state=state, created_at=record["created_at"],
@@ -296,14 +323,16 @@ class RuncRuntime:
         for container_id in self.paths.container_ids():
             if f.id and not container_id.startswith(f.id):
                 continue
-            if f.label_selector:
-                # Other pods' containers are skipped on their (immutable) labels, without
-                # reading their status.
+            if f.label_selector or f.sandbox_id:
+                # Other pods' containers are skipped on their (immutable) labels and
+                # sandbox, without reading their status.
                 try:
-                    labels = self._container_record(container_id)["config"].get("labels")
+                    record = self._container_record(container_id)
                 except NotFoundError:
                     continue
-                if not labels_match(labels or {}, f.label_selector):
+                if f.sandbox_id and record["sandbox_id"] != f.sandbox_id:
+                    continue
+                if not labels_match(record["config"].get("labels") or {}, f.label_selector):
                     continue
             try:
                 s = await self.container_status(ContainerId(container_id))
@@ -326,7 +355,7 @@ class RuncRuntime:
     async def _wait_exited(self, container_id: str, seconds: float) -> bool:
         deadline = time.monotonic() + seconds
         while True:
-            state, _ = self._state(self._status(container_id))
+            state, _ = self._state(container_id)
             if state != ContainerState.CONTAINER_RUNNING:
                 return True
             if time.monotonic() >= deadline:
@@ -337,7 +366,7 @@ class RuncRuntime:
                              timeout: float) -> None:  # noqa: ASYNC109 (CRI's name)
         """The image's StopSignal (SIGTERM by default), then SIGKILL after `timeout`."""
         record = self._container_record(container_id)
-        state, _ = self._state(self._status(container_id))
+        state, _ = self._state(container_id)
         if state != ContainerState.CONTAINER_RUNNING:
             return
         if timeout > 0:
@@ -351,17 +380,21 @@ class RuncRuntime:
             raise CRIError(f"container {container_id} did not exit after SIGKILL")
 
     async def reopen_container_log(self, container_id: ContainerId) -> None:
-        """Have the shim reopen the log file (after the kubelet renamed it for rotation);
+        """Have conmon reopen the log file (after the kubelet renamed it for rotation);
         returns once the new file exists. A container that is not running has no log to
         reopen: that is an error, and no new file is made (as the CRI requires)."""
         record = self._container_record(container_id)
-        state, status = self._state(self._status(container_id))
-        if state != ContainerState.CONTAINER_RUNNING or not _pid_alive(status["shim_pid"]):
+        state, status = self._state(container_id)
+        if state != ContainerState.CONTAINER_RUNNING or \
+                not _pid_alive(status.get("monitor_pid", 0)):
             raise CRIError(f"container {container_id} is not running")
         log_path = Path(record["log_path"])
-        os.kill(status["shim_pid"], signal.SIGUSR1)
+        try:
+            self._monitor(container_id).control(REOPEN_LOGS_EVENT)
+        except OSError as e:
+            raise CRIError(f"container {container_id} is not running: {e}") from e
         deadline = time.monotonic() + KILL_WAIT_SECONDS
-        while not log_path.exists():  # noqa: ASYNC240 (the shim has no way to answer)
+        while not log_path.exists():  # noqa: ASYNC240 (conmon has no way to answer)
             if time.monotonic() >= deadline:
                 raise CRIError(f"container {container_id} did not reopen its log")
             await asyncio.sleep(POLL_SECONDS)
@@ -384,7 +417,7 @@ class RuncRuntime:
 
     def _exec_pid_file(self, container_id: str) -> Path:
         self._container_record(container_id)
-        state, _ = self._state(self._status(container_id))
+        state, _ = self._state(container_id)
         if state != ContainerState.CONTAINER_RUNNING:
             raise CRIError(f"container {container_id} is not running")
         return self.paths.container_run_dir(container_id) / f"exec-{secrets.token_hex(8)}.pid"
@@ -402,3 +435,27 @@ class RuncRuntime:
             self.runc, self.paths.runc_root, container_id, pid_file, cmd, tty=tty,
             stdin=stdin)
 
+    # -- attach ------------------------------------------------------------------------
+
+    async def attach(self, container_id: ContainerId, *, tty: bool,
+                     stdin: bool) -> ExecProcess:
+        """Join the container's own stdio through conmon; the container's `tty` decides
+        whether output is one stream, and `stdin` is honoured when it keeps a stdin."""
+        config = self._container_record(container_id)["config"]
+        state, _ = self._state(container_id)
+        if state != ContainerState.CONTAINER_RUNNING:
+            raise CRIError(f"container {container_id} is not running")
+
+        async def exit_code() -> int:
+            while True:
+                state, status = self._state(container_id)
+                if state != ContainerState.CONTAINER_RUNNING:
+                    return int(status.get("exit_code", 255))
+                await asyncio.sleep(POLL_SECONDS)
+
+        try:
+            return await AttachProcess.connect(
+                self._monitor(container_id), exit_code, tty=bool(config["tty"]),
+                stdin=stdin and bool(config["stdin"]))
+        except OSError as e:
+            raise CRIError(f"failed to attach to container {container_id}: {e}") from e

@@ -3,16 +3,18 @@
 A sandbox is what a pod's containers share: the network, IPC and UTS namespaces, a
 `/dev/shm` tmpfs, the generated `/etc/resolv.conf`, `/etc/hostname` and `/etc/hosts`, and
 the pod's cgroup parent. Upstream runtimes keep the namespaces alive with a pause process;
-here `unshare --net=<file> --ipc=<file> --uts=<file> hostname <name>` creates them and
-bind-mounts each onto a file, which keeps it alive with no process at all (as `ip netns`
-does). Containers then join them by path in their OCI spec, and CNI configures the network
+here a short-lived thread unshares them, sets the hostname and bind-mounts each onto a
+file, which keeps it alive with no process at all (as `ip netns` does), and /dev/shm is
+mounted by mount(2): system calls, not a process per step (`kubelet.syscalls`). Containers
+then join the namespaces by path in their OCI spec, and CNI configures the network
 namespace through the same path (`netns_path`).
 
 hostNetwork pods use the host's network and UTS namespaces (upstream: the pod's hostname is
 the node's) and still get their own IPC namespace.
 
-The loopback interface is brought up here, as containerd's CRI plugin does for every
-sandbox; everything else about the pod network belongs to CNI (`kubelet/network.py`).
+The loopback interface is brought up here, in the same thread (as containerd's CRI plugin
+does for every sandbox with `use_internal_loopback`: no CNI loopback plugin runs);
+everything else about the pod network belongs to CNI (`kubelet/network/`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from kybernetes.kubelet import syscalls
 from kybernetes.kubelet.runtime.cri import DNSConfig, SandboxConfig
-from kybernetes.kubelet.runtime.runc.proc import check, umount
+from kybernetes.kubelet.runtime.runc.proc import umount
 
 SHM_SIZE = 64 * 1024 * 1024  # containerd's default /dev/shm size
 NAMESPACES = ("net", "ipc", "uts")
@@ -95,17 +98,12 @@ async def create(config: SandboxConfig, data_dir: Path, run_dir: Path) -> None:
     ns_dir.mkdir(parents=True, exist_ok=True)
     shm = run_dir / "shm"
     shm.mkdir(exist_ok=True)
-    await check("mount", "-t", "tmpfs", "-o", f"nosuid,nodev,noexec,mode=1777,size={SHM_SIZE}",
-                "shm", str(shm))
+    syscalls.mount("shm", str(shm), "tmpfs",
+                   syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC,
+                   f"mode=1777,size={SHM_SIZE}")
     pinned = ("ipc",) if config.host_network else NAMESPACES
-    for ns in pinned:
-        (ns_dir / ns).touch()
-    argv = ["unshare", *(f"--{ns}={ns_dir / ns}" for ns in pinned)]
-    if config.host_network:
-        await check(*argv, "true")
-    else:
-        await check(*argv, "hostname", hostname)
-        await check("nsenter", f"--net={ns_dir / 'net'}", "ip", "link", "set", "lo", "up")
+    await syscalls.pin_namespaces([(ns, ns_dir / ns) for ns in pinned],
+                                  "" if config.host_network else hostname)
     if config.cgroup_parent:
         for d in cgroup_dirs(config.cgroup_parent):
             d.mkdir(parents=True, exist_ok=True)

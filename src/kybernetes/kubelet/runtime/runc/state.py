@@ -1,23 +1,26 @@
 """On-disk state of the runc runtime, so that a restarted kubelet adopts what is running.
 
 Nothing lives only in memory: a new `RuncRuntime` over the same directories sees every
-sandbox and container the previous one made, and the shims keep running meanwhile.
+sandbox and container the previous one made, and their conmons keep running meanwhile.
 
     <data_dir>/sandboxes/<id>/sandbox.json   the SandboxConfig and created_at
     <data_dir>/sandboxes/<id>/{resolv.conf,hostname,hosts}
     <data_dir>/containers/<id>/container.json the ContainerConfig, sandbox id, created_at
     <data_dir>/containers/<id>/{upper,work}   the overlay's writable layer
-    <data_dir>/containers/<id>/bundle/        config.json and the rootfs mount point
+    <data_dir>/containers/<id>/bundle/        config.json, the rootfs mount point, and
+                                              conmon's attach socket and ctl fifo
     <run_dir>/runc/                           runc's own --root
     <run_dir>/sandboxes/<id>/ns/{net,ipc,uts} the pinned namespaces
     <run_dir>/sandboxes/<id>/shm              the pod's /dev/shm tmpfs
-    <run_dir>/containers/<id>/status.json     written by the shim: pid, started, exited
-    <run_dir>/containers/<id>/shim.json       what the shim is asked to run
+    <run_dir>/containers/<id>/status.json     pid, monitor pid and start time (or how
+                                              the start failed), written once
+    <run_dir>/containers/<id>/{exit,oom}      conmon's: the exit code, an OOM kill
+    <run_dir>/containers/<id>/{conmon,init}.pid
 
 `<run_dir>` is a tmpfs (`/run/kybernetes/runc`) as it should be: after a reboot no
 namespace or process survives, and neither does their state. JSON files are replaced
-atomically (write to a temporary name, rename) because the shim and the kubelet read
-each other's files at any moment.
+atomically (write to a temporary name, rename), as conmon writes its own, because they
+are read at any moment.
 """
 
 from __future__ import annotations
