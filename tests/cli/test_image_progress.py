@@ -5,7 +5,6 @@ only the results. Run as the real command under a pty."""
 from __future__ import annotations
 
 import os
-import pty
 import re
 import subprocess
 import sys
@@ -13,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.terminal import ERASE, run_on_terminal
 from tests.kubelet import imagebuild
 
 pytestmark = pytest.mark.e2e
 
-ERASE = "\r\x1b[K"
 PROGRESS = re.compile(r"app\.tar: (?P<read>[0-9.]+[kMG]?B) / (?P<size>[0-9.]+[kMG]?B), "
                       r"(?P<layers>\d+) layers?")
 
@@ -37,22 +36,7 @@ def _command(tmp_path: Path, archive: Path) -> list[str]:
 
 def test_import_shows_progress_on_a_terminal(tmp_path: Path) -> None:
     archive, image_id = _archive(tmp_path)
-    primary, secondary = pty.openpty()
-    process = subprocess.Popen(_command(tmp_path, archive), stdout=secondary,
-                               stderr=subprocess.PIPE)
-    os.close(secondary)
-    output = b""
-    while True:
-        try:
-            chunk = os.read(primary, 65536)
-        except OSError:  # EIO: the command closed its end
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.close(primary)
-    assert process.wait(60) == 0, process.stderr.read() if process.stderr else ""
-    text = output.decode().replace("\r\n", "\n")  # the terminal's own line endings
+    text = run_on_terminal(_command(tmp_path, archive))
     updates = [PROGRESS.fullmatch(part) for part in text.split(ERASE) if part
                and not part.startswith("imported")]
     assert updates and all(updates), text

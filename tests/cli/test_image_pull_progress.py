@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import pty
 import re
 import subprocess
 import sys
@@ -16,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.terminal import ERASE, run_on_terminal
 from tests.kubelet import imagebuild
 from tests.kubelet.registry import DOCKER_REGISTRY, RunningRegistry, run_registry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not DOCKER_REGISTRY.exists(),
                                                   reason="needs docker-registry")]
 
-ERASE = "\r\x1b[K"
 
 
 @pytest.fixture(scope="module")
@@ -44,22 +43,7 @@ def _command(data: Path, ref: str) -> list[str]:
 
 def test_pull_shows_progress_on_a_terminal(tmp_path: Path, pushed: tuple[str, str]) -> None:
     ref, image_id = pushed
-    primary, secondary = pty.openpty()
-    process = subprocess.Popen(_command(tmp_path, ref), stdout=secondary,
-                               stderr=subprocess.PIPE)
-    os.close(secondary)
-    output = b""
-    while True:
-        try:
-            chunk = os.read(primary, 65536)
-        except OSError:  # EIO: the command closed its end
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.close(primary)
-    assert process.wait(60) == 0, process.stderr.read() if process.stderr else ""
-    text = output.decode().replace("\r\n", "\n")  # the terminal's own line endings
+    text = run_on_terminal(_command(tmp_path, ref))
     progress = re.compile(re.escape(ref) + r": (?P<read>[0-9.]+[kMG]?B) / "
                           r"(?P<size>[0-9.]+[kMG]?B), (?P<layers>\d+) layers?")
     updates = [progress.fullmatch(part) for part in text.split(ERASE) if part
