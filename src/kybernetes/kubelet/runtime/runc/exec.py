@@ -29,6 +29,7 @@ from pathlib import Path
 from kybernetes.kubelet.runtime.cri import CRIError, ExecResult, ExecTimeoutError
 
 RUNC_FAILED = 255  # runc's own exit status when it could not exec the process
+_FIRST_RESIZE_REPEATS = (0.1, 0.5)  # seconds after the first resize: SIGWINCH again
 
 
 def _kill_from_pid_file(pid_file: Path) -> None:
@@ -138,6 +139,7 @@ class RuncExecProcess:
         self._proc, self._pid_file, self._master = proc, pid_file, master
         self.tty = master is not None
         self._master_open = self.tty
+        self._resized = False
 
     @classmethod
     async def start(cls, runc: str, root: Path, container_id: str, pid_file: Path,
@@ -197,8 +199,21 @@ class RuncExecProcess:
         if self._master is None or not self._master_open or self._proc.returncode is not None:
             return
         fcntl.ioctl(self._master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
-        with contextlib.suppress(ProcessLookupError):
-            self._proc.send_signal(signal.SIGWINCH)
+        self._winch()
+        # `runc exec -t` copies its terminal's size to the container's when SIGWINCH comes,
+        # but only once its handler is installed, a moment after the exec starts: the first
+        # size (kubectl sends it at once) could come in that window and be lost, so it is
+        # signalled again a little later.
+        if not self._resized:
+            self._resized = True
+            loop = asyncio.get_running_loop()
+            for delay in _FIRST_RESIZE_REPEATS:
+                loop.call_later(delay, self._winch)
+
+    def _winch(self) -> None:
+        if self._proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.send_signal(signal.SIGWINCH)
 
     async def wait(self) -> int:
         code = await self._proc.wait()
