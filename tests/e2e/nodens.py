@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from kybernetes.ingress.nginx import stop_stale
 from tests.e2e.cluster import Kubectl, Server, find_kubectl, wait_until
 from tests.kubelet import netns
 from tests.kubelet.imagebuild import busybox_image, write_oci_archive
@@ -117,8 +118,9 @@ def real_node(data: Path, netns_prefix: str, node: str, extra_args: Sequence[str
 
 
 def cleanup_runtime(data: Path) -> None:
-    """Whatever the kubelet left running (containers outlive it by design) and mounted
-    (pod volumes such as the projected service-account token are tmpfs)."""
+    """Whatever the kubelet left running (containers outlive it by design), the ingress's
+    nginx if its `kyb` was killed, and what the kubelet mounted (pod volumes such as the
+    projected service-account token are tmpfs)."""
     from kybernetes.kubelet.runtime.runc.runtime import RuncRuntime
 
     async def run() -> None:
@@ -128,6 +130,7 @@ def cleanup_runtime(data: Path) -> None:
             await runtime.remove_pod_sandbox(sandbox.id)
 
     asyncio.run(run())
+    stop_stale(data / "agent" / "ingress" / "nginx")
     root = str(data)
     mounted = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
     for target in sorted((m for m in mounted if m.startswith(root)), reverse=True):

@@ -1,6 +1,7 @@
-"""kube-system shows what a node's `kyb server` runs itself: the cluster DNS, kube-proxy and
-the NetworkPolicy controller as mirror pods of the node (kubelet/mirrorpods.py), Running and
-Ready, with their logs, recreated when deleted and gone when disabled."""
+"""kube-system shows what a node's `kyb server` runs itself: the cluster DNS, kube-proxy, the
+NetworkPolicy controller and the ingress controller as mirror pods of the node
+(kubelet/mirrorpods.py), Running and Ready, with their logs, recreated when deleted and gone
+when disabled."""
 
 from __future__ import annotations
 
@@ -16,8 +17,7 @@ from tests.e2e.nodens import NODE_IP, REAL_NODE, real_node
 pytestmark = [pytest.mark.e2e, REAL_NODE]
 
 NODE = "node-ks"
-ADDONS = {"kube-dns": "kube-dns", "kube-proxy": "kube-proxy",
-          "network-policy": "network-policy"}
+ADDONS = ("kube-dns", "kube-proxy", "network-policy", "ingress-nginx")
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_disabled_add_on_has_no_mirror_pod(node: tuple[Server, Kubectl]) -> None
     server.stop()
     server.extra_args.append("--disable-kube-proxy")
     server.start()
-    names = {f"kube-dns-{NODE}", f"network-policy-{NODE}"}
+    names = {f"kube-dns-{NODE}", f"network-policy-{NODE}", f"ingress-nginx-{NODE}"}
     pods = wait_until(lambda: _all_ready(kubectl, names), "kube-proxy's mirror pod gone")
     # What still runs keeps its mirror pod across the restart.
     assert pods[f"kube-dns-{NODE}"]["metadata"]["uid"] == dns

@@ -47,18 +47,19 @@ def storage_class() -> Obj:
             "reclaimPolicy": "Delete", "allowVolumeExpansion": True}
 
 
-def _role(name: str, rules: list[Obj], subject: Obj) -> list[Obj]:
+def cluster_role(name: str, rules: list[Obj], *subjects: Obj) -> list[Obj]:
+    """A ClusterRole of `rules` and its ClusterRoleBinding of that name to `subjects`."""
     return [
         {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRole", "metadata": {"name": name},
          "rules": rules},
         {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRoleBinding", "metadata": {"name": name},
          "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": name},
-         "subjects": [subject]},
+         "subjects": list(subjects)},
     ]
 
 
 def rbac() -> list[Obj]:
-    provisioner = _role(PROVISIONER_ROLE, [
+    provisioner = cluster_role(PROVISIONER_ROLE, [
         {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": _READ},
         {"apiGroups": [""], "resources": ["persistentvolumeclaims/status"],
          "verbs": ["update", "patch"]},
@@ -68,14 +69,16 @@ def rbac() -> list[Obj]:
         {"apiGroups": ["", "events.k8s.io"], "resources": ["events"],
          "verbs": ["create", "patch", "update"]},
     ], {"kind": "ServiceAccount", "name": PROVISIONER_ACCOUNT, "namespace": "kube-system"})
-    node = _role(NODE_ROLE, [
+    node = cluster_role(NODE_ROLE, [
         {"apiGroups": [""], "resources": ["persistentvolumes"], "verbs": ["list"]},
     ], {"apiGroup": RBAC, "kind": "Group", "name": NODES_GROUP})
     return provisioner + node
 
 
-async def _write(server: ApiServer, group: str, plural: str, obj: Obj, *,
-                 keep_existing: bool) -> None:
+async def write(server: ApiServer, group: str, plural: str, obj: Obj, *,
+                keep_existing: bool) -> None:
+    """Create the cluster-scoped `obj`; if it exists, leave it (`keep_existing`) or make
+    its top-level fields (not metadata) what `obj` says."""
     info = server.registry.get(group, "v1", plural)
     assert info is not None
     try:
@@ -94,8 +97,8 @@ async def _write(server: ApiServer, group: str, plural: str, obj: Obj, *,
 
 
 async def bootstrap(server: ApiServer) -> None:
-    await _write(server, "storage.k8s.io", "storageclasses", storage_class(),
+    await write(server, "storage.k8s.io", "storageclasses", storage_class(),
                  keep_existing=True)
     for obj in rbac():
         plural = "clusterroles" if obj["kind"] == "ClusterRole" else "clusterrolebindings"
-        await _write(server, RBAC, plural, obj, keep_existing=False)
+        await write(server, RBAC, plural, obj, keep_existing=False)

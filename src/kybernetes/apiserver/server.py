@@ -28,6 +28,7 @@ from kybernetes.apiserver import (
     componentstatuses,
     flowcontrolbootstrap,
     gctuning,
+    ingressbootstrap,
     kubernetesendpoints,
     localstorage,
     nodetoken,
@@ -100,6 +101,9 @@ class ApiServerConfig:
     audit_log_maxsize: int = 100
     audit_log_maxbackup: int = 0
     audit_log_maxage: int = 0
+    # The nodes run the ingress controller (`--disable-ingress`: they do not): its
+    # IngressClass and roles (ingressbootstrap.py).
+    ingress: bool = True
 
     @property
     def storage(self) -> str:
@@ -178,6 +182,8 @@ class ApiServer:
         await self._until_storage_answers(lambda: nodetoken.bootstrap(self))
         # The default StorageClass local-path and its provisioner's and nodes' roles.
         await self._until_storage_answers(lambda: localstorage.bootstrap(self))
+        # The default IngressClass nginx and the ingress controller's role.
+        await self._until_storage_answers(lambda: ingressbootstrap.bootstrap(self))
         # Where the `kubernetes` Service leads: this server's address.
         await self._until_storage_answers(lambda: kubernetesendpoints.bootstrap(self))
         gctuning.settle_heap()

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from kybernetes.api.version import user_agent
 from kybernetes.cli import configfile, flags
+from kybernetes.cli import ingress as ingress_cli
 from kybernetes.cli import proxy as proxy_cli
 from kybernetes.cli.process import run_until_signal
 
@@ -106,7 +107,9 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
                             help="do not run kube-proxy on this node")
     components.add_argument("--disable-network-policy", action="store_true",
                             help="do not enforce NetworkPolicies on this node")
+    ingress_cli.add_disable_flag(parser)
     proxy_cli.add_proxy_flags(parser)
+    ingress_cli.add_ingress_flags(parser)
 
 
 def add_parser(commands: Any) -> None:
@@ -434,45 +437,53 @@ async def join_and_serve(data_dir: Path, args: argparse.Namespace) -> None:
     except JoinError as err:
         raise SystemExit(f"kyb agent: {err}") from None
     node = serve(config, data_dir, args, client_credential=paths.client,
-                 network_policy=not args.disable_network_policy, addons=_proxy_addon(args))
-    if args.disable_kube_proxy:
-        await node
-    else:
-        await _with_proxy(node, load_config(args.proxy_kubeconfig) if args.proxy_kubeconfig
-                          else config, args)
+                 network_policy=not args.disable_network_policy, addons=_addons(args))
+    await _with_addons(node, data_dir, load_config(args.proxy_kubeconfig)
+                       if args.proxy_kubeconfig else config, config, args)
 
 
 def run(args: argparse.Namespace) -> int:
     from kybernetes.cli.main import default_data_dir
     from kybernetes.client import load_config
 
+    ingress_cli.check_nginx(args)
     data_dir = args.data_dir or default_data_dir()
     if args.server:  # with --token: main's flag checks see to that
         node = join_and_serve(data_dir, args)
     else:
-        node = serve(load_config(args.kubeconfig), data_dir, args,
-                     network_policy=not args.disable_network_policy, addons=_proxy_addon(args))
-        if not args.disable_kube_proxy:
-            node = _with_proxy(node, load_config(args.proxy_kubeconfig or args.kubeconfig),
-                               args)
+        node_config = load_config(args.kubeconfig)
+        node = _with_addons(
+            serve(node_config, data_dir, args, network_policy=not args.disable_network_policy,
+                  addons=_addons(args)), data_dir,
+            load_config(args.proxy_kubeconfig or args.kubeconfig), node_config, args)
     run_until_signal(node)
     return 0
 
 
-def _proxy_addon(args: argparse.Namespace) -> list[AddOn]:
-    """kube-proxy as an add-on of the node, unless disabled. It and the node stop together
-    (`_with_proxy`): while the node runs, so does kube-proxy."""
-    from kybernetes.kubelet.mirrorpods import KUBE_PROXY, known_addon
+def _addons(args: argparse.Namespace) -> list[AddOn]:
+    """kube-proxy and the ingress controller as add-ons of the node, unless disabled. They
+    and the node stop together (`_with_addons`): while the node runs, so do they."""
+    from kybernetes.kubelet.mirrorpods import INGRESS_NGINX, KUBE_PROXY, known_addon
 
-    return [] if args.disable_kube_proxy else [known_addon(KUBE_PROXY, lambda: None)]
+    return [known_addon(name, lambda: None) for name, disabled in (
+        (KUBE_PROXY, args.disable_kube_proxy), (INGRESS_NGINX, args.disable_ingress))
+        if not disabled]
 
 
-async def _with_proxy(node: Coroutine[Any, Any, None], proxy_config: Any,
-                      args: argparse.Namespace) -> None:
-    """The node and its kube-proxy; either failing stops both."""
+def ingress_dir(data_dir: Path) -> Path:
+    return data_dir / "agent" / "ingress"
+
+
+async def _with_addons(node: Coroutine[Any, Any, None], data_dir: Path, proxy_config: Any,
+                       ingress_config: Any, args: argparse.Namespace) -> None:
+    """The node, its kube-proxy and its ingress controller (each unless disabled); one
+    failing stops all."""
     node_name = args.node_name or socket.gethostname()
-    proxy = proxy_cli.serve(proxy_config, args, node_name,
-                            args.node_ip or detect_node_ip())
     async with asyncio.TaskGroup() as group:
         group.create_task(node)
-        group.create_task(proxy)
+        if not args.disable_kube_proxy:
+            group.create_task(proxy_cli.serve(proxy_config, args, node_name,
+                                              args.node_ip or detect_node_ip()))
+        if not args.disable_ingress:
+            group.create_task(ingress_cli.serve(
+                ingress_config, ingress_cli.config(ingress_dir(data_dir), args)))

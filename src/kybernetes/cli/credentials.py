@@ -2,7 +2,8 @@
 certificate of its own (k3s' `server/cred/*.kubeconfig`): the scheduler as
 `system:kube-scheduler`, the controller manager as `system:kube-controller-manager`, the
 cluster DNS as `system:kybernetes:dns`, the network policy controller as
-`system:kybernetes:network-policy`, kube-proxy as `system:kube-proxy`, the node as
+`system:kybernetes:network-policy`, the ingress controller as `system:kybernetes:ingress`,
+kube-proxy as `system:kube-proxy`, the node as
 `system:node:<name>` in `system:nodes`. RBAC and the Node authorizer then treat them as
 upstream treats its components, and none of them holds the admin's rights.
 """
@@ -23,6 +24,9 @@ DNS = ("system:kybernetes:dns", ())
 # The node's network policy controller, bound to the ClusterRole of that name
 # (apiserver/nodetoken.py `network_policy_rbac`).
 NETWORK_POLICY = ("system:kybernetes:network-policy", ())
+# The node's ingress controller, bound to the ClusterRole of that name
+# (apiserver/ingressbootstrap.py).
+INGRESS = ("system:kybernetes:ingress", ())
 NODES_GROUP = "system:nodes"
 
 

@@ -45,6 +45,7 @@ from kybernetes.cli import agent as agent_cli
 from kybernetes.cli import configfile, credentials, flags
 from kybernetes.cli import dns as dns_cli
 from kybernetes.cli import image as image_cli
+from kybernetes.cli import ingress as ingress_cli
 from kybernetes.cli import proxy as proxy_cli
 from kybernetes.cli import scheduler as scheduler_cli
 from kybernetes.cli import sim as sim_cli
@@ -178,7 +179,8 @@ def _apiserver_config(args: argparse.Namespace) -> ApiServerConfig:
         encryption_provider_config=args.encryption_provider_config,
         audit_policy_file=args.audit_policy_file, audit_log_path=args.audit_log_path,
         audit_log_maxsize=args.audit_log_maxsize, audit_log_maxbackup=args.audit_log_maxbackup,
-        audit_log_maxage=args.audit_log_maxage)
+        audit_log_maxage=args.audit_log_maxage,
+        ingress=not getattr(args, "disable_ingress", False))
 
 
 def _split_list(text: str) -> list[str]:
@@ -467,6 +469,12 @@ async def _serve_control_plane(server: ApiServer, options: ControllerManagerOpti
                 node_name)))
             addons.append(mirrorpods.known_addon(mirrorpods.NETWORK_POLICY,
                                                  supervised[-1].check))
+        if not agent.disable_ingress:
+            supervised.append(Supervised("ingress", functools.partial(
+                ingress_cli.serve, load_config(kubeconfig(credentials.INGRESS)),
+                ingress_cli.config(agent_cli.ingress_dir(data_dir), agent))))
+            addons.append(mirrorpods.known_addon(mirrorpods.INGRESS_NGINX,
+                                                 supervised[-1].check))
         if not agent.disable_dns and agent.cluster_dns:
             dns_options = dns_cli.options(
                 bind=agent.dns_bind or agent.node_ip, port=agent.dns_port,
@@ -505,6 +513,8 @@ def _run_server(args: argparse.Namespace) -> int:
         logging.getLogger("kyb").warning(
             "not root: running without a node (the agent needs root for runc and CNI)")
         args.disable_agent = True
+    if not args.disable_agent:
+        ingress_cli.check_nginx(args)
     if args.disable_controller_manager and args.disable_scheduler and args.disable_agent:
         return _run_apiserver(args)
     server = _build_server(args)
@@ -595,6 +605,7 @@ def build_parser() -> argparse.ArgumentParser:
     dns_cli.add_parser(commands)
     agent_cli.add_parser(commands)
     proxy_cli.add_parser(commands)
+    ingress_cli.add_parser(commands)
     image_cli.add_parser(commands)
     sim_cli.add_parser(commands)
     kubectl = commands.add_parser("kubectl", help="kubectl against this cluster",

@@ -1,6 +1,6 @@
 """Mirror pods for the node add-ons the `kyb` process runs itself (cluster DNS, kube-proxy,
-NetworkPolicy), so that `kubectl get pods -n kube-system` shows what runs, as k3s users see
-their coredns and kube-proxy pods there.
+NetworkPolicy, the ingress controller), so that `kubectl get pods -n kube-system` shows what
+runs, as k3s users see their coredns and kube-proxy pods there.
 
 Upstream's kubelet runs static pods the API does not schedule and reflects each as a
 *mirror pod* (pkg/kubelet/pod/mirror_client.go): annotated `kubernetes.io/config.mirror`
@@ -76,21 +76,31 @@ class AddOn:
 KUBE_DNS = "kube-dns"
 KUBE_PROXY = "kube-proxy"
 NETWORK_POLICY = "network-policy"
+INGRESS_NGINX = "ingress-nginx"
 _KNOWN: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
     KUBE_DNS: ({"k8s-app": "kube-dns"}, ("kybernetes.dns", "kybernetes.cli.dns")),
     KUBE_PROXY: ({"k8s-app": "kube-proxy"}, ("kybernetes.proxy", "kybernetes.cli.proxy")),
     NETWORK_POLICY: ({"k8s-app": "network-policy"}, ("kybernetes.netpol",)),
+    # The access log is a logger of its own that does not reach the process's stderr.
+    INGRESS_NGINX: ({"app.kubernetes.io/name": "ingress-nginx",
+                     "app.kubernetes.io/component": "controller"},
+                    ("kybernetes.ingress", "kybernetes.ingress.access")),
 }
 
 
 def known_addon(name: str, check: Callable[[], str | None]) -> AddOn:
-    """One of the add-ons `kyb` runs (`KUBE_DNS`, `KUBE_PROXY`, `NETWORK_POLICY`)."""
+    """One of the add-ons `kyb` runs (`KUBE_DNS`, `KUBE_PROXY`, `NETWORK_POLICY`,
+    `INGRESS_NGINX`)."""
     labels, loggers = _KNOWN[name]
     return AddOn(name, labels, check, loggers)
 
 
 def addon_loggers(name: str) -> tuple[str, ...]:
     return _KNOWN[name][1]
+
+
+def addon_labels(name: str) -> dict[str, str]:
+    return dict(_KNOWN[name][0])
 
 
 def is_mirror_pod(pod: Mapping[str, Any]) -> bool:

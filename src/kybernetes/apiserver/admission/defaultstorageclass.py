@@ -35,10 +35,14 @@ def _created(obj: Mapping[str, Any]) -> datetime:
         return datetime.min
 
 
-def default_class(classes: list[dict[str, Any]]) -> dict[str, Any] | None:
+def default_class(classes: list[dict[str, Any]],
+                  annotations: tuple[str, ...] = DEFAULT_CLASS_ANNOTATIONS
+                  ) -> dict[str, Any] | None:
+    """The class marked default by one of `annotations`: the newest, then the first by
+    name, when several are."""
     marked = [c for c in classes if any(
         ((c.get("metadata") or {}).get("annotations") or {}).get(key) == "true"
-        for key in DEFAULT_CLASS_ANNOTATIONS)]
+        for key in annotations)]
     # Newest first, then by name.
     marked.sort(key=lambda c: str((c.get("metadata") or {}).get("name", "")))
     marked.sort(key=_created, reverse=True)

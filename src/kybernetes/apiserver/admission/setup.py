@@ -17,6 +17,7 @@ from kybernetes.apiserver.admission.certificates import (
     CertificateSubjectRestriction,
 )
 from kybernetes.apiserver.admission.chain import AdmissionPlugin
+from kybernetes.apiserver.admission.defaultingressclass import DefaultIngressClass
 from kybernetes.apiserver.admission.defaultstorageclass import DefaultStorageClass
 from kybernetes.apiserver.admission.defaulttolerationseconds import DefaultTolerationSeconds
 from kybernetes.apiserver.admission.limitranger import LimitRanger
@@ -58,6 +59,7 @@ PLUGINS: dict[str, Factory] = {
     "DefaultStorageClass": DefaultStorageClass,
     "StorageObjectInUseProtection": StorageObjectInUseProtection,
     "PersistentVolumeClaimResize": PersistentVolumeClaimResize,
+    "DefaultIngressClass": DefaultIngressClass,
     "ResourceQuota": ResourceQuota,
 }
 # Known to the flags, installed elsewhere.
