@@ -23,7 +23,7 @@ from tests.e2e.fuzzing import FuzzResult, fuzz
 
 from kybernetes.apiserver.pki import Pki, ssl_client_context
 
-_STALL = re.compile(r"^kybernetes_event_loop_max_stall_seconds ([0-9.]+)$", re.M)
+_STALL = re.compile(r"^kybernetes_event_loop_max_stall_seconds ([0-9.e+-]+)$", re.M)
 
 
 def report(label: str, result: FuzzResult, seconds: float) -> None:

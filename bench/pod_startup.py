@@ -17,11 +17,12 @@ Measures, in one run (needs root, runc, iproute2 and the CNI plugins):
 3. a **breakdown** of each of those pods from what the runtime reports (its CRI calls and
    two files), adding nothing to the kubelet: sandbox files written (resolv.conf mtime: the
    sync began creating the sandbox), namespaces pinned (the sandbox's created_at), CNI done
-   (the pod's ips.json mtime), container created (its created_at: rootfs mount + spec),
-   container started (its started_at: the monitor and runc create+start), and the watch
-   event. Wall clock throughout (the kubelet stamps with time.time_ns()); file mtimes are
-   as coarse as the kernel's clock tick (a few ms). Also the pod's watch events (each one
-   a write of the pod: binding, status patches) until Running and in all.
+   (the pod's ips.json mtime), container created (its created_at: volumes, environment,
+   rootfs mount + spec), container started (its started_at, stamped before `runc start`:
+   the monitor and its `runc create`), and the watch event. Wall clock throughout (the
+   kubelet stamps with time.time_ns()); file mtimes are as coarse as the kernel's clock
+   tick (a few ms). Also the pod's watch events (each one a write of the pod: binding,
+   status patches) until Running and in all.
 4. **scale**: more pods up to `--scale` (10 at a time), then the RSS and PSS of the
    `kyb server` process, which holds the API server, controllers and scheduler as well as
    the kubelet (its RSS with no pods is printed for the difference), and of every
@@ -270,9 +271,9 @@ class Stages:
     names: tuple[str, ...] = (
         "create -> scheduled (watch)", "scheduled -> sandbox begun",
         "sandbox: shm, namespaces, lo (syscalls)", "CNI ADD (bridge, portmap, bandwidth)",
-        "container create (rootfs mount, spec)",
-        "container start (monitor, runc create+start)",
-        "-> Running seen (status write, watch)")
+        "container create (volumes, env, rootfs, spec)",
+        "container start (monitor, runc create)",
+        "-> Running seen (runc start, status, watch)")
     values: list[list[float]] = field(default_factory=list)
 
 

@@ -1,4 +1,5 @@
-"""Tests for kybernetes.api.defaults, against upstream's SetDefaults_* behaviour."""
+"""Tests for kybernetes.api.defaults, through each resource's strategy, against upstream's
+SetDefaults_* behaviour."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import copy
 from typing import Any
 
 import pytest
+from tests.builtin_strategy import strategy_for
 
-from kybernetes.api.defaults import apply_defaults, prepare_for_create
 from kybernetes.api.defaults.core import image_tag
 
 Obj = dict[str, Any]
@@ -79,7 +80,7 @@ POD_EXPECTATIONS = [
 @pytest.mark.parametrize(("path", "expected"), POD_EXPECTATIONS)
 def test_pod_defaults(path: str, expected: Any) -> None:
     pod = _pod()
-    apply_defaults("pods", pod)
+    strategy_for("pods").default(pod)
     assert _get(pod, path) == expected
 
 
@@ -87,9 +88,9 @@ def test_pod_defaults_are_idempotent_and_keep_values() -> None:
     pod = _pod()
     pod["spec"]["restartPolicy"] = "Never"
     pod["spec"]["containers"][0]["resources"]["requests"] = {"cpu": "100m"}
-    apply_defaults("pods", pod)
+    strategy_for("pods").default(pod)
     once = copy.deepcopy(pod)
-    apply_defaults("pods", pod)
+    strategy_for("pods").default(pod)
     assert pod == once
     assert pod["spec"]["restartPolicy"] == "Never"
     assert pod["spec"]["containers"][0]["resources"]["requests"] == {"cpu": "100m",
@@ -98,25 +99,23 @@ def test_pod_defaults_are_idempotent_and_keep_values() -> None:
 
 def test_pod_priority_is_left_to_admission() -> None:
     pod = _pod()
-    apply_defaults("pods", pod)
-    prepare_for_create("pods", pod)
+    strategy_for("pods").prepare_for_create(pod)
     assert "priority" not in pod["spec"]
     assert "preemptionPolicy" not in pod["spec"]
 
 
-def test_create_only_defaults_skip_existing_objects() -> None:
+def test_create_only_defaults_are_the_strategy_s_create() -> None:
     ns: Obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta("ns", None)}
-    ns["metadata"]["resourceVersion"] = "12"
-    apply_defaults("namespaces", ns)
+    strategy_for("namespaces").default(ns)
     assert "finalizers" not in ns.get("spec", {})
-    prepare_for_create("namespaces", ns)
+    strategy_for("namespaces").prepare_for_create(ns)
     assert ns["spec"]["finalizers"] == ["kubernetes"]
 
 
 def test_host_network_defaults_host_ports() -> None:
     pod = _pod()
     pod["spec"]["hostNetwork"] = True
-    apply_defaults("pods", pod)
+    strategy_for("pods").default(pod)
     assert pod["spec"]["containers"][0]["ports"][0]["hostPort"] == 80
 
 
@@ -127,7 +126,7 @@ def test_host_network_defaults_host_ports() -> None:
 ])
 def test_image_pull_policy(image: str, policy: str) -> None:
     pod = {"metadata": _meta("p"), "spec": {"containers": [{"name": "c", "image": image}]}}
-    apply_defaults("pods", pod)
+    strategy_for("pods").default(pod)
     assert pod["spec"]["containers"][0]["imagePullPolicy"] == policy
     assert (image_tag(image) == "latest") == (policy == "Always")
 
@@ -141,7 +140,7 @@ def _template() -> Obj:
 def test_templates_get_pod_spec_defaults_only() -> None:
     dep = {"metadata": _meta("d"), "spec": {"selector": {"matchLabels": {"app": "x"}},
                                             "template": _template()}}
-    apply_defaults("deployments", dep)
+    strategy_for("deployments").default(dep)
     spec = dep["spec"]["template"]["spec"]
     assert spec["restartPolicy"] == "Always"
     assert spec["containers"][0]["imagePullPolicy"] == "Always"
@@ -202,7 +201,7 @@ def test_templates_get_pod_spec_defaults_only() -> None:
     ("secrets", {"data": {"a": "eA=="}, "stringData": {"b": "y"}}, {
         "data": {"a": "eA==", "b": "eQ=="}}),
     ("namespaces", {"metadata": {"name": "team"}}, {
-        "spec.finalizers": ["kubernetes"], "status.phase": "Active",
+        "status.phase": "Active",
         "metadata.labels": {"kubernetes.io/metadata.name": "team"}}),
     ("nodes", {"status": {"capacity": {"cpu": "4", "memory": "1.5Gi"}}}, {
         "status.allocatable": {"cpu": "4", "memory": "1536Mi"},
@@ -243,22 +242,21 @@ def test_templates_get_pod_spec_defaults_only() -> None:
 def test_kind_defaults(resource: str, obj: Obj, expected: dict[str, Any]) -> None:
     obj = copy.deepcopy(obj)
     obj.setdefault("metadata", _meta("x"))
-    apply_defaults(resource, obj)
+    strategy_for(resource).default(obj)
     for path, value in expected.items():
         assert _get(obj, path) == value, path
 
 
 def test_namespace_finalizer_not_re_added_on_update() -> None:
     ns = {"metadata": {"name": "team", "resourceVersion": "9"}, "spec": {}}
-    apply_defaults("namespaces", ns)
+    strategy_for("namespaces").default(ns)
     assert "finalizers" not in ns["spec"]
 
 
 def test_job_selector_generation() -> None:
     job: Obj = {"metadata": {"name": "pi", "namespace": "d", "uid": "u-1"},
            "spec": {"template": {"spec": {"containers": []}}}}
-    apply_defaults("jobs", job)
-    prepare_for_create("jobs", job)
+    strategy_for("jobs").prepare_for_create(job)
     assert job["spec"]["selector"] == {"matchLabels": {"batch.kubernetes.io/controller-uid": "u-1"}}
     assert job["spec"]["template"]["metadata"]["labels"] == {
         "job-name": "pi", "batch.kubernetes.io/job-name": "pi",
@@ -267,5 +265,5 @@ def test_job_selector_generation() -> None:
 
 def test_unknown_resource_is_left_alone() -> None:
     obj = {"metadata": {"name": "x"}, "spec": {}}
-    apply_defaults("widgets.example.com", obj)
+    strategy_for("widgets.example.com").default(obj)
     assert obj == {"metadata": {"name": "x"}, "spec": {}}

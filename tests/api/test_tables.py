@@ -6,16 +6,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from tests.builtin_strategy import strategy_for
 
 from kybernetes.api.errors import StatusError
-from kybernetes.api.printers import PRINTERS
 from kybernetes.api.printers._common import (
     format_label_selector,
     format_labels,
     human_duration,
     quantity,
 )
-from kybernetes.api.tables import build_table, column_definitions, has_printer
+from kybernetes.api.tables import build_table, column_definitions
+from kybernetes.apiserver.strategies import builtin_strategies
 
 NOW = datetime(2024, 6, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -31,7 +32,7 @@ def meta(name: str, *, created: str | None = None, **extra: Any) -> dict[str, An
 
 
 def cells(resource: str, obj: dict[str, Any]) -> list[Any]:
-    table = build_table(resource, [obj], now=NOW)
+    table = build_table(strategy_for(resource).printer, [obj], now=NOW)
     assert len(table["rows"]) == 1
     row_cells: list[Any] = table["rows"][0]["cells"]
     assert len(row_cells) == len(table["columnDefinitions"])
@@ -39,7 +40,8 @@ def cells(resource: str, obj: dict[str, Any]) -> list[Any]:
 
 
 def headers(resource: str, wide: bool = False) -> list[str]:
-    return [c["name"] for c in column_definitions(resource) if wide or c["priority"] == 0]
+    return [c["name"] for c in column_definitions(strategy_for(resource).printer)
+            if wide or c["priority"] == 0]
 
 
 # --- durations, quantities, selectors --------------------------------------------------
@@ -84,7 +86,8 @@ def test_table_envelope_and_include_object() -> None:
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": meta("p", labels={"a": "b"}),
            "spec": {"containers": [{"name": "c", "image": "nginx"}]},
            "status": {"phase": "Pending"}}
-    table = build_table("pods", [pod], now=NOW)
+    pods = strategy_for("pods").printer
+    table = build_table(pods, [pod], now=NOW)
     assert table["kind"] == "Table"
     assert table["apiVersion"] == "meta.k8s.io/v1"
     assert table["metadata"] == {}
@@ -92,20 +95,20 @@ def test_table_envelope_and_include_object() -> None:
                                           "apiVersion": "meta.k8s.io/v1",
                                           "metadata": pod["metadata"]}
     assert "conditions" not in table["rows"][0]
-    assert build_table("pods", [pod], include_object="Object", now=NOW)["rows"][0]["object"] \
+    assert build_table(pods, [pod], include_object="Object", now=NOW)["rows"][0]["object"] \
         is pod
-    assert build_table("pods", [pod], include_object="None", now=NOW)["rows"][0]["object"] \
+    assert build_table(pods, [pod], include_object="None", now=NOW)["rows"][0]["object"] \
         is None
-    headless = build_table("pods", [pod], no_headers=True, now=NOW)
+    headless = build_table(pods, [pod], no_headers=True, now=NOW)
     assert headless["columnDefinitions"] is None
     assert len(headless["rows"][0]["cells"]) == 9
     with pytest.raises(StatusError):
-        build_table("pods", [pod], include_object="Everything")
-    assert build_table("pods", [], now=NOW)["rows"] == []
+        build_table(pods, [pod], include_object="Everything")
+    assert build_table(pods, [], now=NOW)["rows"] == []
 
 
 def test_pod_columns() -> None:
-    columns = column_definitions("pods")
+    columns = column_definitions(strategy_for("pods").printer)
     assert [(c["name"], c["type"], c["format"], c["priority"]) for c in columns] == [
         ("Name", "string", "name", 0), ("Ready", "string", "", 0), ("Status", "string", "", 0),
         ("Restarts", "string", "", 0), ("Age", "string", "", 0), ("IP", "string", "", 1),
@@ -123,18 +126,19 @@ def test_pod_columns() -> None:
 def test_unknown_resource_uses_default_columns() -> None:
     widget = {"apiVersion": "example.com/v1", "kind": "Widget",
               "metadata": {"name": "w1", "creationTimestamp": "2024-05-01T10:20:30Z"}}
-    table = build_table("widgets", [widget], now=NOW)
+    table = build_table(strategy_for("widgets.example.com").printer, [widget], now=NOW)
     assert [(c["name"], c["type"], c["format"]) for c in table["columnDefinitions"]] == [
         ("Name", "string", "name"), ("Created At", "date", "")]
     assert table["columnDefinitions"][1]["description"].startswith("CreationTimestamp")
     assert table["rows"][0]["cells"] == ["w1", "2024-05-01T10:20:30Z"]
-    assert not has_printer("widgets")
+    assert strategy_for("widgets.example.com").printer is None
     for resource in ("roles", "clusterroles", "limitranges"):
         assert headers(resource) == ["Name", "Created At"]
     assert cells("roles", {"metadata": {"name": "r"}}) == ["r", "0001-01-01T00:00:00Z"]
 
 
-@pytest.mark.parametrize("resource", sorted(PRINTERS))
+@pytest.mark.parametrize("resource", sorted({s.resource for s in builtin_strategies()
+                                             if s.printer is not None}))
 def test_every_printer_handles_a_bare_object(resource: str) -> None:
     row = cells(resource, {"metadata": {"name": "x"}})
     assert "x" in str(row)
@@ -253,14 +257,14 @@ def test_completed_and_failed_pods() -> None:
     done = {"phase": "Succeeded", "containerStatuses": [{
         "name": "c0", "ready": False, "restartCount": 0,
         "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]}
-    table = build_table("pods", [pod("job-x", status=done)], now=NOW)
+    table = build_table(strategy_for("pods").printer, [pod("job-x", status=done)], now=NOW)
     assert table["rows"][0]["cells"][1:3] == ["0/1", "Completed"]
     assert table["rows"][0]["conditions"] == [{
         "type": "Completed", "status": "True", "reason": "Succeeded",
         "message": "The pod has completed successfully."}]
     oom = {"phase": "Failed", "containerStatuses": [
         {"name": "c0", "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}
-    table = build_table("pods", [pod("oom", status=oom)], now=NOW)
+    table = build_table(strategy_for("pods").printer, [pod("oom", status=oom)], now=NOW)
     assert table["rows"][0]["cells"][2] == "OOMKilled"
     assert table["rows"][0]["conditions"][0]["reason"] == "Failed"
     no_reason = {"phase": "Running", "containerStatuses": [
@@ -599,7 +603,7 @@ def test_storage() -> None:
     newer = {"metadata": meta("fast", annotations=default_ann, created=ts(days=1)),
              "provisioner": "example.com/fast", "reclaimPolicy": "Retain",
              "allowVolumeExpansion": True}
-    table = build_table("storageclasses", [older, newer], now=NOW)
+    table = build_table(strategy_for("storageclasses").printer, [older, newer], now=NOW)
     assert [row["cells"] for row in table["rows"]] == [
         ["local-path", "rancher.io/local-path", "Delete", "WaitForFirstConsumer", False, "9d"],
         ["fast (default)", "example.com/fast", "Retain", "Immediate", True, "24h"]]
@@ -629,6 +633,6 @@ def test_ages_use_the_supplied_clock() -> None:
     obj = {"metadata": meta("cm", created=ts(minutes=3, seconds=2))}
     assert cells("configmaps", obj)[-1] == "3m2s"
     naive_now = NOW.replace(tzinfo=None)
-    table = build_table("configmaps", [obj], now=naive_now)
+    table = build_table(strategy_for("configmaps").printer, [obj], now=naive_now)
     assert table["rows"][0]["cells"][-1] == "3m2s"
     assert cells("configmaps", {"metadata": {"name": "x"}})[-1] == "<unknown>"

@@ -1,4 +1,5 @@
-"""Tests for kybernetes.api.validation: upstream field paths, error types and details."""
+"""Tests for kybernetes.api.validation, through each resource's strategy: upstream field
+paths, error types and details."""
 
 from __future__ import annotations
 
@@ -6,9 +7,8 @@ import copy
 from typing import Any
 
 import pytest
+from tests.builtin_strategy import strategy_for
 
-from kybernetes.api.defaults import apply_defaults, prepare_for_create
-from kybernetes.api.validation import validate_create, validate_update
 from kybernetes.api.validation.batch import parse_cron
 from kybernetes.api.validation.meta import (
     is_dns1123_label,
@@ -131,8 +131,7 @@ def _set(obj: Obj, path: str, value: Any) -> None:
 
 def _build(resource: str, changes: dict[str, Any]) -> Obj:
     obj = copy.deepcopy(BASE[resource])
-    apply_defaults(resource, obj)
-    prepare_for_create(resource, obj)
+    strategy_for(resource).prepare_for_create(obj)
     for path, value in changes.items():
         _set(obj, path, value if value is DELETE else copy.deepcopy(value))
     return obj
@@ -140,7 +139,7 @@ def _build(resource: str, changes: dict[str, Any]) -> Obj:
 
 @pytest.mark.parametrize("resource", sorted(BASE))
 def test_valid_objects(resource: str) -> None:
-    assert validate_create(resource, _build(resource, {})) == []
+    assert strategy_for(resource).validate_create(_build(resource, {})) == []
 
 
 CREATE_CASES: list[tuple[str, dict[str, Any], list[tuple[str, str, str]]]] = [
@@ -342,7 +341,7 @@ CREATE_CASES: list[tuple[str, dict[str, Any], list[tuple[str, str, str]]]] = [
 @pytest.mark.parametrize(("resource", "changes", "expected"), CREATE_CASES)
 def test_create(resource: str, changes: dict[str, Any],
                 expected: list[tuple[str, str, str]]) -> None:
-    errs = validate_create(resource, _build(resource, changes))
+    errs = strategy_for(resource).validate_create(_build(resource, changes))
     assert [(e.field, e.type, e.detail) for e in errs] == expected
 
 
@@ -412,8 +411,8 @@ def test_update(resource: str, changes: dict[str, Any],
     new = copy.deepcopy(old)
     for path, value in changes.items():
         _set(new, path, value if value is DELETE else copy.deepcopy(value))
-    apply_defaults(resource, new)
-    errs = validate_update(resource, new, old)
+    strategy_for(resource).default(new)
+    errs = strategy_for(resource).validate_update(new, old)
     assert [(e.field, e.type, e.detail) for e in errs] == expected
 
 
@@ -421,7 +420,7 @@ def test_pod_spec_change_is_forbidden_with_upstream_message() -> None:
     old = _stored("pods")
     new = copy.deepcopy(old)
     new["spec"]["restartPolicy"] = "Never"
-    errs = validate_update("pods", new, old)
+    errs = strategy_for("pods").validate_update(new, old)
     assert [(e.field, e.type) for e in errs] == [("spec", "FieldValueForbidden")]
     assert errs[0].detail.startswith(
         "pod updates may not change fields other than `spec.containers[*].image`,"
@@ -437,9 +436,9 @@ def test_pod_tolerations_may_only_be_added() -> None:
                                    "tolerationSeconds": 10}]
     new = copy.deepcopy(old)
     new["spec"]["tolerations"][0]["tolerationSeconds"] = 20
-    assert validate_update("pods", new, old) == []
+    assert strategy_for("pods").validate_update(new, old) == []
     new["spec"]["tolerations"] = []
-    errs = validate_update("pods", new, old)
+    errs = strategy_for("pods").validate_update(new, old)
     assert [(e.field, e.detail) for e in errs] == [
         ("spec.tolerations", "existing toleration can not be modified except its "
                              "tolerationSeconds")]
@@ -450,11 +449,11 @@ def test_grace_period_may_go_from_negative_to_one() -> None:
     old["spec"]["terminationGracePeriodSeconds"] = -1
     new = copy.deepcopy(old)
     new["spec"]["terminationGracePeriodSeconds"] = 1
-    assert validate_update("pods", new, old) == []
+    assert strategy_for("pods").validate_update(new, old) == []
 
 
 def test_messages_render_like_upstream() -> None:
-    errs = validate_create("deployments", _build("deployments", {"spec.replicas": -1}))
+    errs = strategy_for("deployments").validate_create(_build("deployments", {"spec.replicas": -1}))
     assert [e.message() for e in errs] == [
         "spec.replicas: Invalid value: -1: must be greater than or equal to 0"]
 

@@ -73,7 +73,9 @@ async def test_default_chain_is_kube_apiservers_order(server: ApiServer) -> None
     assert ours == ["NamespaceLifecycle", "LimitRanger", "ServiceAccount", "NodeRestriction",
                     "PodSecurity", "Priority", "DefaultTolerationSeconds",
                     "DefaultStorageClass", "StorageObjectInUseProtection",
-                    "PersistentVolumeClaimResize", "DefaultIngressClass", "ResourceQuota"]
+                    "PersistentVolumeClaimResize", "DefaultIngressClass",
+                    "MutatingAdmissionWebhook", "ValidatingAdmissionPolicy",
+                    "ValidatingAdmissionWebhook", "ResourceQuota"]
 
 
 async def test_disabled_plugins_are_left_out(tmp_path: Path) -> None:

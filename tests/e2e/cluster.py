@@ -120,7 +120,8 @@ class Server:
             text = client.get("/metrics").text
         counts: dict[tuple[str, int], int] = {}
         for match in _REQUEST_TOTAL.finditer(text):
-            counts[(match["verb"], int(match["code"]))] = int(float(match["count"]))
+            key = (match["verb"], int(match["code"]))
+            counts[key] = counts.get(key, 0) + int(float(match["count"]))
         return counts
 
     def server_errors(self) -> dict[tuple[str, int], int]:

@@ -2,7 +2,8 @@
 operation of every group-version the server publishes (`/openapi/v3`), and each answer is
 checked as a hostile client would hope to break it: no 5xx, no broken HTTP, and no write
 by a refused request (the storage revision, read from `/metrics`, does not move across a
-write that was answered with an error). Shared by tests/e2e/test_fuzz.py and
+write that was answered with an error, once what a successful write set going in the
+server itself has settled). Shared by tests/e2e/test_fuzz.py and
 test_fuzz_anonymous.py (bounded, fixed seed) and bench/fuzz.py (longer).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import re
 import ssl
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,7 +27,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from tests.e2e.cluster import Server
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_REVISION = re.compile(r"^kybernetes_storage_revision (\d+)$", re.M)
+# A gauge: Prometheus' text format writes it as a float ("1234.0").
+_REVISION = re.compile(r"^kybernetes_storage_revision ([0-9.e+]+)$", re.M)
 
 
 @dataclass
@@ -65,7 +68,20 @@ def operations(client: httpx.Client) -> list[Any]:
 def storage_revision(client: httpx.Client) -> int:
     match = _REVISION.search(client.get("/metrics").text)
     assert match is not None, "no kybernetes_storage_revision in /metrics"
-    return int(match[1])
+    return int(float(match[1]))
+
+
+def settled_revision(client: httpx.Client, quiet: float = 0.3, timeout: float = 10) -> int:
+    """The storage revision once it has not moved for `quiet` seconds (at most `timeout`)."""
+    deadline = time.monotonic() + timeout
+    revision = storage_revision(client)
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        now = storage_revision(client)
+        if now == revision:
+            break
+        revision = now
+    return revision
 
 
 def fuzz(base_url: str, admin: ssl.SSLContext, caller: ssl.SSLContext, *,
@@ -92,6 +108,11 @@ def fuzz(base_url: str, admin: ssl.SSLContext, caller: ssl.SSLContext, *,
                 if not isinstance(status, int) or status >= 500:
                     result.failures.append((method, url, str(status), body))
                 if method in _WRITES:
+                    if isinstance(status, int) and status < 300:
+                        # What a write did may set the server's own controllers going (a
+                        # CRD is established): wait for them before judging the next.
+                        revision = settled_revision(reader)
+                        return
                     now = storage_revision(reader)
                     if isinstance(status, int) and status >= 400 and now != revision:
                         result.failures.append((method, url, f"{status} but wrote", body))

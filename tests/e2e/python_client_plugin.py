@@ -18,10 +18,7 @@ import pytest
 SUITE = Path(__file__).resolve().parents[2] / "third_party" / "kubernetes-client-python"
 
 # node id (relative to SUITE) -> why it cannot pass yet
-SKIPPED: dict[str, str] = {
-    "kubernetes/e2e_test/test_utils.py::TestUtils::test_metrics_utilities_integration":
-        "needs the metrics API (metrics.k8s.io, `kubectl top`): issue 14, observability",
-}
+SKIPPED: dict[str, str] = {}
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -75,11 +75,10 @@ def secret_value(kubectl: Kubectl, name: str) -> str:
 
 
 def rewrite_all_secrets(kubectl: Kubectl) -> None:
-    """Upstream's documented step: `kubectl get secrets -A -o json | kubectl replace -f -`.
-    (Without client-side validation: kubectl validates a List against /openapi/v2 in
-    protobuf, which the server does not serve.)"""
+    """Upstream's documented step: `kubectl get secrets -A -o json | kubectl replace -f -`
+    (kubectl validates the List against /openapi/v2 in protobuf)."""
     listed = kubectl("get", "secrets", "--all-namespaces", "-o", "json")
-    kubectl("replace", "--validate=false", "-f", "-", input=listed)
+    kubectl("replace", "-f", "-", input=listed)
 
 
 def test_secrets_are_encrypted_on_disk_and_survive_key_rotation(tmp_path: Path) -> None:

@@ -150,7 +150,8 @@ def test_a_component_that_keeps_dying_takes_the_server_down(tmp_path: Path) -> N
         healthy = wait_until(lambda: text if "[+]scheduler ok" in (text := _livez(server))
                              else None, "the scheduler running")
         assert healthy.splitlines() == [
-            "[+]ping ok", "[+]watch-cache ok", "[+]controller-manager ok", "[+]scheduler ok",
+            "[+]ping ok", "[+]watch-cache ok", "[+]controller-manager ok",
+            "[+]metrics-server ok", "[+]scheduler ok",
             "livez check passed"]
         config.write_text("kind: [not, a, configuration")
         _take_over_the_scheduler_lease(server)

@@ -162,7 +162,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 def test_hosts_and_paths_route_to_their_services(cluster: Cluster) -> None:
     assert wait_until(lambda: answer("a.example.test", "/") == (200, "a"), "a routed")
-    assert answer("b.example.test", "/api") == (200, "b-api")
+    assert wait_until(lambda: answer("b.example.test", "/api") == (200, "b-api"), "b routed")
     assert (answer("b.example.test", "/") or (0,))[0] == 404
     assert (answer("c.example.test", "/") or (0,))[0] == 404
 
@@ -264,3 +264,38 @@ def test_the_access_log_is_the_mirror_pods_log(cluster: Cluster) -> None:
         logs = cluster.kubectl.run("logs", "-n", "kube-system", pod, check=False).stdout
         return "GET /logged-path HTTP/1.1" in logs
     wait_until(logged, "the request in the ingress pod's log")
+
+
+def test_an_httproute_splits_traffic_by_weight(cluster: Cluster) -> None:
+    assert cluster.kubectl("get", "gatewayclass", "nginx", "-o",
+                           "jsonpath={.spec.controllerName}") == "kybernetes.io/gateway-nginx"
+    cluster.apply(
+        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+         "metadata": {"name": "web"},
+         "spec": {"gatewayClassName": "nginx", "listeners": [
+             {"name": "http", "port": 80, "protocol": "HTTP",
+              "hostname": "*.gw.example.test"}]}},
+        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+         "metadata": {"name": "split"},
+         "spec": {"parentRefs": [{"name": "web"}], "hostnames": ["split.gw.example.test"],
+                  "rules": [{"backendRefs": [{"name": "a", "port": 80, "weight": 3},
+                                             {"name": "b", "port": 80, "weight": 1}]}]}})
+    wait_until(lambda: answer("split.gw.example.test", "/") in ((200, "a"), (200, "b")),
+               "the HTTPRoute served")
+    seen = {"a": 0, "b": 0}
+    for _ in range(200):
+        status, body, _ = get("split.gw.example.test", "/")
+        assert status == 200
+        seen[body] += 1
+    assert 120 <= seen["a"] <= 180, seen  # 3:1 of 200 is 150
+
+    def accepted() -> bool:
+        route = json.loads(cluster("get", "httproute", "split", "-o", "json"))
+        parents = (route.get("status") or {}).get("parents") or []
+        return any(c["type"] == "Accepted" and c["status"] == "True"
+                   for p in parents for c in p["conditions"])
+    wait_until(accepted, "the HTTPRoute Accepted")
+    programmed = cluster("get", "gateway", "web", "-o",
+                         'jsonpath={.status.conditions[?(@.type=="Programmed")].status} '
+                         "{.status.addresses[*].value}")
+    assert programmed == f"True {NODE_IP}"

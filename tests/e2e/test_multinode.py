@@ -7,8 +7,9 @@ Each node keeps host-gw routes to the other's pod CIDR and runs kube-proxy (B on
 node credentials); the cluster DNS answers on A's address behind 10.43.0.10. A Deployment
 of 3 busybox `httpd` pods, spread over A and B, serves its pod name; a client pod on A
 fetches `web.<ns>.svc.cluster.local` and sees every backend, then only what remains after
-a scale-down; a NodePort and a LoadBalancer Service answer on both nodes' addresses; a pod
-that fails readiness gets no traffic; `nslookup` of the kubernetes Service works in a pod.
+a scale-down; a NodePort and a LoadBalancer Service, and an Ingress, answer on both nodes'
+addresses; a pod that fails readiness gets no traffic; `nslookup` of the kubernetes Service
+works in a pod.
 
 One cluster for the module in each proxy mode (nftables, iptables). Busybox is built from
 Debian's busybox-static and imported into both nodes' image stores. Waits are bounded
@@ -18,6 +19,7 @@ polls, not measures.
 from __future__ import annotations
 
 import functools
+import http.client
 import json
 import shutil
 import signal
@@ -279,6 +281,36 @@ def test_node_port_and_load_balancer_answer_on_every_node(cluster: Cluster,
                 answered = wait_until(functools.partial(answer, address, port),
                                       f"{address}:{port} answering")
                 assert answered in web
+
+
+def test_an_ingress_answers_on_every_node(cluster: Cluster, web: dict[str, str]) -> None:
+    """Both nodes run the ingress (B's on its node credentials) and publish their
+    addresses in the Ingress's status."""
+    cluster.apply({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                   "metadata": {"name": "web"},
+                   "spec": {"rules": [{"host": "web.multi.test", "http": {"paths": [
+                       {"path": "/", "pathType": "Prefix", "backend": {"service": {
+                           "name": "web", "port": {"number": 8080}}}}]}}]}})
+
+    def by_host(address: str) -> str | None:
+        conn = http.client.HTTPConnection(address, 80, timeout=5)
+        try:
+            conn.request("GET", "/", headers={"Host": "web.multi.test"})
+            response = conn.getresponse()
+            body = response.read().decode().strip()
+            return body if response.status == 200 else None
+        except OSError:
+            return None
+        finally:
+            conn.close()
+
+    with inside(cluster.a):
+        for address in (A_IP, B_IP):
+            assert wait_until(functools.partial(by_host, address),
+                              f"the ingress on {address}") in web
+    wait_until(lambda: cluster("get", "ingress", "web", "-n", cluster.namespace, "-o",
+                               "jsonpath={.status.loadBalancer.ingress[*].ip}") ==
+               f"{A_IP} {B_IP}" or None, "both nodes in the Ingress's status")
 
 
 def test_a_pod_failing_readiness_gets_no_traffic(cluster: Cluster,

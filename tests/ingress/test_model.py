@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from kybernetes.ingress import model
-from tests.ingress.conftest import endpoint_slice, ingress, rule, service
+from tests.ingress.objects import endpoint_slice, ingress, rule, service
 
 Obj = dict[str, Any]
 CONTROLLER = "kybernetes.io/ingress-nginx"

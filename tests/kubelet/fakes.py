@@ -238,3 +238,6 @@ class FakeVolumes:
 
     async def teardown(self, pod: Obj) -> None:
         self.set_up.discard(str(pod["metadata"]["uid"]))
+
+    async def aclose(self) -> None:
+        pass

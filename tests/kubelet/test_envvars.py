@@ -1,17 +1,19 @@
 """Container environments against a real in-process API server: ConfigMaps, Secrets,
-Services (with allocated cluster IPs) and the Node are real objects read through
-`ApiLookups`; expectations are upstream's (kubelet_pods_test.go, envvars_test.go,
-expansion_test.go)."""
+Services (with allocated cluster IPs) and the Node are real objects read through the
+kubelet's watched copies (`KubeletListers`, each pod registered first); expectations are
+upstream's (kubelet_pods_test.go, envvars_test.go, expansion_test.go)."""
 
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from kybernetes.client import ApiClient
-from kybernetes.kubelet.envvars import ApiLookups, EnvError, container_env, service_env
+from kybernetes.kubelet.envvars import EnvError, container_env, service_env
+from kybernetes.kubelet.listers import KubeletListers
 from kybernetes.kubelet.volumes.expansion import expand, mapping_for
 
 Obj = dict[str, Any]
@@ -26,7 +28,7 @@ NS = "shop"
 
 
 @pytest.fixture
-async def lookups(api: ApiClient) -> ApiLookups:
+async def lookups(api: ApiClient) -> AsyncIterator[KubeletListers]:
     await api.create(NAMESPACES, {"metadata": {"name": NS}})
     await api.create(NODES, {"metadata": {"name": NODE}})
     node = await api.get(NODES, NODE)
@@ -36,31 +38,36 @@ async def lookups(api: ApiClient) -> ApiLookups:
                                     {"type": "InternalIP", "address": "192.0.2.10"},
                                     {"type": "InternalIP", "address": "2001:db8::10"}]}
     await api.update_status(NODES, node)
-    return ApiLookups(api, NODE)
+    listers = KubeletListers(api, NODE)
+    try:
+        yield listers
+    finally:
+        await listers.aclose()
 
 
-async def make_pod(api: ApiClient, container: Obj, *, links: bool = True,
-                   name: str = "web") -> Obj:
+async def make_pod(api: ApiClient, lookups: KubeletListers, container: Obj, *,
+                   links: bool = True, name: str = "web") -> Obj:
     pod: Obj = await api.create(PODS, {
         "metadata": {"name": name, "labels": {"app": "web"},
                      "annotations": {"team": "blue"}},
         "spec": {"nodeName": NODE, "serviceAccountName": "default",
                  "enableServiceLinks": links,
                  "containers": [{"name": "c", "image": "busybox", **container}]}}, NS)
+    await lookups.register_pod(pod)
     return pod
 
 
-async def env_of(api: ApiClient, lookups: ApiLookups, container: Obj, *, links: bool = True,
+async def env_of(api: ApiClient, lookups: KubeletListers, container: Obj, *, links: bool = True,
                  pod_ips: list[str] | None = None, name: str = "web") -> dict[str, str]:
-    pod = await make_pod(api, container, links=links, name=name)
+    pod = await make_pod(api, lookups, container, links=links, name=name)
     pairs = await container_env(pod, pod["spec"]["containers"][0], lookups=lookups,
                                 pod_ips=pod_ips)
     assert len(pairs) == len(dict(pairs))  # no name twice
     return dict(pairs)
 
 
-async def env_error(api: ApiClient, lookups: ApiLookups, container: Obj) -> str:
-    pod = await make_pod(api, container)
+async def env_error(api: ApiClient, lookups: KubeletListers, container: Obj) -> str:
+    pod = await make_pod(api, lookups, container)
     with pytest.raises(EnvError) as caught:
         await container_env(pod, pod["spec"]["containers"][0], lookups=lookups)
     return str(caught.value)
@@ -129,7 +136,7 @@ def test_service_env_brackets_ipv6() -> None:
 
 
 async def test_service_links_follow_enable_service_links(
-        api: ApiClient, lookups: ApiLookups) -> None:
+        api: ApiClient, lookups: KubeletListers) -> None:
     svc = await api.create(SERVICES, {"metadata": {"name": "db"},
                                       "spec": {"ports": [{"port": 5432}]}}, NS)
     await api.create(SERVICES, {"metadata": {"name": "other"},
@@ -151,7 +158,7 @@ async def test_service_links_follow_enable_service_links(
 # -------------------------------------------------------------------- env and envFrom
 
 
-async def test_env_from_env_values_and_expansion(api: ApiClient, lookups: ApiLookups) -> None:
+async def test_env_from_env_values_and_expansion(api: ApiClient, lookups: KubeletListers) -> None:
     await api.create(CONFIGMAPS, {"metadata": {"name": "cfg"},
                                   "data": {"MODE": "prod", "1-odd.key": "kept", "PORT": "1"}},
                      NS)
@@ -180,7 +187,7 @@ async def test_env_from_env_values_and_expansion(api: ApiClient, lookups: ApiLoo
 
 
 async def test_value_from_config_map_and_secret_keys(
-        api: ApiClient, lookups: ApiLookups) -> None:
+        api: ApiClient, lookups: KubeletListers) -> None:
     await api.create(CONFIGMAPS, {"metadata": {"name": "cfg"}, "data": {"level": "debug"}}, NS)
     await api.create(SECRETS, {"metadata": {"name": "sec"}, "data": {"token": b64("t0k")}}, NS)
     env = await env_of(api, lookups, {"env": [
@@ -205,13 +212,13 @@ async def test_value_from_config_map_and_secret_keys(
      'secret "x" not found'),
 ])
 async def test_missing_keys_and_objects_are_worded_as_upstream(
-        api: ApiClient, lookups: ApiLookups, env: list[Obj], message: str) -> None:
+        api: ApiClient, lookups: KubeletListers, env: list[Obj], message: str) -> None:
     await api.create(CONFIGMAPS, {"metadata": {"name": "cfg"}, "data": {"a": "1"}}, NS)
     await api.create(SECRETS, {"metadata": {"name": "sec"}, "data": {"a": b64("1")}}, NS)
     assert await env_error(api, lookups, {"env": env}) == message
 
 
-async def test_missing_env_from_object_fails(api: ApiClient, lookups: ApiLookups) -> None:
+async def test_missing_env_from_object_fails(api: ApiClient, lookups: KubeletListers) -> None:
     assert await env_error(api, lookups, {"envFrom": [{"configMapRef": {"name": "gone"}}]}) \
         == 'configmap "gone" not found'
 
@@ -219,14 +226,14 @@ async def test_missing_env_from_object_fails(api: ApiClient, lookups: ApiLookups
 # ----------------------------------------------------------------- downward API in env
 
 
-async def test_field_refs(api: ApiClient, lookups: ApiLookups) -> None:
+async def test_field_refs(api: ApiClient, lookups: KubeletListers) -> None:
     fields = {"NAME": "metadata.name", "NAMESPACE": "metadata.namespace",
               "UID": "metadata.uid", "APP": "metadata.labels['app']",
               "TEAM": "metadata.annotations['team']", "NODE": "spec.nodeName",
               "SA": "spec.serviceAccountName", "HOST_IP": "status.hostIP",
               "HOST_IPS": "status.hostIPs", "POD_IP": "status.podIP",
               "POD_IPS": "status.podIPs"}
-    pod = await make_pod(api, {"env": [
+    pod = await make_pod(api, lookups, {"env": [
         {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
         for name, path in fields.items()]})
     env = dict(await container_env(pod, pod["spec"]["containers"][0], lookups=lookups,
@@ -239,7 +246,7 @@ async def test_field_refs(api: ApiClient, lookups: ApiLookups) -> None:
 
 
 async def test_resource_field_refs_default_limits_to_node_allocatable(
-        api: ApiClient, lookups: ApiLookups) -> None:
+        api: ApiClient, lookups: KubeletListers) -> None:
     env = await env_of(api, lookups, {
         "resources": {"requests": {"cpu": "250m", "memory": "64Mi"},
                       "limits": {"memory": "128Mi"}},

@@ -42,7 +42,7 @@ async def test_pinned_namespaces_outlive_their_thread(tmp_path: Path) -> None:
         assert os.stat("/proc/self/ns/net").st_ino == own
     finally:
         for _, path in files:
-            await umount(str(path))
+            umount(str(path))
     assert not any(is_mountpoint(str(path)) for _, path in files)
 
 
@@ -51,7 +51,7 @@ async def test_only_ipc_for_the_host_network(tmp_path: Path) -> None:
     try:
         assert os.stat(tmp_path / "ipc").st_ino != os.stat("/proc/self/ns/ipc").st_ino
     finally:
-        await umount(str(tmp_path / "ipc"))
+        umount(str(tmp_path / "ipc"))
 
 
 async def test_tmpfs_mount_and_stacked_unmount(tmp_path: Path) -> None:
@@ -61,10 +61,10 @@ async def test_tmpfs_mount_and_stacked_unmount(tmp_path: Path) -> None:
         syscalls.mount("shm", str(target), "tmpfs",
                        syscalls.MS_NOSUID | syscalls.MS_NODEV, f"mode=1777,size={size}")
     assert "size=2048k" in mount_line(target)
-    await umount(str(target))
+    umount(str(target))
     assert not is_mountpoint(str(target))
-    await umount(str(target))  # nothing mounted: fine
-    await umount(str(tmp_path / "missing"))
+    umount(str(target))  # nothing mounted: fine
+    umount(str(tmp_path / "missing"))
 
 
 def test_a_failed_mount_says_why(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ import pytest
 
 from kybernetes.apiserver.server import ApiServer
 from kybernetes.client import ApiClient, load_incluster_config
+from kybernetes.kubelet.listers import KubeletListers
 from kybernetes.kubelet.tokenmanager import BoundPod, TokenError, TokenManager
 from kybernetes.kubelet.volumes import VolumeManager
 from tests.apiserver import inprocess
@@ -187,12 +188,14 @@ async def node(apiserver: ApiServer, tmp_path: Path) -> AsyncIterator[Node]:
     clock = Clock(NOW)
     api = TokenApi(clock, apiserver.app)
     async with inprocess.api_client(api) as client:
-        manager = VolumeManager(tmp_path / "kubelet", client, NODE,
+        listers = KubeletListers(client, NODE)
+        manager = VolumeManager(tmp_path / "kubelet", client, listers,
                                 tokens=TokenManager(client, clock=clock))
         try:
             yield Node(api, manager, clock)
         finally:
             await teardown_all(manager)
+            await listers.aclose()
 
 
 @needs_root

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kybernetes.client import ApiClient, ObjectList
+from kybernetes.kubelet.listers import KubeletListers
 from kybernetes.kubelet.volumes import VolumeManager
 from kybernetes.kubelet.volumes.localpath import LocalPathCleaner
 
@@ -45,11 +46,13 @@ async def test_first_mount_makes_a_world_writable_directory(api: ApiClient,
     pod = await api.create(PODS, {"metadata": {"name": "p"}, "spec": {
         "containers": [{"name": "c", "image": "busybox"}],
         "volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": "data"}}]}}, NS)
-    manager = VolumeManager(tmp_path / "kubelet", api, "node-a")
+    listers = KubeletListers(api, "node-a")
+    manager = VolumeManager(tmp_path / "kubelet", api, listers)
     volumes = await manager.setup(pod)
     assert volumes.volumes["v"].path == path
     assert stat.S_IMODE(path.stat().st_mode) == 0o777
     await manager.teardown(pod["metadata"]["uid"])
+    await listers.aclose()
     assert path.is_dir()  # the volume outlives the pod
 
 

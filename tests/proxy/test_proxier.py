@@ -42,9 +42,9 @@ async def test_first_sync_full_then_partial_and_metrics() -> None:
     await proxy.sync_once()
     assert "delete table" not in recorder.inputs("nft")[1]
     metrics = proxy.metrics.render()
-    assert "kubeproxy_sync_proxy_rules_duration_seconds_count 2" in metrics
-    assert "kubeproxy_sync_full_proxy_rules_duration_seconds_count 1" in metrics
-    assert "kubeproxy_network_programming_duration_seconds_count 1" in metrics
+    assert "kubeproxy_sync_proxy_rules_duration_seconds_count 2.0" in metrics
+    assert "kubeproxy_sync_full_proxy_rules_duration_seconds_count 1.0" in metrics
+    assert "kubeproxy_network_programming_duration_seconds_count 1.0" in metrics
 
 
 async def test_a_failed_sync_makes_the_next_one_full() -> None:
@@ -89,7 +89,7 @@ def test_metrics_routes_serve_the_mode() -> None:
     proxy = _proxy(Recorder())
     routes = metrics_routes(proxy.metrics, proxy.health)
     assert routes["/proxyMode"]() == (200, "text/plain", "nftables")
-    assert "kubeproxy_sync_proxy_rules_nftables_sync_failures_total 0" in routes["/metrics"]()[2]
+    assert "kubeproxy_sync_proxy_rules_nftables_sync_failures_total 0.0" in routes["/metrics"]()[2]
 
 
 async def test_mode_detection() -> None:

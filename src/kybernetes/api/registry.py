@@ -8,6 +8,7 @@ REST store needs (storage key prefix, status subresource, list kind). Later reso
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
@@ -40,6 +41,9 @@ class ResourceInfo:
     has_status: bool = False
     # Built-ins live under /registry/<plural>/; custom resources set /registry/<group>/<plural>/.
     storage_prefix: str = ""
+    # A custom resource version's OpenAPI v3 schema (its CRD's openAPIV3Schema) as JSON text,
+    # for the OpenAPI documents; empty for built-ins (theirs are upstream's definitions).
+    openapi_schema: str = ""
 
     @property
     def group_version(self) -> str:
@@ -210,6 +214,10 @@ BUILTIN_RESOURCES: tuple[ResourceInfo, ...] = (
        status=True),
     _r("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBinding",
        "validatingadmissionpolicybindings", namespaced=False, categories=_API_EXTENSIONS),
+    # apiextensions.k8s.io/v1: the CRDs' controller serves their custom resources
+    # (apiserver/crds.py).
+    _r("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
+       namespaced=False, short=("crd", "crds"), categories=_API_EXTENSIONS, status=True),
     # apiregistration.k8s.io/v1: the local APIServices are the server's own
     # (apiserver/apiservices.py); others are stored (nothing proxies to them yet).
     _r("apiregistration.k8s.io", "v1", "APIService", "apiservices", namespaced=False,
@@ -247,6 +255,20 @@ GROUP_ORDER = (
 )
 
 
+_KUBE_VERSION = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
+
+
+def version_priority(version: str) -> tuple[int, int, int, str]:
+    """Upstream's kube-aware version order as a sort key: GA before beta before alpha,
+    higher numbers first (v2, v1, v1beta2, v1beta1, v1alpha1), anything else last, by name."""
+    match = _KUBE_VERSION.match(version)
+    if match is None:
+        return (3, 0, 0, version)
+    major, stage, minor = match.groups()
+    rank = {None: 0, "beta": 1, "alpha": 2}[stage]
+    return (rank, -int(major), -int(minor or 0), version)
+
+
 @dataclass
 class Registry:
     """All served resources, indexed by (group, version, plural)."""
@@ -273,6 +295,8 @@ class Registry:
             versions = found.setdefault(info.group, [])
             if info.version not in versions:
                 versions.append(info.version)
+        for versions in found.values():
+            versions.sort(key=version_priority)
         rank = {g: i for i, g in enumerate(GROUP_ORDER)}
         return dict(sorted(found.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
 

@@ -8,8 +8,9 @@ defined and every row carries every cell; kubectl hides the `priority: 1` column
 `-o wide`. Resources without a printer (roles, limit ranges, custom resources) get the
 default table of `rest.NewDefaultTableConvertor`: Name and Created At.
 
-`build_table` is a pure function over plain dicts; the caller fills `metadata`
-(`resourceVersion`, `continue`, `remainingItemCount`).
+`build_table` is a pure function over plain dicts, given the resource's printer (its
+strategy's, apiserver/strategies); the caller fills `metadata` (`resourceVersion`,
+`continue`, `remainingItemCount`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kybernetes.api import errors, timeutil
-from kybernetes.api.printers import PRINTERS, Context, Printer
+from kybernetes.api.printers import Context, Printer
 from kybernetes.api.printers._common import col, get, name, name_col, rfc3339
 
-__all__ = ["DEFAULT_COLUMNS", "INCLUDE_OBJECT_VALUES", "build_table", "column_definitions",
-           "has_printer"]
+__all__ = ["DEFAULT_COLUMNS", "INCLUDE_OBJECT_VALUES", "build_table", "column_definitions"]
 
 INCLUDE_OBJECT_VALUES = ("None", "Metadata", "Object")
 
@@ -32,14 +32,9 @@ DEFAULT_COLUMNS: tuple[dict[str, Any], ...] = (
 )
 
 
-def has_printer(resource: str) -> bool:
-    """Whether `resource` has upstream's own columns (else it gets Name / Created At)."""
-    return resource in PRINTERS
-
-
-def column_definitions(resource: str) -> list[dict[str, Any]]:
-    """The `columnDefinitions` of `resource`'s table (copies, safe to modify)."""
-    printer = PRINTERS.get(resource)
+def column_definitions(printer: Printer | None) -> list[dict[str, Any]]:
+    """The `columnDefinitions` of `printer`'s table (None: the default table's), as copies
+    safe to modify."""
     columns = printer.columns if printer is not None else DEFAULT_COLUMNS
     return [dict(column) for column in columns]
 
@@ -57,10 +52,11 @@ def _default_cells(obj: dict[str, Any]) -> list[Any]:
     return [name(obj), rfc3339(get(obj, "metadata", "creationTimestamp"))]
 
 
-def build_table(resource: str, objects: list[dict[str, Any]], *,
+def build_table(printer: Printer | None, objects: list[dict[str, Any]], *,
                 include_object: str = "Metadata", now: datetime | None = None,
                 no_headers: bool = False) -> dict[str, Any]:
-    """A meta.k8s.io/v1 `Table` of `objects` (all of one `resource`, by plural name).
+    """A meta.k8s.io/v1 `Table` of `objects`, all of one resource, by its `printer`
+    (None: the default Name / Created At table).
 
     `include_object` is upstream's `includeObject`: "Metadata" (the default; each row's
     `object` is a `PartialObjectMetadata`), "Object" (the object itself) or "None" (null).
@@ -76,7 +72,6 @@ def build_table(resource: str, objects: list[dict[str, Any]], *,
     elif now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
 
-    printer: Printer | None = PRINTERS.get(resource)
     items = list(objects)
     if printer is not None and printer.order is not None:
         items = printer.order(items)
@@ -98,6 +93,6 @@ def build_table(resource: str, objects: list[dict[str, Any]], *,
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": {},
-        "columnDefinitions": None if no_headers else column_definitions(resource),
+        "columnDefinitions": None if no_headers else column_definitions(printer),
         "rows": rows,
     }

@@ -7,7 +7,8 @@ automanaged: onstart`) for group/versions it no longer serves. The spec carries 
 priorities (cmd/kube-apiserver/app/aggregator.go and pkg/controlplane/apiserver/
 aggregator.go's `DefaultGenericAPIServicePriorities`); a group/version without one gets no
 APIService (upstream skips those too, CRD groups included). The status is the available
-controller's for a local service: Available, reason Local.
+controller's for a local service: Available, reason Local. Groups the server proxies to
+a component of its own process (aggregator.py: the metrics server) are kept the same way.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ PRIORITIES: dict[tuple[str, str], tuple[int, int]] = {
     ("discovery.k8s.io", "v1"): (16200, 15),
     ("resource.k8s.io", "v1"): (16200, 21),
     ("flowcontrol.apiserver.k8s.io", "v1"): (16100, 21),
+    # A proxied group (aggregator.py): upstream metrics-server's APIService's priorities.
+    ("metrics.k8s.io", "v1beta1"): (100, 100),
 }
 
 AVAILABLE_LOCAL: Obj = {"conditions": [{
@@ -69,7 +72,8 @@ def api_service(group: str, version: str) -> Obj | None:
 
 def desired(server: ApiServer) -> list[Obj]:
     wanted = []
-    for group, versions in server.registry.group_versions().items():
+    proxied = server.app.aggregator.group_versions() if server.app.aggregator else {}
+    for group, versions in {**server.registry.group_versions(), **proxied}.items():
         if group == "apiregistration.k8s.io":
             continue
         for version in versions:

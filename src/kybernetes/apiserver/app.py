@@ -8,7 +8,6 @@ import asyncio
 import logging
 import platform
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,15 @@ from typing import Any
 from kybernetes.api import errors
 from kybernetes.api.registry import Registry
 from kybernetes.api.version import GIT_VERSION, KUBERNETES_VERSION
-from kybernetes.apiserver import discovery, healthz, openapi, requestcontext, uuids
+from kybernetes.apiserver import (
+    discovery,
+    healthz,
+    openapi,
+    openapi_proto,
+    requestcontext,
+    uuids,
+)
+from kybernetes.apiserver.aggregator import Aggregator
 from kybernetes.apiserver.audit.setup import Auditor
 from kybernetes.apiserver.authn.impersonation import impersonate
 from kybernetes.apiserver.authn.interface import Authenticator
@@ -33,6 +40,8 @@ from kybernetes.apiserver.http import (
     status_response,
 )
 from kybernetes.apiserver.loopmonitor import LoopMonitor
+from kybernetes.apiserver.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from kybernetes.apiserver.metrics import ApiServerMetrics, request_labels
 from kybernetes.apiserver.resources import ResourceHandlers
 from kybernetes.apiserver.routing import parse_resource_path
 from kybernetes.apiserver.store import ObjectStore
@@ -64,15 +73,18 @@ class ApiServerApp:
         self.authorizer = authorizer
         self.server_address = server_address
         self.resources = ResourceHandlers(registry, store, kubelet_ca=kubelet_ca)
-        self.requests: Counter[tuple[str, int]] = Counter()
         # Named liveness checks of what runs beside the API server in its process (the
         # components of `kyb server`): each answers None when well, else what is wrong.
         self.liveness: dict[str, Callable[[], str | None]] = {}
         self.loop_monitor = LoopMonitor()
         self.started = time.time()
+        self.metrics = ApiServerMetrics(lambda: store.cache.revision,
+                                        lambda: self.loop_monitor.max_stall, self._kind)
 
     # Auditing, when the server has a policy and a log (see apiserver/audit).
     audit: Auditor | None = None
+    # Groups served by other processes, proxied (see apiserver/aggregator).
+    aggregator: Aggregator | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -97,6 +109,7 @@ class ApiServerApp:
         if scope["type"] != "http":
             return
         request = Request(scope, receive)
+        started = time.perf_counter()
         warnings = requestcontext.start_warnings()
         # The request's audit ID (the client's own, if it sent one), echoed as upstream does.
         audit_id = request.header("audit-id") or uuids.uuid4()
@@ -121,17 +134,20 @@ class ApiServerApp:
             log.exception("unhandled error on %s %s", request.method, request.path)
             failure = err
             result = status_response(errors.internal("an internal error occurred"))
-        self.requests[(request.method, result.status)] += 1
+        labels = request_labels(request.method, request.path, request.query,
+                                request.header("content-type"))
         result.headers += [("warning", requestcontext.warning_header(w)) for w in warnings]
         result.headers.append(("audit-id", audit_id))
         if trail is not None:
             trail.respond(result)
         try:
             if isinstance(result, Streaming):
-                await result.send(send, receive)
+                with self.metrics.longrunning(labels):
+                    await result.send(send, receive)
             else:
                 await result.send(send)
         finally:
+            self.metrics.record(labels, result.status, time.perf_counter() - started)
             if trail is not None:
                 trail.complete(failure)
 
@@ -149,16 +165,18 @@ class ApiServerApp:
 
     async def route(self, request: Request) -> Response | Streaming:
         path = request.path.rstrip("/") or "/"
+        if self.aggregator is not None:
+            aggregated = await self._aggregated(request, path, self.aggregator)
+            if aggregated is not None:
+                return aggregated
         resource_path = parse_resource_path(path)
         if resource_path is not None and resource_path.resource:
             return await self.resources.handle(request, resource_path)
         if request.method not in ("GET", "HEAD"):
             raise errors.method_not_allowed(
                 "the server does not allow this method on the requested resource")
-        if path == "/openapi/v2" and not _accepts_json(request.header("accept")):
-            # The v2 document is served as JSON only; a protobuf-only client must fall back.
-            raise errors.not_acceptable(
-                "only the following media types are accepted: application/json")
+        if path == "/openapi/v2":
+            return self._openapi_v2(request.header("accept"))
         if path in ("/api", "/apis") and discovery.wants_aggregated(request.header("accept")):
             body = discovery.aggregated(self.registry, legacy=path == "/api")
             return json_response(body, content_type=discovery.AGGREGATED_MEDIA)
@@ -173,17 +191,48 @@ class ApiServerApp:
             raise _NOT_FOUND
         return document
 
+    async def _aggregated(self, request: Request, path: str, aggregator: Aggregator
+                          ) -> Response | None:
+        """A proxied request, or a discovery document that lists the proxied groups."""
+        backend = aggregator.backend_for(path)
+        if backend is not None:
+            return await aggregator.proxy(request, backend)
+        if request.method not in ("GET", "HEAD") or not path.startswith("/apis"):
+            return None
+        if path == "/apis":
+            if discovery.wants_aggregated(request.header("accept")):
+                await aggregator.refresh()
+                body = discovery.aggregated(self.registry, legacy=False)
+                body["items"] += aggregator.aggregated_items()
+                return json_response(body, content_type=discovery.AGGREGATED_MEDIA)
+            body = discovery.api_group_list(self.registry)
+            body["groups"] += aggregator.api_groups()
+            return json_response(body)
+        group = aggregator.api_group(path.removeprefix("/apis/"))
+        return None if group is None else json_response(group)
+
+    def _openapi_v2(self, accept: str) -> Response:
+        """JSON or gnostic protobuf, negotiated as kube-openapi's handler does."""
+        media = openapi_proto.negotiate(accept)
+        if media is None:
+            raise errors.not_acceptable(
+                "only the following media types are accepted: application/json, "
+                + openapi_proto.MEDIA_TYPE)
+        if media == openapi_proto.MEDIA_TYPE:
+            return Response(200, openapi.openapi_v2_protobuf(self.registry), media,
+                            headers=[("vary", "Accept")])
+        return Response(200, openapi.openapi_v2_json(self.registry),
+                        headers=[("vary", "Accept")])
+
     def _document(self, path: str) -> Response | None:
         if path == "/version":
             return json_response(version_info())
         if path == "/metrics":
-            return Response(200, self._metrics().encode(), "text/plain; version=0.0.4")
+            return Response(200, self.metrics.render(), METRICS_CONTENT_TYPE)
         if path == "/api":
             return json_response(discovery.api_versions(self.server_address))
         if path == "/apis":
             return json_response(discovery.api_group_list(self.registry))
-        if path == "/openapi/v2":
-            return Response(200, openapi.openapi_v2_json(self.registry))
         if path == "/openapi/v3":
             return json_response(openapi.openapi_v3_index(self.registry))
         if path.startswith("/openapi/v3/"):
@@ -235,29 +284,9 @@ class ApiServerApp:
                                           f"{cache.revision} of {current})")]
         return [*basic, ("storage", None), ("watch-cache-fresh", None)]
 
-    def _metrics(self) -> str:
-        lines = ["# HELP apiserver_request_total Counter of apiserver requests.",
-                 "# TYPE apiserver_request_total counter"]
-        for (verb, code), count in sorted(self.requests.items()):
-            lines.append(f'apiserver_request_total{{verb="{verb}",code="{code}"}} {count}')
-        lines += ["# HELP kybernetes_storage_revision Current revision of the watch cache.",
-                  "# TYPE kybernetes_storage_revision gauge",
-                  f"kybernetes_storage_revision {self.store.cache.revision}",
-                  "# HELP kybernetes_event_loop_max_stall_seconds Longest time the event "
-                  "loop was held.",
-                  "# TYPE kybernetes_event_loop_max_stall_seconds gauge",
-                  f"kybernetes_event_loop_max_stall_seconds {self.loop_monitor.max_stall:.6f}",
-                  "# HELP process_start_time_seconds Start time of the process.",
-                  "# TYPE process_start_time_seconds gauge",
-                  f"process_start_time_seconds {self.started}"]
-        return "\n".join(lines) + "\n"
-
-
-def _accepts_json(accept: str) -> bool:
-    if not accept:
-        return True
-    return any(media.split(";")[0].strip() in ("application/json", "*/*", "application/*")
-               for media in accept.split(","))
+    def _kind(self, group: str, version: str, resource: str) -> str:
+        info = self.registry.get(group, version, resource)
+        return "" if info is None else info.kind
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -4,9 +4,11 @@
 - the IngressClass `nginx` of controller `kybernetes.io/ingress-nginx`, marked the default
   class (Ingresses created without a class get it: the DefaultIngressClass admission);
   created when missing and otherwise left as the administrator made it;
+- the Gateway API's definitions and the GatewayClass `nginx` (`gatewayapi.py`);
 - the ClusterRole and ClusterRoleBinding `system:kybernetes:ingress`: read Ingresses,
-  IngressClasses, Services, EndpointSlices, Secrets and the ingress pods, write Ingresses'
-  status and events; bound to the user the server's own controller acts as and to
+  IngressClasses, Services, EndpointSlices, Secrets, the ingress pods and the Gateway API's
+  objects, write the status of Ingresses, GatewayClasses, Gateways and HTTPRoutes, and
+  events; bound to the user the server's own controller acts as and to
   `system:nodes`, since a joined node runs its controller on its node credentials. That
   lets every node read every Secret, the exposure of ingress-nginx run as a DaemonSet
   (each node holds its ServiceAccount token); `--disable-ingress` removes the binding.
@@ -17,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kybernetes.api import errors
+from kybernetes.apiserver import gatewayapi
 from kybernetes.apiserver.authn.user import NODES_GROUP
 from kybernetes.apiserver.localstorage import RBAC, cluster_role, write
 from kybernetes.apiserver.store import DeleteOptions
@@ -46,6 +49,11 @@ def rbac() -> list[Obj]:
         {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses/status"],
          "verbs": ["update", "patch"]},
         {"apiGroups": [""], "resources": ["services", "secrets", "pods"], "verbs": _READ},
+        {"apiGroups": [gatewayapi.GROUP],
+         "resources": ["gatewayclasses", "gateways", "httproutes"], "verbs": _READ},
+        {"apiGroups": [gatewayapi.GROUP],
+         "resources": ["gatewayclasses/status", "gateways/status", "httproutes/status"],
+         "verbs": ["update", "patch"]},
         {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": _READ},
         {"apiGroups": ["", "events.k8s.io"], "resources": ["events"],
          "verbs": ["create", "patch", "update"]},
@@ -68,3 +76,4 @@ async def bootstrap(server: ApiServer) -> None:
     for obj in rbac():
         plural = "clusterroles" if obj["kind"] == "ClusterRole" else "clusterrolebindings"
         await write(server, RBAC, plural, obj, keep_existing=False)
+    await gatewayapi.bootstrap(server)

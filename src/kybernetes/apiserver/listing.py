@@ -19,11 +19,10 @@ from kybernetes.api.registry import ResourceInfo
 from kybernetes.api.selectors import (
     FieldSelector,
     LabelSelector,
-    field_set,
     parse_field_selector,
     parse_label_selector,
-    validate_field_selector,
 )
+from kybernetes.apiserver.strategies import ResourceStrategy
 from kybernetes.apiserver.watchcache import CachedObject, WatchCache, decode
 from kybernetes.storage.interface import CompactedError, Storage
 
@@ -33,16 +32,19 @@ _STORAGE_PAGE = 500
 
 @dataclass(frozen=True)
 class Filter:
+    """The label and field selectors of a list or watch; the fields an object offers are
+    its strategy's (GetAttrs), that of the served resource."""
+
     labels: LabelSelector
     fields: FieldSelector
-    resource: str
+    strategy: ResourceStrategy
 
     @staticmethod
-    def from_query(info: ResourceInfo, query: dict[str, str]) -> Filter:
+    def from_query(strategy: ResourceStrategy, query: dict[str, str]) -> Filter:
         labels = parse_label_selector(query.get("labelSelector", ""))
-        fields = validate_field_selector(info.plural, parse_field_selector(
-            query.get("fieldSelector", "")), group=info.group)
-        return Filter(labels, fields, info.plural)
+        fields = strategy.convert_field_selector(parse_field_selector(
+            query.get("fieldSelector", "")))
+        return Filter(labels, fields, strategy)
 
     @property
     def everything(self) -> bool:
@@ -52,7 +54,7 @@ class Filter:
         if not self.labels.empty and not self.labels.matches(
                 obj.get("metadata", {}).get("labels") or {}):
             return False
-        return self.fields.empty or self.fields.matches(field_set(self.resource, obj))
+        return self.fields.empty or self.fields.matches(self.strategy.field_set(obj))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,10 @@ verifier looks for `fieldValidation` on every PATCH operation tagged with the ki
 of the collection path and then the component schema carrying the same GVK; client-side
 apply reads `x-kubernetes-patch-*` from the v3 component schemas once the PATCH operation
 accepts `application/strategic-merge-patch+json`. Schemas come from `kybernetes.api.schema`;
-kinds without an upstream definition (custom resources) get an open object schema.
+kinds without an upstream definition (custom resources) get their CRD's schema (or an open
+object schema); in v2 that schema is first made digestible for kubectl's client-side
+validation as apiextensions does (`_structural_v2`). The v2 document is also served as
+gnostic protobuf, which is what kubectl asks for (`openapi_proto`).
 
 Results are cached on the registry's content and shared between callers: treat them as
 read-only.
@@ -32,6 +35,7 @@ from kybernetes.api.schema import (
     definition_for_kind,
     definitions,
 )
+from kybernetes.apiserver import openapi_proto
 
 V3_REF_PREFIX = "#/components/schemas/"
 
@@ -353,8 +357,46 @@ def _kind_definition(group: str, version: str, kind: str) -> str:
     return definition_for_kind(group, version, kind) or _custom_name(group, version, kind)
 
 
-def _custom_definitions(resources: Iterable[ResourceInfo]) -> dict[str, Schema]:
-    """Open object schemas for kinds without an upstream definition (custom resources)."""
+_V2_JUNCTORS = ("allOf", "oneOf", "anyOf", "not")
+
+
+def _structural_v2(node: Schema) -> Schema:
+    """A CRD's structural schema in the form kubectl's v2 validation copes with, as
+    apiextensions' `ToStructuralOpenAPIV2`: no junctors, no `nullable` (a nullable node is
+    untyped and its properties dropped from `required`), no properties or items under
+    `x-kubernetes-preserve-unknown-fields`, and no `type` where kubectl would then insist
+    on one (an array without items, a preserved object)."""
+    out = {key: value for key, value in node.items() if key not in _V2_JUNCTORS}
+    if out.pop("nullable", False):
+        for key in ("type", "items", "properties"):
+            out.pop(key, None)
+    if out.get("x-kubernetes-preserve-unknown-fields"):
+        out.pop("items", None)
+        out.pop("properties", None)
+    if (out.get("type") == "array" and "items" not in out) or (
+            out.get("type") == "object" and out.get("x-kubernetes-preserve-unknown-fields")):
+        del out["type"]
+    properties: dict[str, Any] = out.get("properties") or {}
+    nullable = {name for name, prop in properties.items() if prop.get("nullable")}
+    additional = out.get("additionalProperties")
+    if isinstance(additional, dict) and additional.get("nullable"):
+        out.pop("required", None)
+    elif nullable and "required" in out:
+        out["required"] = [name for name in out["required"] if name not in nullable]
+        if not out["required"]:
+            del out["required"]
+    if properties:
+        out["properties"] = {name: _structural_v2(prop) for name, prop in properties.items()}
+    for key in ("items", "additionalProperties"):
+        if isinstance(out.get(key), dict):
+            out[key] = _structural_v2(out[key])
+    return out
+
+
+def _custom_definitions(resources: Iterable[ResourceInfo], v2: bool = False
+                        ) -> dict[str, Schema]:
+    """Open object schemas for kinds without an upstream definition (custom resources);
+    `v2` gives them in the form upstream publishes in `/openapi/v2` (`buildKubeNative`)."""
     api_version = definitions()[STATUS]["properties"]["apiVersion"]
     kind_prop = definitions()[STATUS]["properties"]["kind"]
     out: dict[str, Schema] = {}
@@ -362,19 +404,30 @@ def _custom_definitions(resources: Iterable[ResourceInfo]) -> dict[str, Schema]:
         if _is_builtin(info):
             continue
         name = _custom_name(info.group, info.version, info.kind)
-        out[name] = {
-            "type": "object",
-            "properties": {
-                "apiVersion": dict(api_version),
-                "kind": dict(kind_prop),
-                "metadata": {"$ref": REF_PREFIX + OBJECT_META,
-                             "description": "Standard object's metadata. More info: "
-                                            f"{_API_CONVENTIONS}#metadata"},
-            },
-            "x-kubernetes-preserve-unknown-fields": True,
-            "x-kubernetes-group-version-kind": [
-                {"group": info.group, "kind": info.kind, "version": info.version}],
+        standard = {
+            "apiVersion": dict(api_version),
+            "kind": dict(kind_prop),
+            "metadata": {"$ref": REF_PREFIX + OBJECT_META,
+                         "description": "Standard object's metadata. More info: "
+                                        f"{_API_CONVENTIONS}#metadata"},
         }
+        # A CRD's schema, with upstream's standard apiVersion, kind and metadata; a
+        # resource without one preserves whatever it is given.
+        given: Schema = orjson.loads(info.openapi_schema) if info.openapi_schema else {
+            "type": "object", "x-kubernetes-preserve-unknown-fields": True}
+        gvk = [{"group": info.group, "kind": info.kind, "version": info.version}]
+        if v2 and given.get("x-kubernetes-preserve-unknown-fields"):
+            # Properties would make kubectl refuse every field beyond them.
+            out[name] = {"type": "object", "x-kubernetes-group-version-kind": gvk}
+        else:
+            if v2:
+                given = _structural_v2(given)
+            out[name] = {
+                **given,
+                "type": "object",
+                "properties": {**(given.get("properties") or {}), **standard},
+                "x-kubernetes-group-version-kind": gvk,
+            }
         out[_custom_name(info.group, info.version, info.list_kind)] = {
             "description": f"{info.list_kind} is a list of {info.kind}",
             "type": "object",
@@ -910,9 +963,19 @@ def openapi_v2_json(registry: Registry) -> bytes:
     return _v2_json(registry_key(registry))
 
 
+def openapi_v2_protobuf(registry: Registry) -> bytes:
+    """`openapi_v2` as gnostic's protobuf `Document`, encoded once per registry content."""
+    return _v2_protobuf(registry_key(registry))
+
+
 @functools.lru_cache(maxsize=4)
 def _v2_json(resources: _ResourcesKey) -> bytes:
     return orjson.dumps(_v2_document(resources))
+
+
+@functools.lru_cache(maxsize=4)
+def _v2_protobuf(resources: _ResourcesKey) -> bytes:
+    return openapi_proto.encode_document(_v2_document(resources))
 
 
 @functools.lru_cache(maxsize=4)
@@ -926,7 +989,7 @@ def _v2_document(resources: _ResourcesKey) -> dict[str, Any]:
             paths.update(_group_paths(group))
         paths.update(_gv_paths(group, version, infos))
     defs: dict[str, Any] = copy.deepcopy(definitions())
-    defs.update(_custom_definitions(resources))
+    defs.update(_custom_definitions(resources, v2=True))
     return {
         "swagger": "2.0",
         "info": {"title": "Kubernetes", "version": KUBERNETES_SCHEMA_RELEASE},

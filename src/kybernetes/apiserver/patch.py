@@ -59,10 +59,12 @@ def apply_patch(info: ResourceInfo, kind: str, current: dict[str, Any], patch: A
     else:
         definition = schema.definition_for_kind(info.group, info.version, info.kind)
         if definition is None:
+            # Custom resources take every patch type but this one (upstream's patch handler
+            # answers with the types it accepts).
             raise errors.StatusError(
                 415, "UnsupportedMediaType",
-                "strategic merge patch is not supported for "
-                f"{info.kind}.{info.group_version}; use a merge patch")
+                "the body of the request was in an unknown format - accepted media types "
+                f"include: {JSON_PATCH}, {MERGE_PATCH}, {APPLY_PATCH}")
         result = strategic_merge_patch(current, patch, schema.definitions()[definition])
     if not isinstance(result, dict):
         raise errors.bad_request("the patched object is not a JSON object")

@@ -22,11 +22,10 @@ from kybernetes.api import errors, schema
 from kybernetes.api.managedfields import server_side_apply
 from kybernetes.api.registry import Registry, ResourceInfo
 from kybernetes.api.selectors import label_selector_from_dict
-from kybernetes.api.tables import build_table
 from kybernetes.api.validation.schemacheck import check_schema, drop_unknown_fields
 from kybernetes.apiserver import patch as patches
-from kybernetes.apiserver import strategy
 from kybernetes.apiserver.binding import create_binding
+from kybernetes.apiserver.customresources import CustomResourceStrategy
 from kybernetes.apiserver.eviction import Eviction
 from kybernetes.apiserver.http import Request, Response, Streaming, json_response
 from kybernetes.apiserver.listing import Filter, list_body, list_page
@@ -165,8 +164,8 @@ class ResourceHandlers:
                 raise errors.not_found(info.group, info.plural, path.name)
             return self._render_one(info, found, wanted, request.query)
         if wanted.shape == "table":
-            table = build_table(info.plural, objects,
-                                include_object=request.query.get("includeObject", "Metadata"))
+            table = self.store.strategies.of(info).table(
+                objects, include_object=request.query.get("includeObject", "Metadata"))
             table["metadata"] = {"resourceVersion": ""}
             return json_response(table)
         body = {"kind": info.list_kind, "apiVersion": info.group_version, "metadata": {},
@@ -185,11 +184,12 @@ class ResourceHandlers:
         """A Table of objects, in the served version unless `stored`. The printers read
         the storage version (upstream's print the internal one); an included object is in
         the served version."""
-        _, converted = self.store.stored(info)
+        stored_info, converted = self.store.stored(info)
+        strategy = self.store.strategies.of(stored_info)
         if converted is None:
-            return build_table(info.plural, objects, include_object=include)
+            return strategy.table(objects, include_object=include)
         printed = objects if stored else [converted.to_storage(o) for o in objects]
-        table = build_table(info.plural, printed, include_object=include)
+        table = strategy.table(printed, include_object=include)
         if include == "Object":
             for row in table["rows"]:
                 row["object"] = converted.from_storage(row["object"])
@@ -232,7 +232,7 @@ class ResourceHandlers:
 
     async def _list(self, request: Request, info: ResourceInfo, namespace: str,
                     wanted: Wanted) -> Response:
-        selection = Filter.from_query(info, request.query)
+        selection = Filter.from_query(self.store.strategies.of(info), request.query)
         page = await list_page(info, namespace, request.query, selection, self.store.cache,
                                self.store.storage)
         if wanted.shape == "object" and not wanted.yaml:
@@ -260,7 +260,7 @@ class ResourceHandlers:
 
     async def _watch(self, request: Request, info: ResourceInfo, namespace: str,
                      wanted: Wanted) -> Streaming:
-        selection = Filter.from_query(info, request.query)
+        selection = Filter.from_query(self.store.strategies.of(info), request.query)
         validate_watch_query(request.query)
         if request.query.get("resourceVersion", "") == "" or \
                 _flag(request.query, "sendInitialEvents"):
@@ -297,20 +297,26 @@ class ResourceHandlers:
         obj["apiVersion"] = info.group_version
         obj["kind"] = info.kind
 
-    @staticmethod
-    def _check_fields(info: ResourceInfo, obj: dict[str, Any], query: dict[str, str],
+    def _check_fields(self, info: ResourceInfo, obj: dict[str, Any], query: dict[str, str],
                       headers: list[tuple[str, str]]) -> None:
         """fieldValidation: Strict rejects unknown fields, Warn reports them, Ignore drops
-        them. Wrongly typed fields are a decode error whatever the mode."""
+        them. Wrongly typed fields are a decode error whatever the mode. A custom resource's
+        unknown fields are those its schema prunes (the strategy drops them)."""
         definition = schema.definition_for_kind(info.group, info.version, info.kind)
-        if definition is None:
+        custom = self.store.strategies.get(info.group, info.plural)
+        if definition is None and not isinstance(custom, CustomResourceStrategy):
             return
         mode = query.get("fieldValidation", "Warn") or "Warn"
         if mode not in ("Strict", "Warn", "Ignore"):
             raise errors.bad_request(
                 f'fieldValidation parameter unsupported: "{mode}": must be one of '
                 '"Ignore", "Warn" or "Strict"')
-        unknown, type_errors = check_schema(obj, definition)
+        type_errors: list[errors.FieldError] = []
+        if definition is None:
+            assert isinstance(custom, CustomResourceStrategy)
+            unknown = custom.unknown_fields(obj)
+        else:
+            unknown, type_errors = check_schema(obj, definition)
         if type_errors:
             raise errors.bad_request(
                 f"{info.kind} in version \"{info.version}\" cannot be handled as a "
@@ -325,7 +331,8 @@ class ResourceHandlers:
         if mode == "Warn":
             headers.extend(("warning", warning_header(f'unknown field "{u.lstrip(".")}"'))
                            for u in unknown)
-        drop_unknown_fields(obj, schema.definitions()[definition])
+        if definition is not None:
+            drop_unknown_fields(obj, schema.definitions()[definition])
 
     async def _create(self, request: Request, info: ResourceInfo, namespace: str,
                       wanted: Wanted) -> Response:
@@ -448,7 +455,7 @@ class ResourceHandlers:
         options, orphan = await self._delete_options(request)
         obj, gone = await self.store.delete(info, path.namespace, path.name, options)
         code = 202 if not gone and orphan is False else 200
-        if gone and not strategy.returns_deleted_object(info):
+        if gone and not self.store.strategies.of(info).returns_deleted_object:
             return json_response(errors.deleted_status(
                 info.group, info.plural, path.name, obj["metadata"].get("uid", "")), code)
         return self._render_one(info, obj, wanted, request.query, code)
@@ -461,7 +468,7 @@ class ResourceHandlers:
             raise errors.method_not_allowed(
                 "the server does not allow this method on the requested resource")
         options, _ = await self._delete_options(request)
-        selection = Filter.from_query(info, request.query)
+        selection = Filter.from_query(self.store.strategies.of(info), request.query)
         query = {k: v for k, v in request.query.items() if k not in ("limit", "continue")}
         page = await list_page(info, namespace, query, selection, self.store.cache,
                                self.store.storage)
@@ -483,8 +490,8 @@ class ResourceHandlers:
             raise errors.StatusError(404, "NotFound",
                                      "the server could not find the requested resource")
         wanted = negotiate(request.header("accept"))
-        if sub.name == "status" or (sub.name == "ephemeralcontainers" and info.plural == "pods"
-                                    and not info.group):
+        pods = (info.group, info.plural) == ("", "pods")
+        if sub.name == "status" or (sub.name == "ephemeralcontainers" and pods):
             # pods/ephemeralcontainers is served as /status is: the Pod, read or written
             # through its own strategy (apiserver/ephemeralcontainers.py).
             return await self._status(request, info, path, wanted, sub.name)
@@ -492,12 +499,12 @@ class ResourceHandlers:
             return await self._scale(request, info, path)
         if sub.name == "finalize":
             return await self._finalize(request, info, path, wanted)
-        if sub.name in ("log", *STREAMING) and info.plural == "pods" and not info.group:
+        if sub.name in ("log", *STREAMING) and pods:
             return await self.pods.handle(request, path)
-        if sub.name == "binding" and info.plural == "pods":
+        if sub.name == "binding" and pods:
             return await create_binding(self.store, request, info, path.namespace, path.name,
                                         _dry_run(request.query))
-        if sub.name == "eviction" and info.plural == "pods":
+        if sub.name == "eviction" and pods:
             return await self.eviction.handle(request, path.namespace, path.name)
         raise errors.method_not_allowed(
             f"{info.plural}/{sub.name} is not served by this API server yet")
@@ -598,11 +605,12 @@ def _scale_of(obj: dict[str, Any]) -> dict[str, Any]:
     meta = obj["metadata"]
     spec = obj.get("spec", {})
     status = obj.get("status", {})
-    selector = spec.get("selector")
-    if isinstance(selector, dict):
-        selector_text = str(label_selector_from_dict(selector))
+    selector = spec.get("selector") or {}
+    if obj.get("kind") == "ReplicationController":
+        # A plain map of labels, as upstream's labels.SelectorFromSet prints it (sorted).
+        selector_text = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
     else:
-        selector_text = ",".join(f"{k}={v}" for k, v in (selector or {}).items())
+        selector_text = str(label_selector_from_dict(selector))
     return {
         "kind": "Scale", "apiVersion": "autoscaling/v1",
         "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",

@@ -26,6 +26,7 @@ from kybernetes.apiserver import (
     apiservices,
     certificates,
     componentstatuses,
+    extensionauth,
     flowcontrolbootstrap,
     gctuning,
     ingressbootstrap,
@@ -40,10 +41,12 @@ from kybernetes.apiserver.admission import priority
 from kybernetes.apiserver.admission import setup as admission_setup
 from kybernetes.apiserver.admission.defaulttolerationseconds import DEFAULT_TOLERATION_SECONDS
 from kybernetes.apiserver.allocators import KUBERNETES_SERVICE_IP, ServiceAllocator
+from kybernetes.apiserver.apiservicecontroller import ApiServiceController
 from kybernetes.apiserver.app import ApiServerApp
 from kybernetes.apiserver.audit import setup as audit_setup
 from kybernetes.apiserver.authn import setup as authn_setup
 from kybernetes.apiserver.authz import setup as authz_setup
+from kybernetes.apiserver.crds import CrdController
 from kybernetes.apiserver.store import ObjectStore
 from kybernetes.apiserver.tlspeer import PeerCertHttpProtocol
 from kybernetes.apiserver.watchcache import WatchCache
@@ -104,6 +107,8 @@ class ApiServerConfig:
     # The nodes run the ingress controller (`--disable-ingress`: they do not): its
     # IngressClass and roles (ingressbootstrap.py).
     ingress: bool = True
+    # How often Service-backed APIServices are checked for availability (upstream: 30 s).
+    apiservice_check_interval: float = 30.0
 
     @property
     def storage(self) -> str:
@@ -149,6 +154,10 @@ class ApiServer:
         certificates.install(self)
         # The computed componentstatuses and the top-level bindings.
         componentstatuses.install(self)
+        # The CRDs' controllers, which serve their custom resources.
+        self.crds = CrdController(self)
+        # APIServices backed by a Service: proxied, checked for availability.
+        self.apiservice_controller = ApiServiceController(self, config.apiservice_check_interval)
         # Auditing (None when off). It learns the outcome of each request's authentication
         # and authorization by observing the app's authenticator and authorizer, wrapped
         # last so that what was set up above holds the real ones.
@@ -177,9 +186,13 @@ class ApiServer:
                              f":{cfg.port}", pki=self.pki)
         await self.storage.start()
         await self._until_storage_answers(self.cache.start)
+        # Custom resources are served from the first request on.
+        self.crds.sync()
         await self._until_storage_answers(self._bootstrap)
         # The node token, cluster-info and the bindings agents join with.
         await self._until_storage_answers(lambda: nodetoken.bootstrap(self))
+        # What extension API servers trust this server as their front proxy by.
+        await self._until_storage_answers(lambda: extensionauth.bootstrap(self))
         # The default StorageClass local-path and its provisioner's and nodes' roles.
         await self._until_storage_answers(lambda: localstorage.bootstrap(self))
         # The default IngressClass nginx and the ingress controller's role.
@@ -249,7 +262,10 @@ class ApiServer:
         config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
         self._uvicorn = _Uvicorn(config, self.serving)
         background = [asyncio.create_task(self._compact_forever(), name="compactor"),
-                      asyncio.create_task(self.app.loop_monitor.run(), name="loop-monitor")]
+                      asyncio.create_task(self.app.loop_monitor.run(), name="loop-monitor"),
+                      asyncio.create_task(self.crds.run(), name="crd-controller"),
+                      asyncio.create_task(self.apiservice_controller.run(),
+                                          name="apiservice-controller")]
         try:
             await self._uvicorn.serve()
         finally:

@@ -4,7 +4,8 @@ This is upstream's `registry/generic/registry.Store`: it fills system metadata o
 (uid, creationTimestamp, generation, generateName), enforces optimistic concurrency on
 update, turns deletes of objects with finalizers (or pods on a node, with a grace period)
 into setting `deletionTimestamp`, and deletes them for real once the last finalizer goes.
-Reads are served from the watch cache. Resource-specific rules come from `strategy`.
+Reads are served from the watch cache. Every resource-specific rule comes from the
+resource's strategy (apiserver/strategies), looked up by group and resource.
 
 A resource served in several versions is stored in one (`api/conversion`): every method
 takes the `ResourceInfo` of the version the request named, works on the storage version's
@@ -29,8 +30,9 @@ from kybernetes.api import conversion, errors, schema, timeutil
 from kybernetes.api.conversion import Conversion
 from kybernetes.api.managedfields import track_update
 from kybernetes.api.registry import Registry, ResourceInfo
-from kybernetes.apiserver import strategy, uuids
+from kybernetes.apiserver import uuids
 from kybernetes.apiserver.admission.chain import AdmissionChain, AdmissionRequest
+from kybernetes.apiserver.strategies import StrategyRegistry, builtin_strategies
 from kybernetes.apiserver.watchcache import CachedObject, WatchCache
 from kybernetes.storage.encryption import is_stale
 from kybernetes.storage.interface import (
@@ -105,12 +107,18 @@ def parse_grace_period(grace: Any) -> int | None:
 class ObjectStore:
     """CRUD over all resources of a registry, on one storage and its watch cache."""
 
-    def __init__(self, registry: Registry, storage: Storage, cache: WatchCache) -> None:
+    def __init__(self, registry: Registry, storage: Storage, cache: WatchCache, *,
+                 strategies: StrategyRegistry | None = None) -> None:
         self.registry = registry
         self.storage = storage
         self.cache = cache
+        # Every served resource's strategy (custom resources are added at run time).
+        self.strategies = strategies if strategies is not None else builtin_strategies()
+        # Conversions of served versions added at run time (custom resources' versions other
+        # than their storage version, apiserver/crds.py), by (group, version, resource).
+        self.conversions: dict[tuple[str, str, str], Conversion] = {}
         # Hooks run after mutating admission, before validation (upstream's BeginCreate
-        # and BeginUpdate): the Service IP and port allocator.
+        # and BeginUpdate), keyed by group-resource: the Service IP and port allocator.
         self.create_hooks: dict[str, Callable[[dict[str, Any]], None]] = {}
         self.update_hooks: dict[str, Callable[[dict[str, Any], dict[str, Any]], None]] = {}
         self._allocation_lock = asyncio.Lock()
@@ -121,7 +129,8 @@ class ObjectStore:
     def stored(self, info: ResourceInfo) -> tuple[ResourceInfo, Conversion | None]:
         """The storage version of a served one, and the conversion between them (None when
         `info` is the storage version)."""
-        converted = conversion.lookup(info.group, info.version, info.plural)
+        converted = conversion.lookup(info.group, info.version, info.plural) or \
+            self.conversions.get((info.group, info.version, info.plural))
         if converted is None:
             return info, None
         storage = self.registry.get(converted.storage_group, converted.storage_version,
@@ -185,18 +194,19 @@ class ObjectStore:
             meta.pop(name, None)
         meta["uid"] = uuids.uuid4()
         meta["creationTimestamp"] = now_rfc3339()
-        strategy.prepare_for_create(info, obj)
+        strategy = self.strategies.of(info)
+        strategy.prepare_for_create(obj)
         if tracked:
             track_update(None, obj, manager=manager, schema=kind_schema(info),
                          api_version=info.group_version, now=meta["creationTimestamp"])
         review = AdmissionRequest("CREATE", info, namespace, str(meta.get("name", "")), obj,
                                   dry_run=dry_run)
         await self.admission.admit(review)
-        hook = self.create_hooks.get(info.plural)
+        hook = self.create_hooks.get(info.group_resource)
         async with self._allocating(hook is not None):
             if hook is not None:
                 hook(obj)
-            failures = strategy.validate_create(info, obj)
+            failures = strategy.validate_create(obj)
             if converted is not None:
                 failures += converted.validate_create(obj)
             if failures:
@@ -319,10 +329,11 @@ class ObjectStore:
         new["metadata"]["name"] = name
         if info.namespaced:
             new["metadata"]["namespace"] = namespace
+        strategy = self.strategies.of(info)
         if subresource == "status":
-            new = strategy.prepare_for_status_update(new, old, plural=info.plural)
+            new = strategy.prepare_for_status_update(new, old)
         else:
-            strategy.prepare_for_update(info, new, old, subresource=subresource)
+            strategy.prepare_for_update(new, old, subresource=subresource)
         if tracked:
             track_update(old, new, manager=manager, schema=kind_schema(info),
                          api_version=info.group_version, now=now_rfc3339(),
@@ -331,12 +342,12 @@ class ObjectStore:
         review = AdmissionRequest("UPDATE", info, namespace, name, new, old,
                                   subresource=subresource, dry_run=dry_run)
         await self.admission.admit(review)
-        update_hook = self.update_hooks.get(info.plural)
+        update_hook = self.update_hooks.get(info.group_resource)
         allocates = update_hook is not None and not subresource
         async with self._allocating(allocates):
             if update_hook is not None and allocates:
                 update_hook(new, old)
-            failures = strategy.validate_update(info, new, old, subresource=subresource)
+            failures = strategy.validate_update(new, old, subresource=subresource)
             if converted is not None:
                 failures += converted.validate_update(new, old)
             if failures:
@@ -349,7 +360,7 @@ class ObjectStore:
                     raise _Unconfirmed
                 return old
             if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers") \
-                    and not strategy.spec_finalizers(info, new):
+                    and not strategy.spec_finalizers(new):
                 if dry_run:
                     return new
                 return await self._delete_now(info, namespace, name, current.mod_revision)
@@ -419,6 +430,7 @@ class ObjectStore:
     def _pending_deletion(self, info: ResourceInfo, obj: dict[str, Any],
                           options: DeleteOptions) -> dict[str, Any] | None:
         """The object marked for deletion, or None when it can go now."""
+        strategy = self.strategies.of(info)
         meta = obj["metadata"]
         finalizers = list(meta.get("finalizers") or [])
         policy = options.propagation_policy
@@ -426,8 +438,8 @@ class ObjectStore:
             finalizers.append("foregroundDeletion")
         elif policy == "Orphan" and "orphan" not in finalizers:
             finalizers.append("orphan")
-        grace = self._grace_period(info, obj, options)
-        if not finalizers and not grace and not strategy.spec_finalizers(info, obj):
+        grace = strategy.grace_period(obj, options.grace_period_seconds)
+        if not finalizers and not grace and not strategy.spec_finalizers(obj):
             return None
         marked = copy.deepcopy(obj)
         mmeta = marked["metadata"]
@@ -440,20 +452,8 @@ class ObjectStore:
             # A shorter grace period may replace a longer one, never the reverse.
             mmeta["deletionTimestamp"] = now_rfc3339(timedelta(seconds=grace))
             mmeta["deletionGracePeriodSeconds"] = grace
-        if info.plural == "namespaces":
-            marked.setdefault("status", {})["phase"] = "Terminating"
+        strategy.mark_terminating(marked)
         return marked
-
-    @staticmethod
-    def _grace_period(info: ResourceInfo, obj: dict[str, Any], options: DeleteOptions) -> int:
-        """Pods on a node get a grace period for the kubelet to stop them; others none."""
-        if info.plural != "pods" or not obj.get("spec", {}).get("nodeName"):
-            return 0
-        if obj.get("status", {}).get("phase") in ("Succeeded", "Failed"):
-            return 0
-        if options.grace_period_seconds is not None:
-            return max(0, options.grace_period_seconds)
-        return int(obj["spec"].get("terminationGracePeriodSeconds", 30))
 
     async def _delete_now(self, info: ResourceInfo, namespace: str, name: str,
                           expected_revision: int) -> dict[str, Any]:

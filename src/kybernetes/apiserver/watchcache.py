@@ -7,6 +7,12 @@ Lists wait until the cache has caught up with the storage's current revision, so
 fresh as a read from storage (upstream's consistent reads from cache). A watch from an
 older revision replays the event window; one from before the window gets 410 Gone.
 
+The window is upstream's (watch_cache.go): the events of the last 75 s
+(`eventFreshDuration`), at least the last 100 whatever their age and at most 100 Ki. Each
+event holds its object as it was (dict and bytes), so a window bounded by count alone
+keeps every past version of everything until that many writes have happened: hundreds of
+megabytes on a long-lived node whose leases and pod statuses are rewritten all day.
+
 The cache's `revision` is never ahead of what it holds: it moves with each event applied (in
 revision order) and with the storage watch's progress notifications, which a backend reports
 only when every event up to them has been delivered (see storage/etcd.py: etcd's requested
@@ -37,6 +43,7 @@ import asyncio
 import bisect
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass
@@ -58,8 +65,12 @@ log = logging.getLogger(__name__)
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 
-# Events kept for watches that resume from an older resourceVersion.
-DEFAULT_WINDOW = 100_000
+# Events kept for watches that resume from an older resourceVersion: those of the last
+# EVENT_FRESH_SECONDS, at least MIN_WINDOW of them and at most the window (upstream's
+# eventFreshDuration, lowerBoundCapacity and upperBoundCapacity).
+DEFAULT_WINDOW = 100 * 1024
+MIN_WINDOW = 100
+EVENT_FRESH_SECONDS = 75.0
 # How long a read waits for the events of revisions it must see before asking the storage
 # for progress, and how often it asks again while it waits.
 PROGRESS_GRACE = 0.02
@@ -128,7 +139,9 @@ class WatchCache:
         self.revision = 0
         self._objects: dict[str, CachedObject] = {}
         self._sorted_keys: list[str] = []
-        self._history: deque[CacheEvent] = deque(maxlen=window)
+        self._window = window
+        self._history: deque[CacheEvent] = deque()
+        self._recorded: deque[float] = deque()  # monotonic time each history event came
         # Resume below this revision is impossible: it predates the window.
         self._oldest = 0
         self._subscribers: set[_Subscriber] = set()
@@ -168,6 +181,7 @@ class WatchCache:
         self.revision = listed.revision
         self._oldest = listed.revision
         self._history.clear()
+        self._recorded.clear()
         for sub in list(self._subscribers):
             sub.queue.put_nowait(None)
         self._subscribers.clear()
@@ -244,15 +258,24 @@ class WatchCache:
                     bisect.insort(self._sorted_keys, event.kv.key)
                 cache_event = CacheEvent("ADDED" if previous is None else "MODIFIED",
                                          event.kv.key, rev, current, previous)
-            if len(self._history) == self._history.maxlen:
-                self._oldest = self._history[0].revision
-            self._history.append(cache_event)
+            self._record(cache_event)
             self.revision = rev
             for sub in self._subscribers:
                 if event.kv.key.startswith(sub.prefix):
                     sub.queue.put_nowait(cache_event)
             for observe in self.observers:
                 observe(cache_event)
+
+    def _record(self, event: CacheEvent) -> None:
+        """Add to the window, dropping from its old end what it no longer keeps."""
+        now = time.monotonic()
+        self._history.append(event)
+        self._recorded.append(now)
+        while len(self._history) > self._window or (
+                len(self._history) > MIN_WINDOW and
+                now - self._recorded[0] > EVENT_FRESH_SECONDS):
+            self._oldest = self._history.popleft().revision
+            self._recorded.popleft()
 
     async def wait_fresh(self, revision: int = 0) -> None:
         """Wait until the cache holds `revision` (0: the storage's current revision).

@@ -213,6 +213,7 @@ async def _serve_node(client_config: Any, data_dir: Path, args: argparse.Namespa
     from kybernetes.kubelet.kubelet import Kubelet, KubeletConfig
     from kybernetes.kubelet.kuberuntime import RuntimeManager
     from kybernetes.kubelet.logrotation import ContainerLogManager
+    from kybernetes.kubelet.metrics import InstrumentedRuntime, KubeletMetrics
     from kybernetes.kubelet.mirrorpods import NETWORK_POLICY, MirrorPods, known_addon
     from kybernetes.kubelet.network import PodNetwork, PodNetworkConfig
     from kybernetes.kubelet.network.vxlan import MTU as VXLAN_MTU
@@ -245,12 +246,14 @@ async def _serve_node(client_config: Any, data_dir: Path, args: argparse.Namespa
             mtu=VXLAN_MTU if args.flannel_backend == "vxlan" else 1500))
         volumes = ApiVolumeService(root, client, node_name)
         host = nodestatus.host_resources(root, args.max_pods)
+        metrics = KubeletMetrics()
         manager = RuntimeManager(
-            runtime=runtime, images=images, network=network, volumes=volumes,
-            events=lambda *_: None, pod_root=root / "pods", log_root=root / "logs",
+            runtime=InstrumentedRuntime(runtime, metrics), images=images, network=network,
+            volumes=volumes, events=lambda *_: None, pod_root=root / "pods",
+            log_root=root / "logs",
             cgroup_root=args.cgroup_root, cluster_dns=[args.cluster_dns] if args.cluster_dns
             else [], cluster_domain=args.cluster_domain, memory_capacity=host.memory_bytes)
-        kubelet = Kubelet(client, config, manager)
+        kubelet = Kubelet(client, config, manager, metrics)
         images.events = kubelet.event
         kubelet.on_registered = network.set_pod_cidr
         kubelet.network_status = network.not_ready_message
@@ -293,7 +296,7 @@ async def _serve_node(client_config: Any, data_dir: Path, args: argparse.Namespa
 
 def _streaming_server(kubelet: Any, runtime: Any, mirrors: Any, node_name: str, port: int,
                       tls: ServingFiles) -> Coroutine[Any, Any, None]:
-    """The kubelet's HTTPS server (logs, exec, attach, port-forward) with the serving
+    """The kubelet's HTTPS server (logs, exec, attach, port-forward, stats) with the serving
     certificate and client CA of `tls`; the mirror pods of in-process add-ons (`mirrors`)
     are served too (their logs).
     Callers are authenticated (client certificates of the cluster CA, bearer tokens by
@@ -301,12 +304,20 @@ def _streaming_server(kubelet: Any, runtime: Any, mirrors: Any, node_name: str, 
     from kybernetes.kubelet.addonhost import AddOnStreamingHost
     from kybernetes.kubelet.auth import KubeletAuth
     from kybernetes.kubelet.server import KubeletServer
+    from kybernetes.kubelet.stats import CgroupStats
     from kybernetes.kubelet.streaminghost import RuntimeStreamingHost
 
     sock = socket.create_server(("", port), family=socket.AF_INET, reuse_port=False)
     host = AddOnStreamingHost(RuntimeStreamingHost(runtime, kubelet.pod_with_status), mirrors,
                               kubelet.config.root_dir / "logs")
-    server = KubeletServer(host, auth=KubeletAuth.delegating(kubelet.client, node_name))
+
+    def pods() -> list[Any]:
+        return [kubelet.pod_with_status(p["metadata"]["namespace"], p["metadata"]["name"])
+                or p for p in kubelet.pods.store.list()]
+
+    stats = CgroupStats(node_name, pods, kubelet.manager.cgroup_root)
+    server = KubeletServer(host, auth=KubeletAuth.delegating(kubelet.client, node_name),
+                           stats=stats, metrics=kubelet.metrics)
     return server.serve(sock, cert_file=tls.cert, key_file=tls.key, client_ca=tls.client_ca)
 
 

@@ -1,5 +1,6 @@
 """`kyb`: the one command, as `k3s` is: `kyb server`, `kyb agent`, `kyb apiserver`,
-`kyb controller-manager`, `kyb scheduler`, `kyb dns`, `kyb image`, `kyb sim`, `kyb kubectl`.
+`kyb controller-manager`, `kyb scheduler`, `kyb dns`, `kyb proxy`, `kyb ingress`, `kyb image`,
+`kyb sim`, `kyb kubectl`.
 
 Each subcommand is a thin entry point that parses flags and starts a component.
 
@@ -12,11 +13,16 @@ their leases through the still-running API; containers keep running), then the A
 as k3s's flags of those names do. With its node, the server also runs the cluster DNS on
 the node's address (`kyb dns`; `--disable-dns` leaves it out, as k3s's `--disable coredns`)
 and kube-proxy as `system:kube-proxy` (`kyb proxy`; `--disable-kube-proxy`, as k3s's),
-and enforces NetworkPolicies on its node as `system:kybernetes:network-policy`
-(`--disable-network-policy`, as k3s's). Each component runs `Supervised`
+enforces NetworkPolicies on its node as `system:kybernetes:network-policy`
+(`--disable-network-policy`, as k3s's) and serves Ingresses on ports 80 and 443 through
+nginx as `system:kybernetes:ingress` (`kyb ingress`; `--disable-ingress`, as k3s's
+`--disable traefik`). Each component runs `Supervised`
 (cli/supervise.py): restarted when it ends, named by `/livez` while it is down; one that
 keeps dying stops `kyb server` with its message and exit status 1, for systemd to restart.
-The node's add-ons (DNS, kube-proxy, NetworkPolicy) show as its mirror pods in kube-system,
+The metrics server (`metrics.k8s.io`: `kubectl top`, autoscaling) runs beside them as
+`system:metrics-server`, its API proxied by the API server (`--metric-resolution`;
+`--disable-metrics-server`, as k3s's `--disable metrics-server`).
+The node's add-ons (DNS, kube-proxy, NetworkPolicy, ingress) show as its mirror pods in kube-system,
 Ready while their supervisor sees them run (kubelet/mirrorpods.py).
 """
 
@@ -25,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -39,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from kybernetes import __version__
 from kybernetes.api.version import GIT_VERSION, KUBERNETES_VERSION, user_agent
-from kybernetes.apiserver import controlplanenode
+from kybernetes.apiserver import aggregator_metrics, controlplanenode
 from kybernetes.apiserver.server import ApiServer, ApiServerConfig
 from kybernetes.cli import agent as agent_cli
 from kybernetes.cli import configfile, credentials, flags
@@ -58,6 +65,7 @@ if TYPE_CHECKING:  # the controllers are imported only by the commands that run 
 # The controller manager's User-Agent, whose program name the API server records as the
 # field manager of its writes (upstream: kube-controller-manager).
 CONTROLLER_MANAGER_AGENT = user_agent("kube-controller-manager")
+CONTROLLER_MANAGER_PORT = 10257
 # How long the controllers get to stop (release the lease) before the API server stops.
 _CONTROLLERS_STOP_TIMEOUT = 15.0
 
@@ -236,6 +244,10 @@ def parse_duration(text: str) -> float:
 def _add_controller_manager_flags(parser: argparse.ArgumentParser) -> None:
     group = flags.group(parser, flags.CONTROLLERS)
     add = group.add_argument
+    add("--controller-manager-metrics-bind-address",
+        default=f"127.0.0.1:{CONTROLLER_MANAGER_PORT}", metavar="ADDRESS:PORT",
+        help="where the controller manager serves /metrics and /healthz over HTTP ('': "
+             "nowhere)")
     add("--controllers", default="*", metavar="LIST",
         help="comma-separated controllers to enable: '*' all enabled by default, 'foo' "
              "enables foo, '-foo' disables foo")
@@ -295,6 +307,22 @@ def _add_controller_manager_flags(parser: argparse.ArgumentParser) -> None:
     add("--cluster-signing-duration", type=parse_duration, default=8760 * 3600.0,
         metavar="DURATION",
         help="the longest certificate the CSR signer issues (default: 8760h)")
+    add("--concurrent-horizontal-pod-autoscaler-syncs", type=int, default=5, metavar="N",
+        help="HorizontalPodAutoscaler controller workers")
+    add("--horizontal-pod-autoscaler-sync-period", type=parse_duration, default=15.0,
+        metavar="DURATION", help="how often each HorizontalPodAutoscaler is reconciled, "
+        "in seconds (15s)")
+    add("--horizontal-pod-autoscaler-tolerance", type=float, default=0.1, metavar="RATIO",
+        help="how far the usage ratio may be from 1.0 before the autoscaler acts")
+    add("--horizontal-pod-autoscaler-downscale-stabilization", type=parse_duration,
+        default=300.0, metavar="DURATION", help="the window of recommendations whose "
+        "highest is taken when scaling down, in seconds (5m)")
+    add("--horizontal-pod-autoscaler-cpu-initialization-period", type=parse_duration,
+        default=300.0, metavar="DURATION", help="how long after a pod starts its CPU "
+        "samples may be skipped, in seconds (5m)")
+    add("--horizontal-pod-autoscaler-initial-readiness-delay", type=parse_duration,
+        default=30.0, metavar="DURATION", help="how long after a pod starts readiness "
+        "changes count as its first readiness, in seconds (30s)")
     storage = flags.group(parser, flags.STORAGE)
     storage.add_argument(
         "--local-path-dir", type=PurePosixPath, default=None, metavar="DIR",
@@ -347,19 +375,30 @@ def _controller_manager_options(args: argparse.Namespace, *, in_server: bool = F
         namespace_sync_period=args.namespace_sync_period,
         node_monitor_period=args.node_monitor_period,
         node_monitor_grace_period=args.node_monitor_grace_period,
-        node_startup_grace_period=args.node_startup_grace_period)
+        node_startup_grace_period=args.node_startup_grace_period,
+        concurrent_hpa_syncs=args.concurrent_horizontal_pod_autoscaler_syncs,
+        hpa_sync_period=args.horizontal_pod_autoscaler_sync_period,
+        hpa_tolerance=args.horizontal_pod_autoscaler_tolerance,
+        hpa_downscale_stabilization=args.horizontal_pod_autoscaler_downscale_stabilization,
+        hpa_cpu_initialization_period=args.horizontal_pod_autoscaler_cpu_initialization_period,
+        hpa_initial_readiness_delay=args.horizontal_pod_autoscaler_initial_readiness_delay)
 
 
-async def _controller_manager(kubeconfig: str | None, options: ControllerManagerOptions
-                              ) -> None:
-    """Run a controller manager against the API server `kubeconfig` until cancelled."""
+async def _controller_manager(kubeconfig: str | None, options: ControllerManagerOptions,
+                              metrics_address: str = "") -> None:
+    """Run a controller manager against the API server `kubeconfig` until cancelled,
+    serving `/metrics` (the work queues') and `/healthz` on `metrics_address`."""
+    from kybernetes.cli import metricsport
     from kybernetes.client import ApiClient, load_config
+    from kybernetes.client.workqueue import METRICS_REGISTRY
     from kybernetes.controllers.manager import ControllerManager
 
     config = load_config(kubeconfig).replace(user_agent=CONTROLLER_MANAGER_AGENT,
                                              qps=options.kube_api_qps,
                                              burst=options.kube_api_burst)
-    async with ApiClient(config) as client:
+    async with ApiClient(config) as client, metricsport.serving(
+            "controller-manager", metrics_address, CONTROLLER_MANAGER_PORT,
+            lambda: [METRICS_REGISTRY]):
         await ControllerManager(client, options).run()
 
 
@@ -392,8 +431,9 @@ def _run_controller_manager(args: argparse.Namespace) -> int:
     options = _controller_manager_options(args)
 
     async def main() -> None:
-        work = asyncio.create_task(_controller_manager(args.kubeconfig, options),
-                                   name="controller-manager")
+        work = asyncio.create_task(_controller_manager(
+            args.kubeconfig, options, args.controller_manager_metrics_bind_address),
+            name="controller-manager")
         await _wait_for_signal_or(work)
         await _cancel(work, _CONTROLLERS_STOP_TIMEOUT)
 
@@ -417,7 +457,10 @@ def _loopback_url(cfg: ApiServerConfig) -> str:
 
 async def _serve_control_plane(server: ApiServer, options: ControllerManagerOptions | None,
                               *, scheduler: bool, scheduler_config: Path | None,
-                              agent: argparse.Namespace | None) -> None:
+                              agent: argparse.Namespace | None,
+                              metrics: _MetricsServer | None = None,
+                              manager_metrics_address: str = "",
+                              scheduler_metrics_address: str = "") -> None:
     """The API server, and once it serves the controller manager (`options`, unless None),
     the scheduler and the node agent (`agent`: its flags, unless None); on a signal those
     stop first, then the API server."""
@@ -439,11 +482,17 @@ async def _serve_control_plane(server: ApiServer, options: ControllerManagerOpti
     if options is not None:
         manager_config = kubeconfig(credentials.CONTROLLER_MANAGER)
         supervised.append(Supervised("controller-manager", functools.partial(
-            _controller_manager, manager_config, options)))
+            _controller_manager, manager_config, options, manager_metrics_address)))
+    if metrics is not None:
+        await aggregator_metrics.bootstrap(server)
+        supervised.append(Supervised("metrics-server", functools.partial(
+            metrics.serve, aggregator_metrics.serving(server, metrics.port),
+            kubeconfig((aggregator_metrics.USER, ())))))
     if scheduler:
         scheduler_kubeconfig = kubeconfig(credentials.SCHEDULER)
         supervised.append(Supervised("scheduler", functools.partial(
-            scheduler_cli.serve, scheduler_kubeconfig, scheduler_config)))
+            scheduler_cli.serve, scheduler_kubeconfig, scheduler_config,
+            metrics_address=scheduler_metrics_address)))
     if agent is not None:
         from kybernetes.client import load_config
         from kybernetes.kubelet import mirrorpods
@@ -508,6 +557,29 @@ async def _serve_control_plane(server: ApiServer, options: ControllerManagerOpti
         raise SystemExit(f"kyb server: {failed[0].exception()}")
 
 
+def _free_loopback_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclasses.dataclass(frozen=True)
+class _MetricsServer:
+    """The metrics server this process runs (metrics/), proxied by its API server."""
+
+    port: int
+    resolution: float
+
+    async def serve(self, serving: aggregator_metrics.MetricsServing, kubeconfig: str
+                    ) -> None:
+        from kybernetes.client import load_config
+        from kybernetes.metrics import server as metrics
+
+        await metrics.serve(load_config(kubeconfig), metrics.MetricsServerOptions(
+            cert_file=serving.cert, key_file=serving.key, client_ca=serving.client_ca,
+            proxy_names=serving.proxy_names, resolution=self.resolution), serving.address)
+
+
 def _run_server(args: argparse.Namespace) -> int:
     if not args.disable_agent and os.geteuid() != 0:
         logging.getLogger("kyb").warning(
@@ -520,12 +592,21 @@ def _run_server(args: argparse.Namespace) -> int:
     server = _build_server(args)
     options = None if args.disable_controller_manager \
         else _controller_manager_options(args, in_server=True)
+    metrics = None if args.disable_metrics_server else _MetricsServer(
+        _free_loopback_port(), parse_duration(args.metric_resolution))
+    if metrics is not None:
+        aggregator_metrics.enable(server, metrics.port)
     try:
         import uvloop
 
         uvloop.run(_serve_control_plane(server, options, scheduler=not args.disable_scheduler,
                                         scheduler_config=args.scheduler_config,
-                                        agent=None if args.disable_agent else args))
+                                        agent=None if args.disable_agent else args,
+                                        metrics=metrics,
+                                        manager_metrics_address=(
+                                            args.controller_manager_metrics_bind_address),
+                                        scheduler_metrics_address=(
+                                            args.scheduler_metrics_bind_address)))
     except KeyboardInterrupt:
         pass
     return 0
@@ -579,9 +660,16 @@ def build_parser() -> argparse.ArgumentParser:
                             help="do not run the controller manager in this process")
     components.add_argument("--disable-scheduler", action="store_true",
                             help="do not run the scheduler in this process")
+    scheduler_cli.add_metrics_flag(components)
     components.add_argument("--scheduler-config", type=Path, default=None, metavar="FILE",
                             help="a KubeSchedulerConfiguration for the scheduler in this "
                                  "process (default: upstream's defaults)")
+    components.add_argument("--disable-metrics-server", action="store_true",
+                            help="do not run the metrics server (metrics.k8s.io, `kubectl "
+                                 "top`) in this process")
+    components.add_argument("--metric-resolution", default="15s", metavar="DURATION",
+                            help="how often the metrics server scrapes the kubelets "
+                                 "(default: 15s, upstream's)")
     components.add_argument("--disable-agent", action="store_true",
                             help="do not run a node (kubelet) in this process (without root "
                                  "there is none)")

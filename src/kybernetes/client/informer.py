@@ -35,7 +35,12 @@ folded into fewer moving parts because everything runs on one asyncio loop:
   the controllers of one process share a single list+watch and cache per resource.
 
 Objects in the store and passed to handlers are shared: treat them as read-only (copy
-before mutating), exactly as with client-go's caches.
+before mutating), exactly as with client-go's caches. They come without
+`metadata.managedFields`, as in kube-scheduler's and kube-controller-manager's informers
+(client-go's `TransformStripManagedFields`): no controller reads them, an update that
+omits them keeps the object's own, and they are a good part of each object (a pod's
+status manager alone writes hundreds of bytes of them), held in every informer of the
+resource in the process (the kubelet's, the scheduler's, the controllers').
 """
 
 from __future__ import annotations
@@ -382,6 +387,13 @@ class InformerStats:
     watch_failures: int
 
 
+def _strip(obj: Obj) -> None:
+    """Drop the managed fields of an object just decoded (the informer's own)."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
+
+
 class Informer:
     """List+watch one resource into a `Store` and notify handlers of changes."""
 
@@ -582,6 +594,7 @@ class Informer:
                     elif rv:
                         self.last_sync_resource_version = rv
                     continue
+                _strip(obj)
                 if collected is not None:
                     collected[key_func(obj)] = obj
                     continue
@@ -615,6 +628,8 @@ class Informer:
 
     def _replace(self, items: list[Obj], resource_version: str) -> None:
         key_func = self.store.key_func
+        for obj in items:
+            _strip(obj)
         self._replace_items({key_func(o): o for o in items}, resource_version)
 
     def _replace_items(self, new: dict[str, Obj], resource_version: str) -> None:

@@ -18,6 +18,10 @@ this safe are client-go's:
   raises `ShutDown` once the queue is empty); `shutdown_with_drain()` also waits for the
   keys being processed to be `done`.
 
+A named queue records client-go's `workqueue_*` metrics by `name` (depth, adds, time
+queued, time worked, retries, unfinished work) on `METRICS_REGISTRY`, one registry for the
+process as client-go's global provider; the controller manager serves it on `/metrics`.
+
 Everything but `get` and `shutdown_with_drain` is synchronous, so plain-function informer
 handlers can enqueue. `run_worker` is the standard worker loop around a `sync(key)`
 coroutine.
@@ -30,9 +34,13 @@ import contextlib
 import heapq
 import itertools
 import logging
+import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterator
 from typing import Generic, Protocol, TypeVar
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from kybernetes.client.ratelimit import TokenBucket
 from kybernetes.client.rest import ClientError
@@ -147,6 +155,84 @@ def default_controller_rate_limiter() -> MaxOfRateLimiter[T]:
                             BucketRateLimiter(10.0, 100))
 
 
+# ----------------------------------------------------------------------------- metrics
+
+METRICS_REGISTRY = CollectorRegistry(auto_describe=True)
+_DURATION_BUCKETS = tuple(1e-8 * 10 ** i for i in range(10))  # client-go: 10ns .. 10s
+_DEPTH = Gauge("workqueue_depth", "[ALPHA] Current depth of workqueue", ["name"],
+               registry=METRICS_REGISTRY)
+_ADDS = Counter("workqueue_adds", "[ALPHA] Total number of adds handled by workqueue",
+                ["name"], registry=METRICS_REGISTRY)
+_QUEUE_LATENCY = Histogram(
+    "workqueue_queue_duration_seconds", "[ALPHA] How long in seconds an item stays in "
+    "workqueue before being requested.", ["name"], buckets=_DURATION_BUCKETS,
+    registry=METRICS_REGISTRY)
+_WORK_DURATION = Histogram(
+    "workqueue_work_duration_seconds", "[ALPHA] How long in seconds processing an item from "
+    "workqueue takes.", ["name"], buckets=_DURATION_BUCKETS, registry=METRICS_REGISTRY)
+_RETRIES = Counter("workqueue_retries", "[ALPHA] Total number of retries handled by "
+                   "workqueue", ["name"], registry=METRICS_REGISTRY)
+
+
+class _QueueMetrics:
+    """One named queue's children of the `workqueue_*` series, and when each waiting key was
+    added and each processing key was handed out."""
+
+    live: dict[str, _QueueMetrics] = {}
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.depth = _DEPTH.labels(name)
+        self.adds = _ADDS.labels(name)
+        self.queue_latency = _QUEUE_LATENCY.labels(name)
+        self.work_duration = _WORK_DURATION.labels(name)
+        self.retries = _RETRIES.labels(name)
+        self.added: dict[Hashable, float] = {}
+        self.started: dict[Hashable, float] = {}
+        _QueueMetrics.live[name] = self
+
+    def add(self, item: Hashable) -> None:
+        self.adds.inc()
+        self.depth.inc()
+        self.added.setdefault(item, time.monotonic())
+
+    def get(self, item: Hashable) -> None:
+        self.depth.dec()
+        now = time.monotonic()
+        added = self.added.pop(item, None)
+        if added is not None:
+            self.queue_latency.observe(now - added)
+        self.started[item] = now
+
+    def done(self, item: Hashable) -> None:
+        started = self.started.pop(item, None)
+        if started is not None:
+            self.work_duration.observe(time.monotonic() - started)
+
+
+class _InProgressCollector:
+    """`workqueue_unfinished_work_seconds` and `workqueue_longest_running_processor_seconds`,
+    read from the keys being processed at scrape time."""
+
+    def collect(self) -> Iterator[Metric]:
+        unfinished = GaugeMetricFamily(
+            "workqueue_unfinished_work_seconds", "[ALPHA] How many seconds of work has done "
+            "that is in progress and hasn't been observed by work_duration.", labels=["name"])
+        longest = GaugeMetricFamily(
+            "workqueue_longest_running_processor_seconds", "[ALPHA] How many seconds has the "
+            "longest running processor for workqueue been running.", labels=["name"])
+        now = time.monotonic()
+        for name, metrics in list(_QueueMetrics.live.items()):
+            ages = [now - started for started in metrics.started.values()]
+            unfinished.add_metric([name], sum(ages))
+            longest.add_metric([name], max(ages, default=0.0))
+        yield unfinished
+        yield longest
+
+
+METRICS_REGISTRY.register(_InProgressCollector())
+
+
 # ----------------------------------------------------------------------------- queues
 
 
@@ -162,6 +248,7 @@ class WorkQueue(Generic[T]):
         self._shutting_down = False
         self._drained: asyncio.Event | None = None
         self.adds = 0
+        self._metrics = _QueueMetrics(name) if name else None
 
     def __len__(self) -> int:
         """Keys waiting to be handed out (not counting those being processed)."""
@@ -183,6 +270,8 @@ class WorkQueue(Generic[T]):
         if item in self._processing:
             return  # queued again at done()
         self._queue.append(item)
+        if self._metrics is not None:
+            self._metrics.add(item)
         self._wake_one()
 
     async def get(self) -> T:
@@ -205,13 +294,19 @@ class WorkQueue(Generic[T]):
         item = self._queue.popleft()
         self._processing.add(item)
         self._dirty.discard(item)
+        if self._metrics is not None:
+            self._metrics.get(item)
         return item
 
     def done(self, item: T) -> None:
         """The worker is finished with `item`; if it was added meanwhile, queue it again."""
         self._processing.discard(item)
+        if self._metrics is not None:
+            self._metrics.done(item)
         if item in self._dirty:
             self._queue.append(item)
+            if self._metrics is not None:
+                self._metrics.add(item)
             self._wake_one()
         elif not self._processing and self._drained is not None:
             self._drained.set()
@@ -311,6 +406,8 @@ class RateLimitingQueue(DelayingQueue[T]):
 
     def add_rate_limited(self, item: T) -> None:
         """Add `item` after the delay the rate limiter says (backoff on failures)."""
+        if self._metrics is not None:
+            self._metrics.retries.inc()
         self.add_after(item, self.rate_limiter.when(item))
 
     def forget(self, item: T) -> None:

@@ -80,6 +80,9 @@ from kybernetes.controllers.endpointslice import controller as endpointslice
 from kybernetes.controllers.endpointslice import reconciler as endpointslice_reconciler
 from kybernetes.controllers.localpath import DEFAULT_PATH as LOCAL_PATH_DIR
 from kybernetes.controllers.localpath import LocalPathProvisioner
+from kybernetes.controllers.podautoscaler import behavior as hpa_behavior
+from kybernetes.controllers.podautoscaler import controller as hpa_controller
+from kybernetes.controllers.podautoscaler import replicas as hpa_replicas
 from kybernetes.controllers.volume import binder as pv_binder
 from kybernetes.controllers.volume import ephemeral, expand, pvcprotection, pvprotection
 
@@ -157,6 +160,20 @@ class ControllerManagerOptions:
     # --local-path-dir: where local-path volumes live on the nodes (kyb server:
     # <data-dir>/storage).
     local_path_dir: PurePosixPath = LOCAL_PATH_DIR
+    # --concurrent-horizontal-pod-autoscaler-syncs, --horizontal-pod-autoscaler-sync-period,
+    # --horizontal-pod-autoscaler-tolerance,
+    # --horizontal-pod-autoscaler-downscale-stabilization,
+    # --horizontal-pod-autoscaler-cpu-initialization-period,
+    # --horizontal-pod-autoscaler-initial-readiness-delay (durations in seconds)
+    concurrent_hpa_syncs: int = hpa_controller.DEFAULT_WORKERS
+    hpa_sync_period: float = hpa_controller.DEFAULT_SYNC_PERIOD
+    hpa_tolerance: float = hpa_replicas.DEFAULT_TOLERANCE
+    hpa_downscale_stabilization: float = \
+        hpa_behavior.DEFAULT_DOWNSCALE_STABILIZATION.total_seconds()
+    hpa_cpu_initialization_period: float = \
+        hpa_replicas.DEFAULT_CPU_INITIALIZATION_PERIOD.total_seconds()
+    hpa_initial_readiness_delay: float = \
+        hpa_replicas.DEFAULT_INITIAL_READINESS_DELAY.total_seconds()
 
 
 ControllerFactory = Callable[[ControllerContext, ControllerManagerOptions], Controller]
@@ -322,6 +339,17 @@ def _root_ca_cert_publisher(ctx: ControllerContext, opts: ControllerManagerOptio
         ctx, rootcacertpublisher.client_root_ca(ctx.client.config))
 
 
+def _horizontal_pod_autoscaler(ctx: ControllerContext, opts: ControllerManagerOptions
+                               ) -> Controller:
+    return hpa_controller.HorizontalController(
+        ctx, workers=opts.concurrent_hpa_syncs, sync_period=opts.hpa_sync_period,
+        tolerance=opts.hpa_tolerance,
+        downscale_stabilization=datetime.timedelta(seconds=opts.hpa_downscale_stabilization),
+        cpu_initialization_period=datetime.timedelta(
+            seconds=opts.hpa_cpu_initialization_period),
+        initial_readiness_delay=datetime.timedelta(seconds=opts.hpa_initial_readiness_delay))
+
+
 CONTROLLERS: dict[str, ControllerSpec] = {spec.name: spec for spec in (
     ControllerSpec("garbage-collector-controller", _garbage_collector, ("garbagecollector",),
                    service_account="generic-garbage-collector"),
@@ -390,6 +418,8 @@ CONTROLLERS: dict[str, ControllerSpec] = {spec.name: spec for spec in (
     ControllerSpec("clusterrole-aggregation-controller", _clusterrole_aggregation,
                    ("clusterroleaggregation",),
                    service_account="clusterrole-aggregation-controller"),
+    ControllerSpec("horizontal-pod-autoscaler-controller", _horizontal_pod_autoscaler,
+                   ("horizontalpodautoscaling",), service_account="horizontal-pod-autoscaler"),
 )}
 
 

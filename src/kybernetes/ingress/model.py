@@ -21,12 +21,15 @@ import binascii
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from kybernetes.ingress.annotations import Settings, parse
+
+if TYPE_CHECKING:
+    from kybernetes.ingress.gateway import GatewayConfig
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,8 @@ class Config:
     servers: dict[str, Server]
     upstreams: dict[str, Upstream]
     certificates: dict[str, bytes]
+    # The Gateway API's part (ingress/gateway.py), on the same upstreams and certificates.
+    gateway: GatewayConfig | None = None
 
 
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -134,7 +139,7 @@ class Builder:
         tls_hosts = self._tls(namespace, spec.get("tls") or [], name)
         fallback = None
         if spec.get("defaultBackend"):
-            fallback = Location("", "/", self._upstream(namespace, spec["defaultBackend"],
+            fallback = Location("", "/", self.upstream(namespace, spec["defaultBackend"],
                                                         settings, name), settings, name)
             default = self.config.servers.setdefault(DEFAULT_SERVER, Server(DEFAULT_SERVER))
             default.fallback = default.fallback or fallback
@@ -146,7 +151,7 @@ class Builder:
             if fallback is not None and server.fallback is None:
                 server.fallback = fallback
             for path in (rule.get("http") or {}).get("paths") or []:
-                upstream = self._upstream(namespace, path.get("backend") or {}, settings, name)
+                upstream = self.upstream(namespace, path.get("backend") or {}, settings, name)
                 for modifier, location_path in _locations(path, settings):
                     server.locations.setdefault(
                         (modifier, location_path),
@@ -159,14 +164,15 @@ class Builder:
         hosts: dict[str, str] = {}
         for entry in entries:
             secret_name = str(entry.get("secretName") or "")
-            certificate = self._certificate(namespace, secret_name, ingress) \
+            certificate = self.certificate(namespace, secret_name, ingress) \
                 if secret_name else None
             for host in entry.get("hosts") or []:
                 # A host with TLS but no usable Secret is served with the default certificate.
                 hosts.setdefault(str(host), certificate or "")
         return hosts
 
-    def _certificate(self, namespace: str, secret_name: str, ingress: str) -> str | None:
+    def certificate(self, namespace: str, secret_name: str, ingress: str) -> str | None:
+        """The name of the Secret's certificate in the config, None if it has none."""
         name = f"{namespace}_{secret_name}"
         if name in self.config.certificates:
             return name
@@ -183,8 +189,10 @@ class Builder:
         self.config.certificates[name] = pem
         return name
 
-    def _upstream(self, namespace: str, backend: Mapping[str, Any], settings: Settings,
-                  ingress: str) -> str | None:
+    def upstream(self, namespace: str, backend: Mapping[str, Any], settings: Settings,
+                 ingress: str) -> str | None:
+        """The upstream of a backend (`{"service": {"name", "port": {"number"|"name"}}}`),
+        None when its Service or port is missing or it has no ready endpoint."""
         service_ref = backend.get("service") or {}
         service_name = str(service_ref.get("name") or "")
         port_ref = service_ref.get("port") or {}

@@ -1,6 +1,7 @@
 """The nginx configuration of a `model.Config`, in ingress-nginx's shape: one `upstream` per
 Service port (its pod endpoints, kept-alive connections), one `server` per host on the HTTP
-and HTTPS ports (SNI picks the certificate; the catch-all server carries the default one),
+and, with TLS, HTTPS ports (SNI picks the certificate; the default HTTPS server carries the
+default one and hands requests for other hosts to the HTTP servers),
 one `location` per Ingress path, and ingress-nginx's proxy headers, timeouts, retry of
 another endpoint on a connection error, and access log format (with the upstream's name).
 """
@@ -17,6 +18,16 @@ LOG_FORMAT = ('$remote_addr - $remote_user [$time_local] "$request" $status $bod
               '"$http_referer" "$http_user_agent" $request_length $request_time '
               '[$proxy_upstream_name] [] $upstream_addr $upstream_response_length '
               '$upstream_response_time $upstream_status $request_id')
+
+
+# The request headers every proxied request carries (ingress-nginx's). A location that sets
+# headers of its own repeats these: nginx inherits none where a level sets any.
+PROXY_HEADERS = (
+    ("Upgrade", "$http_upgrade"), ("Connection", "$connection_upgrade"), ("Host", "$host"),
+    ("X-Request-ID", "$request_id"), ("X-Real-IP", "$remote_addr"),
+    ("X-Forwarded-For", "$proxy_add_x_forwarded_for"), ("X-Forwarded-Host", "$host"),
+    ("X-Forwarded-Port", "$server_port"), ("X-Forwarded-Proto", "$scheme"),
+    ("X-Scheme", "$scheme"))
 
 
 @dataclass(frozen=True)
@@ -106,16 +117,20 @@ def _location(location: Location, config: Config, tls: bool) -> list[str]:
 
 
 def _server(server: Server, config: Config, listen: Listen, paths: Paths) -> list[str]:
+    """A host's server: on the HTTPS port too when it has TLS (its own certificate, or the
+    default one when its Secret is missing); a host without TLS is reached over HTTPS
+    through the default HTTPS server (`_tls_fallback`), as each server with TLS costs nginx
+    a TLS context to load at every reload."""
     default = server.host == DEFAULT_SERVER
-    flag = " default_server" if default else ""
-    lines = ["    server {", f"        server_name {server_name(server.host)};",
-             _listen(listen, listen.http_port, flag),
-             _listen(listen, listen.https_port, f" ssl{flag}")]
-    certificate = paths.certificate(server.certificate) if server.certificate \
-        else paths.default_certificate
-    lines += [f"        ssl_certificate {certificate};",
-              f"        ssl_certificate_key {certificate};"]
     tls = server.certificate is not None
+    lines = ["    server {", f"        server_name {server_name(server.host)};",
+             _listen(listen, listen.http_port, " default_server" if default else "")]
+    if tls:
+        certificate = paths.certificate(server.certificate) if server.certificate \
+            else paths.default_certificate
+        lines += [_listen(listen, listen.https_port, " ssl"),
+                  f"        ssl_certificate {certificate};",
+                  f"        ssl_certificate_key {certificate};"]
     for location in sorted(server.locations.values(),
                            key=lambda loc: (loc.modifier, loc.path)):
         lines += _location(location, config, tls)
@@ -127,6 +142,23 @@ def _server(server: Server, config: Config, listen: Listen, paths: Paths) -> lis
                       "            return 404;", "        }"]
     lines.append("    }")
     return lines
+
+
+def _tls_fallback(listen: Listen, paths: Paths) -> list[str]:
+    """The default HTTPS server: the default certificate, and each request handed to the
+    plain HTTP servers with its Host, so every host answers HTTPS as ingress-nginx's do."""
+    loopback = "127.0.0.1" if listen.address in ("0.0.0.0", "") else \
+        ("[::1]" if listen.address == "::" else listen.address)
+    target = f"[{loopback}]" if ":" in loopback and not loopback.startswith("[") else loopback
+    headers = dict(PROXY_HEADERS) | {"X-Forwarded-Proto": "https", "X-Scheme": "https",
+                                     "X-Forwarded-Port": "$server_port"}
+    return ["    server {", "        server_name _;",
+            _listen(listen, listen.https_port, " ssl default_server"),
+            f"        ssl_certificate {paths.default_certificate};",
+            f"        ssl_certificate_key {paths.default_certificate};",
+            "        location / {", '            set $proxy_upstream_name "";',
+            *(f"            proxy_set_header {name} {value};" for name, value in headers.items()),
+            f"            proxy_pass http://{target}:{listen.http_port};", "        }", "    }"]
 
 
 def render(config: Config, listen: Listen, paths: Paths, *, workers: str = "auto") -> str:
@@ -165,21 +197,17 @@ def render(config: Config, listen: Listen, paths: Paths, *, workers: str = "auto
         "    proxy_next_upstream_tries 3;",
         "    map $http_upgrade $connection_upgrade {",
         "        default upgrade;", "        '' '';", "    }",
-        "    proxy_set_header Upgrade $http_upgrade;",
-        "    proxy_set_header Connection $connection_upgrade;",
-        "    proxy_set_header Host $host;",
-        "    proxy_set_header X-Request-ID $request_id;",
-        "    proxy_set_header X-Real-IP $remote_addr;",
-        "    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
-        "    proxy_set_header X-Forwarded-Host $host;",
-        "    proxy_set_header X-Forwarded-Port $server_port;",
-        "    proxy_set_header X-Forwarded-Proto $scheme;",
-        "    proxy_set_header X-Scheme $scheme;",
+        *(f"    proxy_set_header {name} {value};" for name, value in PROXY_HEADERS),
         *_affinity_maps(cookies),
     ]
     for upstream in sorted(config.upstreams.values(), key=lambda u: u.name):
         lines += _upstream(upstream)
     for host in sorted(config.servers):
         lines += _server(config.servers[host], config, listen, paths)
+    lines += _tls_fallback(listen, paths)
+    if config.gateway is not None:
+        from kybernetes.ingress.gatewayrender import render_gateway
+
+        lines += render_gateway(config.gateway, listen, paths)
     lines.append("}")
     return "\n".join(lines) + "\n"

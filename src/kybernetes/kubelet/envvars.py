@@ -15,9 +15,9 @@ Order of evaluation, as upstream:
 Since Kubernetes 1.34 (RelaxedEnvironmentVariableValidation, GA) the kubelet no longer
 skips `envFrom` keys that are not C identifiers, so neither do we: any key is passed on.
 
-Objects come through `EnvLookups`, a small protocol the kubelet can serve from informer
-caches; `ApiLookups` serves it straight from the API server. Errors raise `EnvError` with
-upstream's message (the kubelet reports it as `CreateContainerConfigError`).
+Objects come through `EnvLookups`, a small protocol the kubelet serves from its informer
+caches (`listers.KubeletListers`). Errors raise `EnvError` with upstream's message (the
+kubelet reports it as `CreateContainerConfigError`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import ipaddress
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from kybernetes.client import ApiClient, ApiError
 from kybernetes.kubelet.volumes.expansion import expand, mapping_for
 from kybernetes.kubelet.volumes.fieldpath import (
     FieldPathError,
@@ -37,11 +36,6 @@ from kybernetes.kubelet.volumes.fieldpath import (
 from kybernetes.kubelet.volumes.resource import ResourceFieldError, resource_value
 
 Obj = dict[str, Any]
-
-CONFIGMAPS = ("", "v1", "configmaps")
-SECRETS = ("", "v1", "secrets")
-SERVICES = ("", "v1", "services")
-NODES = ("", "v1", "nodes")
 
 # Services whose variables every pod gets, whatever enableServiceLinks says.
 MASTER_SERVICES = frozenset({"kubernetes"})
@@ -64,42 +58,6 @@ class EnvLookups(Protocol):
     async def node_allocatable(self) -> dict[str, Any]: ...
 
     async def host_ips(self) -> list[str]: ...
-
-
-class ApiLookups:
-    """`EnvLookups` answered by the API server, uncached."""
-
-    def __init__(self, client: ApiClient, node_name: str) -> None:
-        self.client = client
-        self.node_name = node_name
-
-    async def _get(self, res: tuple[str, str, str], namespace: str, name: str) -> Obj | None:
-        try:
-            obj: Obj = await self.client.get(res, name, namespace)
-            return obj
-        except ApiError as err:
-            if err.code == 404:
-                return None
-            raise
-
-    async def get_configmap(self, namespace: str, name: str) -> Obj | None:
-        return await self._get(CONFIGMAPS, namespace, name)
-
-    async def get_secret(self, namespace: str, name: str) -> Obj | None:
-        return await self._get(SECRETS, namespace, name)
-
-    async def list_services(self, namespace: str) -> list[Obj]:
-        return list(await self.client.list(SERVICES, namespace))
-
-    async def _node_status(self) -> Obj:
-        node: Obj = await self.client.get(NODES, self.node_name)
-        return dict(node.get("status") or {})
-
-    async def node_allocatable(self) -> dict[str, Any]:
-        return dict((await self._node_status()).get("allocatable") or {})
-
-    async def host_ips(self) -> list[str]:
-        return node_host_ips((await self._node_status()).get("addresses") or ())
 
 
 def node_host_ips(addresses: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -57,6 +57,7 @@ from kybernetes.kubelet.kuberuntime import (
     SyncResult,
     grace_period,
 )
+from kybernetes.kubelet.metrics import KubeletMetrics
 from kybernetes.kubelet.mirrorpods import is_mirror_pod
 from kybernetes.kubelet.podstatus import (
     KUBELET_CONDITIONS,
@@ -114,9 +115,10 @@ def _desired_meta(pod: Obj) -> tuple[Any, ...]:
 
 
 class Kubelet:
-    def __init__(self, client: ApiClient, config: KubeletConfig, manager: RuntimeManager
-                 ) -> None:
+    def __init__(self, client: ApiClient, config: KubeletConfig, manager: RuntimeManager,
+                 metrics: KubeletMetrics | None = None) -> None:
         self.client = client
+        self.metrics = metrics or KubeletMetrics()
         self.config = config
         self.manager = manager
         self.recorder = EventRecorder(client, "kubelet", config.node_name)
@@ -149,7 +151,9 @@ class Kubelet:
     def _changed(self, pod: Obj) -> None:
         if is_mirror_pod(pod):  # it reflects what runs without the kubelet (mirrorpods)
             return
-        self.workers.wake(str(pod["metadata"]["uid"]))
+        uid = str(pod["metadata"]["uid"])
+        self.metrics.pod_seen(uid)
+        self.workers.wake(uid)
 
     def _updated(self, old: Obj, new: Obj) -> None:
         """A change of what the pod asks for wakes its worker; a change of its status (the
@@ -201,6 +205,7 @@ class Kubelet:
             await self.pods.stop()
             await self.workers.stop()
             await self.probes.stop()
+            await self.manager.aclose()
             with contextlib.suppress(Exception):
                 await self.recorder.aclose()
 
@@ -322,8 +327,10 @@ class Kubelet:
     async def _relist(self) -> None:
         while True:
             await asyncio.sleep(self.config.relist_period)
+            started = time.monotonic()
             try:
                 listed = await self.manager.relist()
+                self.metrics.relisted(time.monotonic() - started)
             except Exception:
                 log.exception("relisting containers failed")
                 continue
@@ -357,6 +364,7 @@ class Kubelet:
             await self.manager.remove_pod(gone)
             self.probes.forget_pod(uid)
             self.status.forget(uid)
+            self.metrics.forget(uid)
             return DONE
         self._gone.pop(uid, None)
         meta = pod["metadata"]
@@ -373,6 +381,7 @@ class Kubelet:
         result = await self.manager.sync_pod(pod, state)
         state = await self.manager.pod_state(uid)
         status = self.pod_status(pod, state, result)
+        self.metrics.pod_synced(uid, phase, status["phase"])
         if status["phase"] in TERMINAL_PHASES:
             await self.manager.kill_pod(pod, grace_period(pod))
             self.probes.forget_pod(uid)

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from kybernetes.kubelet import containers as specs
+from kybernetes.kubelet import spawn
 from kybernetes.kubelet.backoff import Backoff
 from kybernetes.kubelet.images import (
     ImageError,
@@ -138,6 +139,10 @@ class VolumeService(Protocol):
         ...
 
     async def teardown(self, pod: Obj) -> None: ...
+
+    async def aclose(self) -> None:
+        """Stop what the service runs in the background (its watches)."""
+        ...
 
 
 class ContainerConfigError(Exception):
@@ -645,7 +650,12 @@ class RuntimeManager:
         self.crash_backoff.forget_prefix(f"{uid}/")
         self.condemned.pop(uid, None)
         self.index.forget(uid)
-        await asyncio.to_thread(_remove_tree, self._pod_dir(uid))
+        await spawn.blocking(_remove_tree, self._pod_dir(uid))
+
+    async def aclose(self) -> None:
+        """The kubelet is stopping: the services' background work stops (the containers
+        keep running)."""
+        await self.volumes.aclose()
 
     async def orphaned_pod_uids(self, known: Callable[[str], bool]) -> set[str]:
         """Uids the runtime holds that `known` does not recognise (pods deleted while

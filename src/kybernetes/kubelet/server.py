@@ -9,7 +9,12 @@ The API server proxies `pods/log`, `pods/exec`, `pods/attach` and `pods/portforw
   `/attach/{ns}/{pod}/{container}?...`: WebSocket, `v5.channel.k8s.io` (or v4);
 - `/portForward/{ns}/{pod}`: WebSocket, `SPDY/3.1+portforward.k8s.io` (kubectl), else
   upstream's plain channel protocol with `?port=80,1234` (`v4.channel.k8s.io`, the
-  official Python client).
+  official Python client);
+- `GET /stats/summary` (upstream's `statsapi.Summary` JSON) and `GET /metrics/resource`
+  (the resource metrics, Prometheus text), from a `StatsProvider` (kubelet/stats.py), when
+  the server has one; authorised as `nodes/stats` and `nodes/metrics`.
+- `GET /metrics`: the kubelet's own metrics (kubelet/metrics.py), when the server has them;
+  authorised as `nodes/metrics`.
 
 Every request is first authenticated and authorized (`auth.KubeletAuth`, upstream's auth
 filter: client certificate or TokenReview, then SubjectAccessReview on `nodes/proxy`);
@@ -37,13 +42,18 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote
 
+import orjson
 import uvicorn
 
 from kybernetes.api import timeutil
 from kybernetes.kubelet import portforward_ws, spdy, streaming
 from kybernetes.kubelet.auth import KubeletAuth
 from kybernetes.kubelet.logs import LogFormatError, LogOptions, parse_timestamp, read_logs
+from kybernetes.kubelet.metrics import KubeletMetrics
 from kybernetes.kubelet.runtime.cri import CRIError, ExecProcess
+from kybernetes.kubelet.stats import NodeUsage, StatsProvider, summary
+from kybernetes.kubelet.stats_metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from kybernetes.kubelet.stats_metrics import resource_metrics
 from kybernetes.kubelet.streaming import StreamOptions, WebSocket
 from kybernetes.kubelet.tlspeer import PeerCertHttpProtocol, PeerCertWebSocketProtocol
 
@@ -212,10 +222,14 @@ class KubeletServer:
     """The ASGI app; `serve` runs it on HTTPS with uvicorn."""
 
     def __init__(self, host: StreamingHost, *, auth: KubeletAuth | None = None,
+                 stats: StatsProvider | None = None, metrics: KubeletMetrics | None = None,
                  log_poll_interval: float = 0.2) -> None:
         self.host = host
+        self.metrics = metrics
         self.auth = auth
+        self.stats = stats
         self.log_poll_interval = log_poll_interval
+        self._collecting = asyncio.Lock()  # one reading at a time (the cpu rates' bases)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -244,7 +258,33 @@ class KubeletServer:
 
     # -- HTTP: logs, and refusals of streaming requests that did not upgrade -----------
 
+    async def _collect(self, stats: StatsProvider) -> NodeUsage:
+        async with self._collecting:
+            return await stats.collect()
+
+    async def _stats(self, path: str, send: Send) -> bool:
+        """Serve `/stats/summary`, `/metrics/resource` and `/metrics`; False for any other
+        path."""
+        path = path.rstrip("/")
+        if path == "/metrics" and self.metrics is not None:
+            body, content_type = self.metrics.render(), METRICS_CONTENT_TYPE.encode()
+        elif self.stats is None or path not in ("/stats/summary", "/metrics/resource"):
+            return False
+        elif path == "/stats/summary":
+            body = orjson.dumps(summary(await self._collect(self.stats)))
+            content_type = b"application/json"
+        else:
+            body = resource_metrics(await self._collect(self.stats))
+            content_type = METRICS_CONTENT_TYPE.encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", content_type),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+        return True
+
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] in ("GET", "HEAD") and await self._stats(scope["path"], send):
+            return
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"),
                          keep_blank_values=True)
         try:

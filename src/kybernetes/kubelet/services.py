@@ -9,7 +9,9 @@ this module binds them to the real parts:
   node's registries.yaml mirrors (kubelet/images/mirrors.py), and image
   garbage collection by disk usage every `gc_period` for images no container uses.
 - `ApiVolumeService`: the volume manager (volumes prepared on every sync, so ConfigMap and
-  Secret changes reach running pods) and container environments, both read from the API.
+  Secret changes reach running pods) and container environments, both read from the
+  kubelet's watched copies of the cluster (`listers.KubeletListers`: Services, the Node,
+  and the ConfigMaps and Secrets of the node's pods), never from the API on the way.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kybernetes.client import ApiClient, ClientError, resource
-from kybernetes.kubelet.envvars import ApiLookups, container_env
+from kybernetes.kubelet.envvars import container_env
 from kybernetes.kubelet.images import (
     DEFAULT_HIGH_THRESHOLD_PERCENT,
     DEFAULT_LOW_THRESHOLD_PERCENT,
@@ -32,6 +34,7 @@ from kybernetes.kubelet.images import (
     credentials_from_docker_config,
 )
 from kybernetes.kubelet.images.mirrors import NO_REGISTRIES, RegistriesConfig
+from kybernetes.kubelet.listers import KubeletListers
 from kybernetes.kubelet.runtime.cri import Mount
 from kybernetes.kubelet.volumes import PodVolumes, VolumeManager, container_mounts
 
@@ -107,8 +110,8 @@ class ApiImageService:
 
 class ApiVolumeService:
     def __init__(self, root: Path, client: ApiClient, node_name: str) -> None:
-        self.manager = VolumeManager(root, client, node_name)
-        self.lookups = ApiLookups(client, node_name)
+        self.listers = KubeletListers(client, node_name)
+        self.manager = VolumeManager(root, client, self.listers)
         self._prepared: dict[str, PodVolumes] = {}
 
     async def setup(self, pod: Obj) -> None:
@@ -117,7 +120,7 @@ class ApiVolumeService:
 
     async def env(self, pod: Obj, container: Obj, pod_ips: Sequence[str]
                   ) -> list[tuple[str, str]]:
-        return await container_env(pod, container, lookups=self.lookups,
+        return await container_env(pod, container, lookups=self.listers,
                                    pod_ips=list(pod_ips) or None)
 
     def mounts(self, pod: Obj, container: Obj, env: Sequence[tuple[str, str]]
@@ -130,3 +133,6 @@ class ApiVolumeService:
         uid = str(pod["metadata"]["uid"])
         self._prepared.pop(uid, None)
         await self.manager.teardown(uid)
+
+    async def aclose(self) -> None:
+        await self.listers.aclose()

@@ -23,6 +23,10 @@ It does what N kubelets would do for the control plane to see, and nothing else:
   (set on the Job's pod template): `sim.kybernetes.io/run-seconds` keeps the pod running
   that long first, and `sim.kybernetes.io/exit-code` (non-zero) makes it fail instead
   (phase Failed, reason Error, that exit code).
+- **Resource usage**: none is measured; pods declare the usage their containers report
+  (`sim.kybernetes.io/usage-cpu`, `sim.kybernetes.io/usage-memory`, as kwok's
+  ResourceUsage), which the metrics server reads for these nodes (kubelet/stats_sim.py),
+  so scale tests can drive autoscalers. No node serves a kubelet API.
 
 Everything shares one `ApiClient` (one connection pool) and one event loop.
 """

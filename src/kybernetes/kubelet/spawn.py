@@ -6,17 +6,35 @@ uvloop's `create_subprocess_exec` fork()s that whole process on the loop thread:
 vfork/posix_spawn whatever the size. A pod start spawns about ten processes. So children
 are started by `subprocess.run` in a worker thread: the loop keeps serving meanwhile, and
 `close_fds` keeps the server's sockets out of long-lived children.
+
+Those threads are the node's own pool (`blocking`), which also takes the other calls that
+block in the kernel: unmounting (umount2 waits for an RCU grace period, milliseconds each)
+and removing a container's or a sandbox's files. Deleting a hundred pods at once queues
+hundreds of such calls, most of them waiting rather than computing: asyncio's default
+pool (cores + 4 threads, shared with the API server) would run them a few at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, ParamSpec, TypeVar
 
+P = ParamSpec("P")
+T = TypeVar("T")
 PIPE = subprocess.PIPE
+WORKERS = 16  # threads are started on demand, up to this many
+_pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kubelet-blocking")
+
+
+async def blocking(func: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """`func(*args, **kwargs)` in the node's pool of threads; its result."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_pool, functools.partial(func, *args, **kwargs))
 
 
 @dataclass(frozen=True)
@@ -42,4 +60,4 @@ async def run(argv: Sequence[str], *, input: bytes | None = None,
             raise TimeoutError(f"{argv[0]} ran past {limit:g}s") from None
         return Completed(done.returncode, done.stdout or b"", done.stderr or b"")
 
-    return await asyncio.to_thread(call)
+    return await blocking(call)

@@ -146,7 +146,7 @@ class KubeProxy:
         try:
             await self.backend.sync(self.tracker, dirty, self.node_ips(), full=full)
         except Exception:
-            self.metrics.sync_failures += 1
+            self.metrics.sync_failures.inc()
             self._need_full = True
             raise
         elapsed = time.monotonic() - started
@@ -158,7 +158,7 @@ class KubeProxy:
         now = time.time()
         for triggered in triggers:
             self.metrics.network_programming.observe(max(0.0, now - triggered))
-        self.metrics.last_sync_timestamp = now
+        self.metrics.last_sync_timestamp.set(now)
         self.health.updated()
         await conntrack.clear(self.execute, self.stale.commands(
             self.tracker, self.tracker.services.keys() if full else dirty))

@@ -69,6 +69,8 @@ class QueuedPodInfo:
     timestamp: float
     attempts: int = 0
     initial_attempt_timestamp: float | None = None
+    # When the current scheduling cycle began (the attempt's duration metric).
+    cycle_start: float = 0.0
     unschedulable_plugins: set[str] = field(default_factory=set)
     pending_plugins: set[str] = field(default_factory=set)
     gated: bool = False

@@ -74,6 +74,7 @@ from kybernetes.scheduler.interface import (
     NominatingMode,
     PluginFactory,
 )
+from kybernetes.scheduler.metrics import ERROR, SCHEDULED, UNSCHEDULABLE, SchedulerMetrics
 from kybernetes.scheduler.plugins import REGISTRY
 from kybernetes.scheduler.plugins.podtopologyspread import PodTopologySpread
 from kybernetes.scheduler.podinfo import PodInfo, pod_requests, same_scheduling_fields
@@ -195,8 +196,10 @@ class Scheduler:
     def __init__(self, client: ApiClient, config: SchedulerConfiguration | None = None, *,
                  registry: Mapping[str, PluginFactory] = REGISTRY,
                  event_client: ApiClient | None = None,
-                 bind_concurrency: int = DEFAULT_BIND_CONCURRENCY) -> None:
+                 bind_concurrency: int = DEFAULT_BIND_CONCURRENCY,
+                 metrics: SchedulerMetrics | None = None) -> None:
         self.client = client
+        self.metrics = metrics or SchedulerMetrics()
         self.config = config or SchedulerConfiguration()
         self.cache = Cache()
         self.stats = SchedulerStats()
@@ -228,6 +231,11 @@ class Scheduler:
             max_in_unschedulable=self.config.pod_max_in_unschedulable_pods_duration)
         for fw in self.profiles.values():
             fw.handle.nominator = self.queue.nominator
+        self.metrics.pending_from({
+            "active": lambda: self.queue.active_count,
+            "backoff": lambda: self.queue.backoff_count,
+            "unschedulable": lambda: self.queue.unschedulable_count - self._gated(),
+            "gated": self._gated})
         self.algorithm = Algorithm(self.cache, self.config.percentage_of_nodes_to_score)
         self.pods = self.factory.informer(
             PODS, field_selector="status.phase!=Succeeded,status.phase!=Failed")
@@ -443,6 +451,9 @@ class Scheduler:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def _gated(self) -> int:
+        return sum(1 for qpi in self.queue.unschedulable.values() if qpi.gated)
+
     # -- one pod -------------------------------------------------------------------------
 
     def schedule_one(self, qpi: QueuedPodInfo) -> None:
@@ -453,6 +464,7 @@ class Scheduler:
             self.queue.done(pod.key)
             return
         self.stats.attempts += 1
+        qpi.cycle_start = self.queue.clock()
         state = CycleState()
         try:
             result = self.algorithm.schedule_pod(fw, state, pod)
@@ -525,8 +537,11 @@ class Scheduler:
             return
         self.cache.finish_binding(assumed)
         self.stats.scheduled += 1
+        now = self.queue.clock()
+        self.metrics.attempt(SCHEDULED, fw.name, now - qpi.cycle_start)
         if qpi.initial_attempt_timestamp is not None:
-            self.stats.e2e_latencies.append(self.queue.clock() - qpi.initial_attempt_timestamp)
+            self.stats.e2e_latencies.append(now - qpi.initial_attempt_timestamp)
+            self.metrics.scheduled(qpi.attempts, now - qpi.initial_attempt_timestamp)
         if fw.handle.recorder is not None:
             fw.handle.recorder.event(assumed.pod, "Normal", "Scheduled",
                                      f"Successfully assigned {assumed.namespace}/"
@@ -539,6 +554,8 @@ class Scheduler:
         """Upstream's handleSchedulingFailure."""
         pod = qpi.pod_info
         reason = "Unschedulable" if status.is_rejected else "SchedulerError"
+        self.metrics.attempt(UNSCHEDULABLE if status.is_rejected else ERROR, fw.name,
+                             self.queue.clock() - qpi.cycle_start)
         message = status.message or (str(status.error) if status.error else "")
         if status.code == Code.ERROR:
             log.warning("error scheduling pod %s; retrying: %s", pod.key, message)
@@ -617,12 +634,13 @@ def identity() -> str:
 
 
 async def run_scheduler(client: ApiClient, config: SchedulerConfiguration | None = None, *,
-                        event_client: ApiClient | None = None) -> None:
+                        event_client: ApiClient | None = None,
+                        metrics: SchedulerMetrics | None = None) -> None:
     """Run a scheduler until cancelled: informers at once, scheduling while leading (when
     leader election is on). Raises LeadershipLost when leadership is lost, as upstream
     exits then."""
     config = config or SchedulerConfiguration()
-    scheduler = Scheduler(client, config, event_client=event_client)
+    scheduler = Scheduler(client, config, event_client=event_client, metrics=metrics)
     try:
         if not config.leader_elect:
             await scheduler.run()

@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -320,6 +321,25 @@ async def test_pids_limit(runtime: RuncRuntime, pod: SandboxConfig, layer: Path)
         "for i in 1 2 3 4 5 6 7 8; do sleep 60 & done; echo started",
         resources=Resources(pids_limit=4)))
     assert "fork" in "".join(line for line in lines if line.startswith("stderr")), lines
+
+
+async def test_a_listing_sees_an_exit_it_was_not_told_of(
+        runtime: RuncRuntime, pod: SandboxConfig, layer: Path) -> None:
+    """A running container is listed as before while its conmon runs; once the container
+    dies (killed here behind the runtime's back), the next listings say so."""
+    sid = await runtime.run_pod_sandbox(pod)
+    cid = await runtime.create_container(sid, container(layer, "app", "sleep", "3600"))
+    await runtime.start_container(cid)
+    for _ in range(2):
+        [listed] = await runtime.list_containers(ContainerFilter(sandbox_id=sid))
+        assert (listed.id, listed.state) == (cid, ContainerState.CONTAINER_RUNNING)
+    os.kill((await runtime.container_status(cid)).pid, signal.SIGKILL)
+    async with asyncio.timeout(HANG_GUARD):
+        while listed.state is ContainerState.CONTAINER_RUNNING:
+            await asyncio.sleep(0.05)
+            [listed] = await runtime.list_containers()
+    assert listed.state is ContainerState.CONTAINER_EXITED
+    assert (await runtime.container_status(cid)).exit_code == 137
 
 
 async def test_stop_sends_sigterm_then_sigkill(

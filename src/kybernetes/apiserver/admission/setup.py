@@ -33,6 +33,11 @@ from kybernetes.apiserver.admission.serviceaccount import ServiceAccount
 from kybernetes.apiserver.admission.storageobjectinuseprotection import (
     StorageObjectInUseProtection,
 )
+from kybernetes.apiserver.admission.webhooks.dispatch import (
+    MutatingAdmissionWebhook,
+    ValidatingAdmissionWebhook,
+)
+from kybernetes.apiserver.admission.webhooks.policies import ValidatingAdmissionPolicy
 
 if TYPE_CHECKING:
     from kybernetes.apiserver.server import ApiServer
@@ -60,6 +65,10 @@ PLUGINS: dict[str, Factory] = {
     "StorageObjectInUseProtection": StorageObjectInUseProtection,
     "PersistentVolumeClaimResize": PersistentVolumeClaimResize,
     "DefaultIngressClass": DefaultIngressClass,
+    # Webhooks, policies and quota go last, as upstream: they see what the built-ins made.
+    "MutatingAdmissionWebhook": MutatingAdmissionWebhook,
+    "ValidatingAdmissionPolicy": ValidatingAdmissionPolicy,
+    "ValidatingAdmissionWebhook": ValidatingAdmissionWebhook,
     "ResourceQuota": ResourceQuota,
 }
 # Known to the flags, installed elsewhere.

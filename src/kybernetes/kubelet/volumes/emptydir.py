@@ -10,15 +10,16 @@ kubelet is; it is mount(2) and umount2(2), not a process (`kubelet.syscalls`). A
 is already a mount point is left as it is, so setup is idempotent across kubelet restarts
 (and cheap on every sync: a tmpfs is a device of its own, so two stat calls tell, without
 reading the node's mount table); teardown unmounts before the directory is removed.
+`setup` is blocking file-system work, for a worker thread (with whatever else the volume
+needs, in one hop).
 """
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import os
 import stat
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -96,20 +97,19 @@ def _unmount(path: Path) -> None:
                              f"{path}") from None
 
 
-async def setup(path: Path, medium: str, size_limit: Any,
-                pod: Mapping[str, Any],
-                allocatable_memory: Callable[[], Awaitable[str | None]]) -> None:
+def setup(path: Path, medium: str, size_limit: Any, pod: Mapping[str, Any],
+          allocatable_memory: str | None) -> None:
     """Create the volume directory; for medium Memory, mount a tmpfs on it (sized from the
-    node's allocatable memory, asked for only when a mount is needed)."""
-    await asyncio.to_thread(path.mkdir, parents=True, exist_ok=True)
+    node's allocatable memory) unless one is there."""
+    path.mkdir(parents=True, exist_ok=True)
     if medium == "Memory":
         if not is_mount_point(path):
-            size = memory_size_limit(size_limit, pod, await allocatable_memory())
+            size = memory_size_limit(size_limit, pod, allocatable_memory)
             _mount_tmpfs(f"size={size}" if size else "", path)
     elif medium != "":
         # HugePages media (a hugetlbfs mount) are not supported on this node.
         raise MountError(f"unknown storage medium {go_quote(medium)}")
-    await asyncio.to_thread(_ensure_mode, path)
+    _ensure_mode(path)
 
 
 def _ensure_mode(path: Path) -> None:

@@ -15,10 +15,13 @@ Design notes:
   payload equal to the current one is not rewritten), `refresh(pod)` periodically to
   rewrite configMap/secret/downwardAPI/projected contents (as upstream's periodic
   remount does), and `teardown(uid)` once the pod's containers are gone.
-- Objects are read straight from the API through the `ApiClient`, as upstream's
-  `Get`-strategy configmap/secret managers do. Missing objects are worded as the kubelet's
-  managers word them (`configmap "x" not found`), and every failure is a `VolumeError`
-  carrying the FailedMount event message.
+- ConfigMaps, Secrets and the Node (allocatable resources) are read from the kubelet's
+  local copies (`listers.KubeletListers`, as upstream's watch-based managers and node
+  lister): `setup` and `refresh` register the pod there first, so that what it refers to
+  is watched, and `teardown` unregisters it. Claims and volumes are read from the API, as
+  upstream's populator does. Missing objects are worded as the kubelet's managers word
+  them (`configmap "x" not found`), and every failure is a `VolumeError` carrying the
+  FailedMount event message.
 - Service-account tokens of projected volumes come from the kubelet's `TokenManager`
   (TokenRequest bound to the pod, refreshed at 80% of its lifetime); the periodic
   `refresh` rewrites the file when the token changed, and `teardown` drops the pod's
@@ -35,9 +38,11 @@ import logging
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kybernetes.client import ApiClient, ApiError, ClientError
+from kybernetes.kubelet import spawn
+from kybernetes.kubelet.objectcache import ObjectCacheError
 from kybernetes.kubelet.tokenmanager import BoundPod, TokenError, TokenManager
 from kybernetes.kubelet.volumes import emptydir, localpath
 from kybernetes.kubelet.volumes.atomic_writer import (
@@ -57,15 +62,15 @@ from kybernetes.kubelet.volumes.projection import (
 )
 from kybernetes.kubelet.volumes.types import PodVolume, PodVolumes, VolumeError, setup_failed
 
+if TYPE_CHECKING:  # listers imports envvars, which imports this package
+    from kybernetes.kubelet.listers import KubeletListers
+
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 
-CONFIGMAPS = ("", "v1", "configmaps")
-SECRETS = ("", "v1", "secrets")
 PVCS = ("", "v1", "persistentvolumeclaims")
 PVS = ("", "v1", "persistentvolumes")
-NODES = ("", "v1", "nodes")
 
 # The volume sources whose contents come from the API and are rewritten by `refresh`.
 ATOMIC_PLUGINS = {"configMap": "configmap", "secret": "secret",
@@ -82,11 +87,11 @@ class _SetupError(Exception):
 
 
 class VolumeManager:
-    def __init__(self, root: Path, client: ApiClient, node_name: str, *,
+    def __init__(self, root: Path, client: ApiClient, listers: KubeletListers, *,
                  tokens: TokenManager | None = None) -> None:
         self.root = root
         self.client = client
-        self.node_name = node_name
+        self.listers = listers
         self.tokens = tokens or TokenManager(client)
         self._locks: dict[str, asyncio.Lock] = {}
         self._prepared: dict[str, PodVolumes] = {}
@@ -108,13 +113,12 @@ class VolumeManager:
         """Prepare every volume of the pod; raises VolumeError naming the first failure."""
         uid = _uid(pod)
         async with self._lock(uid):
+            await self.listers.register_pod(pod)
             result = PodVolumes()
-            await asyncio.to_thread(self.volumes_dir(uid).mkdir, parents=True, exist_ok=True,
+            await spawn.blocking(self.volumes_dir(uid).mkdir, parents=True, exist_ok=True,
                                     mode=0o750)
-            allocatable = _LazyAllocatable(self)
             for volume in (pod.get("spec") or {}).get("volumes") or ():
-                result.volumes[volume["name"]] = await self._setup_volume(
-                    pod, volume, allocatable)
+                result.volumes[volume["name"]] = await self._setup_volume(pod, volume)
             self._prepared[uid] = result
             return result
 
@@ -125,13 +129,12 @@ class VolumeManager:
         if uid not in self._prepared:
             return await self.setup(pod)
         async with self._lock(uid):
+            await self.listers.register_pod(pod)
             previous = self._prepared[uid]
             result = PodVolumes(volumes=dict(previous.volumes))
-            allocatable = _LazyAllocatable(self)
             for volume in (pod.get("spec") or {}).get("volumes") or ():
                 if any(key in volume for key in ATOMIC_PLUGINS):
-                    result.volumes[volume["name"]] = await self._setup_volume(
-                        pod, volume, allocatable)
+                    result.volumes[volume["name"]] = await self._setup_volume(pod, volume)
             self._prepared[uid] = result
             return result
 
@@ -140,7 +143,7 @@ class VolumeManager:
         projected) and remove every volume directory of the pod; host paths are left."""
         async with self._lock(pod_uid):
             base = self.volumes_dir(pod_uid)
-            for volume_dir in await asyncio.to_thread(_volume_dirs, base):
+            for volume_dir in await spawn.blocking(_volume_dirs, base):
                 try:
                     await emptydir.unmount(volume_dir)
                 except emptydir.MountError as err:
@@ -150,9 +153,10 @@ class VolumeManager:
                         f'(UniqueName: "{plugin}/{pod_uid}-{volume_dir.name}") pod '
                         f'"{pod_uid}" (UID: "{pod_uid}") : {err}') from err
             with contextlib.suppress(FileNotFoundError):
-                await asyncio.to_thread(shutil.rmtree, base)
+                await spawn.blocking(shutil.rmtree, base)
             self._prepared.pop(pod_uid, None)
             self.tokens.delete_pod_tokens(pod_uid)
+            await self.listers.unregister_pod(pod_uid)
         self._locks.pop(pod_uid, None)
 
     # -- plugins ------------------------------------------------------------------------
@@ -160,11 +164,15 @@ class VolumeManager:
     def _lock(self, uid: str) -> asyncio.Lock:
         return self._locks.setdefault(uid, asyncio.Lock())
 
-    async def _setup_volume(self, pod: Mapping[str, Any], volume: Mapping[str, Any],
-                            allocatable: _LazyAllocatable) -> PodVolume:
+    async def _allocatable_memory(self) -> str | None:
+        value = (await self.listers.node_allocatable()).get("memory")
+        return str(value) if value is not None else None
+
+    async def _setup_volume(self, pod: Mapping[str, Any], volume: Mapping[str, Any]
+                            ) -> PodVolume:
         name = str(volume["name"])
         try:
-            return await self._setup_plugin(pod, volume, allocatable)
+            return await self._setup_plugin(pod, volume)
         except _SetupError as err:
             raise setup_failed(name, str(err)) from err
         except (HostPathError, PayloadError, AtomicWriteError, emptydir.MountError) as err:
@@ -174,26 +182,27 @@ class VolumeManager:
                 else str(err)
             raise setup_failed(name, detail) from err
 
-    async def _setup_plugin(self, pod: Mapping[str, Any], volume: Mapping[str, Any],
-                            allocatable: _LazyAllocatable) -> PodVolume:
+    async def _setup_plugin(self, pod: Mapping[str, Any], volume: Mapping[str, Any]
+                            ) -> PodVolume:
         uid, name = _uid(pod), str(volume["name"])
         if "emptyDir" in volume:
             source = volume["emptyDir"] or {}
             path = self.volume_dir(uid, "empty-dir", name)
-            await emptydir.setup(path, str(source.get("medium") or ""),
-                                 source.get("sizeLimit"), pod, allocatable.memory)
+            await spawn.blocking(emptydir.setup, path, str(source.get("medium") or ""),
+                                    source.get("sizeLimit"), pod,
+                                    await self._allocatable_memory())
             return PodVolume(name, "kubernetes.io/empty-dir", path)
         if "hostPath" in volume:
             source = volume["hostPath"] or {}
-            await asyncio.to_thread(check_type, str(source.get("path") or ""),
+            await spawn.blocking(check_type, str(source.get("path") or ""),
                                     source.get("type"))
             return PodVolume(name, "kubernetes.io/host-path", Path(source["path"]))
         for key, plugin in ATOMIC_PLUGINS.items():
             if key in volume:
-                payload = await self._payload(pod, key, volume[key] or {}, allocatable)
+                payload = await self._payload(pod, key, volume[key] or {})
                 path = self.volume_dir(uid, plugin, name)
-                await emptydir.setup(path, WRAPPED_MEDIUM[key], None, pod, allocatable.memory)
-                await asyncio.to_thread(AtomicWriter(path).write, payload)
+                await spawn.blocking(_write_wrapped, path, WRAPPED_MEDIUM[key], pod,
+                                        await self._allocatable_memory(), payload)
                 return PodVolume(name, f"kubernetes.io/{plugin}", path, read_only=True)
         if "persistentVolumeClaim" in volume:
             source = volume["persistentVolumeClaim"] or {}
@@ -204,31 +213,31 @@ class VolumeManager:
             return await self._claim_volume(pod, name, claim, False, ephemeral=True)
         raise _SetupError("no volume plugin matched")
 
-    async def _payload(self, pod: Mapping[str, Any], key: str, source: Mapping[str, Any],
-                       allocatable: _LazyAllocatable) -> Payload:
+    async def _payload(self, pod: Mapping[str, Any], key: str, source: Mapping[str, Any]
+                       ) -> Payload:
         mode = int(source.get("defaultMode", DEFAULT_MODE))
         items = source.get("items") or ()
         optional = bool(source.get("optional"))
         if key == "configMap":
-            configmap = await self._object(CONFIGMAPS, "configmap", pod,
-                                           str(source.get("name") or ""), optional)
+            configmap = await self._object("configmap", pod, str(source.get("name") or ""),
+                                           optional)
             return configmap_payload(items, configmap, mode, optional)
         if key == "secret":
-            secret = await self._object(SECRETS, "secret", pod,
-                                        str(source.get("secretName") or ""), optional)
+            secret = await self._object("secret", pod, str(source.get("secretName") or ""),
+                                        optional)
             return secret_payload(items, secret, mode, optional)
         if key == "downwardAPI":
-            return downward_payload(items, pod, mode, await allocatable.get())
-        return await self._projected(pod, source, mode, allocatable)
+            return downward_payload(items, pod, mode, await self.listers.node_allocatable())
+        return await self._projected(pod, source, mode)
 
-    async def _projected(self, pod: Mapping[str, Any], source: Mapping[str, Any], mode: int,
-                         allocatable: _LazyAllocatable) -> Payload:
+    async def _projected(self, pod: Mapping[str, Any], source: Mapping[str, Any], mode: int
+                         ) -> Payload:
         """Upstream projected `collectData`: every source is tried, failures aggregated."""
         payload: Payload = {}
         errors: list[str] = []
         for projection in source.get("sources") or ():
             try:
-                payload.update(await self._projection(pod, projection, mode, allocatable))
+                payload.update(await self._projection(pod, projection, mode))
             except (_SetupError, PayloadError, TokenError) as err:
                 errors.append(str(err))
         if errors:
@@ -236,22 +245,22 @@ class VolumeManager:
         return payload
 
     async def _projection(self, pod: Mapping[str, Any], projection: Mapping[str, Any],
-                          mode: int, allocatable: _LazyAllocatable) -> Payload:
+                          mode: int) -> Payload:
         if "configMap" in projection:
             source = projection["configMap"] or {}
             optional = bool(source.get("optional"))
-            configmap = await self._object(CONFIGMAPS, "configmap", pod,
-                                           str(source.get("name") or ""), optional)
+            configmap = await self._object("configmap", pod, str(source.get("name") or ""),
+                                           optional)
             return configmap_payload(source.get("items") or (), configmap, mode, optional)
         if "secret" in projection:
             source = projection["secret"] or {}
             optional = bool(source.get("optional"))
-            secret = await self._object(SECRETS, "secret", pod,
-                                        str(source.get("name") or ""), optional)
+            secret = await self._object("secret", pod, str(source.get("name") or ""),
+                                        optional)
             return secret_payload(source.get("items") or (), secret, mode, optional)
         if "downwardAPI" in projection:
             return downward_payload((projection["downwardAPI"] or {}).get("items") or (),
-                                    pod, mode, await allocatable.get())
+                                    pod, mode, await self.listers.node_allocatable())
         if "serviceAccountToken" in projection:
             source = projection["serviceAccountToken"] or {}
             meta = pod.get("metadata") or {}
@@ -265,22 +274,21 @@ class VolumeManager:
         kinds = ", ".join(sorted(projection)) or "empty"
         raise _SetupError(f"unsupported volume projection: {kinds}")
 
-    async def _object(self, res: tuple[str, str, str], kind: str, pod: Mapping[str, Any],
-                      name: str, optional: bool) -> Obj:
+    async def _object(self, kind: str, pod: Mapping[str, Any], name: str, optional: bool
+                      ) -> Obj:
         """A ConfigMap or Secret of the pod's namespace; an empty one when it is missing
         and optional."""
         namespace = _namespace(pod)
+        read = self.listers.get_configmap if kind == "configmap" else self.listers.get_secret
         try:
-            obj: Obj = await self.client.get(res, name, namespace)
-            return obj
-        except ApiError as err:
-            if err.code == 404:
-                if optional:
-                    return {"metadata": {"name": name, "namespace": namespace}}
-                raise _SetupError(f'{kind} "{name}" not found') from err
-            raise _SetupError(err.message) from err
-        except ClientError as err:
+            obj = await read(namespace, name)
+        except ObjectCacheError as err:
             raise _SetupError(str(err)) from err
+        if obj is not None:
+            return obj
+        if optional:
+            return {"metadata": {"name": name, "namespace": namespace}}
+        raise _SetupError(f'{kind} "{name}" not found')
 
     async def _claim_volume(self, pod: Mapping[str, Any], name: str, claim_name: str,
                             read_only: bool, *, ephemeral: bool) -> PodVolume:
@@ -324,43 +332,26 @@ class VolumeManager:
         if "hostPath" in spec:
             source = spec["hostPath"] or {}
             if localpath.is_local_path(pv):
-                await asyncio.to_thread(localpath.make_dir, Path(str(source.get("path"))))
+                await spawn.blocking(localpath.make_dir, Path(str(source.get("path"))))
             try:
-                await asyncio.to_thread(check_type, str(source.get("path") or ""),
+                await spawn.blocking(check_type, str(source.get("path") or ""),
                                         source.get("type"))
             except HostPathError as err:
                 raise setup_failed(volume_name, str(err)) from err
             return PodVolume(name, "kubernetes.io/host-path", Path(source["path"]), read_only)
         if "local" in spec:
             path = Path(str((spec["local"] or {}).get("path") or ""))
-            if not await asyncio.to_thread(path.exists):
+            if not await spawn.blocking(path.exists):
                 raise setup_failed(volume_name, f"path {path} does not exist")
             return PodVolume(name, "kubernetes.io/local-volume", path, read_only)
         raise setup_failed(volume_name, "no volume plugin matched")
 
 
-class _LazyAllocatable:
-    """The node's allocatable resources, read from the API once per setup when needed
-    (an unknown node reads as none: limits then stay unset)."""
-
-    def __init__(self, manager: VolumeManager) -> None:
-        self._manager = manager
-        self._value: dict[str, Any] | None = None
-
-    async def get(self) -> dict[str, Any]:
-        if self._value is None:
-            try:
-                node = await self._manager.client.get(NODES, self._manager.node_name)
-            except ApiError as err:
-                if err.code != 404:
-                    raise _SetupError(err.message) from err
-                node = {}
-            self._value = dict((node.get("status") or {}).get("allocatable") or {})
-        return self._value
-
-    async def memory(self) -> str | None:
-        value = (await self.get()).get("memory")
-        return str(value) if value is not None else None
+def _write_wrapped(path: Path, medium: str, pod: Mapping[str, Any],
+                   allocatable_memory: str | None, payload: Payload) -> None:
+    """An atomically written volume and the emptyDir it wraps (one worker-thread hop)."""
+    emptydir.setup(path, medium, None, pod, allocatable_memory)
+    AtomicWriter(path).write(payload)
 
 
 def _volume_dirs(base: Path) -> list[Path]:

@@ -22,7 +22,6 @@ stderr>}` when runc failed. The container is then started with `runc start`, as 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -30,6 +29,8 @@ import select
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from kybernetes.kubelet import spawn
 
 CONMON = "conmon"
 WIN_RESIZE_EVENT = 1
@@ -67,10 +68,11 @@ class Monitor:
             return 0
 
     def exit_code(self) -> tuple[int, int] | None:
-        """(exit code, finish time in ns since the epoch) once the init exited."""
-        path = self.persist_dir / "exit"
+        """(exit code, finish time in ns since the epoch) once the init exited (asked of
+        every running container each second: plain os calls)."""
         try:
-            code, finished = int(path.read_text().strip()), path.stat().st_mtime_ns
+            with open(os.path.join(self.persist_dir, "exit"), "rb") as f:
+                code, finished = int(f.read().strip()), os.fstat(f.fileno()).st_mtime_ns
         except (OSError, ValueError):
             return None
         return code, finished
@@ -103,7 +105,7 @@ class Monitor:
 
     async def start(self, argv: list[str]) -> int:
         """Launch conmon, return the container's init pid once `runc create` is done."""
-        return await asyncio.to_thread(self._launch, argv)
+        return await spawn.blocking(self._launch, argv)
 
     def _launch(self, argv: list[str]) -> int:
         self.persist_dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""Running the host tools the runtime drives (runc), asynchronously, and unmounting."""
+"""Running the host tools the runtime drives (runc), asynchronously, and unmounting (a
+blocking call: run it in `spawn.blocking`)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def is_mountpoint(path: str) -> bool:
         return any(line.split()[4] == path for line in f)
 
 
-async def umount(path: str) -> None:
+def umount(path: str) -> None:
     """Lazily unmount everything stacked at `path` (umount2, no process, and no reading of
     the node's whole mount table); nothing mounted, or no such path, is fine."""
     while True:

@@ -42,5 +42,6 @@ async def mount_rootfs(layers: Sequence[Path], container_dir: Path, target: Path
         raise CreateContainerError(f"failed to mount rootfs: {e}") from e
 
 
-async def unmount_rootfs(target: Path) -> None:
-    await umount(str(target))
+def unmount_rootfs(target: Path) -> None:
+    """Blocking (umount2): called in `spawn.blocking`."""
+    umount(str(target))

@@ -3,7 +3,10 @@
 Each call reads and writes the on-disk state (`state.py`) rather than memory, so a new
 instance over the same directories (a restarted kubelet) adopts every sandbox and container
 as it is: running containers keep running under their conmon monitors, with the same ids
-and pids, and their logs continue.
+and pids, and their logs continue. Memory holds only what those files said and cannot
+have changed since (the kubelet relists every container each second): a container's
+container.json and status.json (each written once) decoded once, a sandbox.json read
+again once replaced, and a pidfd of each running conmon.
 
 Life of a container:
 - `create_container` mounts the overlay rootfs and writes the OCI bundle (`spec.py`);
@@ -16,8 +19,9 @@ Life of a container:
   as with containerd.
 - conmon records the exit (its code; `oom` when the memory cgroup OOM-killed it), the
   finish time is that record's mtime and the reason Completed / Error / OOMKilled;
-  `stop_container` is `runc kill` with the image's StopSignal (default SIGTERM), then
-  SIGKILL after the timeout, waiting for that record.
+  `stop_container` signals the init with the image's StopSignal (default SIGTERM), then
+  SIGKILL after the timeout, as `runc kill` would but with no process (`pidfd`), and
+  waits for that record (conmon's exit, on its pidfd).
 - `reopen_container_log` asks conmon (ctl fifo) to reopen the log after a rotation.
 - `attach` joins the container's stdio through conmon's attach socket (`attach.py`).
 - `remove_container` deletes the runc container, unmounts the rootfs and forgets it.
@@ -36,6 +40,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from kybernetes.kubelet import spawn
 from kybernetes.kubelet.runtime.cri import (
     Container,
     ContainerConfig,
@@ -57,7 +62,7 @@ from kybernetes.kubelet.runtime.cri import (
     labels_match,
 )
 from kybernetes.kubelet.runtime.runc import exec as runc_exec
-from kybernetes.kubelet.runtime.runc import rootfs, sandbox, spec
+from kybernetes.kubelet.runtime.runc import pidfd, rootfs, sandbox, spec
 from kybernetes.kubelet.runtime.runc.attach import AttachProcess
 from kybernetes.kubelet.runtime.runc.conmon import (
     CONMON,
@@ -77,7 +82,7 @@ from kybernetes.kubelet.runtime.runc.state import (
 )
 
 DEFAULT_RUN_DIR = Path("/run/kybernetes/runc")
-POLL_SECONDS = 0.05  # how often a stop checks whether conmon recorded the exit
+POLL_SECONDS = 0.05  # how often a wait with no monitor to watch checks for the exit
 KILL_WAIT_SECONDS = 30.0  # a SIGKILLed container not gone by then is reported as an error
 
 
@@ -107,18 +112,43 @@ class RuncRuntime:
         self.runc = shutil.which(runc) or runc
         self.conmon = shutil.which(conmon) or conmon
         self.paths.ensure()
-        self._records: dict[str, Obj] = {}  # container id -> its container.json
+        # container id -> its container.json and the config decoded, and its status.json:
+        # both written once, so read once (a relist asks about every container each second).
+        self._records: dict[str, tuple[Obj, ContainerConfig]] = {}
+        self._statuses: dict[str, Obj] = {}
+        # container id -> its conmon's files, and a pidfd of it while it runs
+        # (`_monitor_alive`).
+        self._monitors: dict[str, Monitor] = {}
+        self._monitor_fds: dict[str, int] = {}
+        # container id -> how it was listed when running: unchanged while its conmon runs.
+        self._running: dict[str, Container] = {}
+        self._containers_dir = str(self.paths.data_dir / "containers")
+        # sandbox id -> (inode and mtime of its sandbox.json, the record, its config): the
+        # file is replaced (a new inode) when the sandbox stops.
+        self._sandboxes: dict[str, tuple[tuple[int, int], Obj, SandboxConfig]] = {}
 
     # -- sandboxes ---------------------------------------------------------------------
 
-    def _sandbox_record(self, sandbox_id: str) -> Obj:
-        record = read_json(self.paths.sandbox_dir(sandbox_id) / "sandbox.json")
+    def _sandbox_record(self, sandbox_id: str) -> tuple[Obj, SandboxConfig]:
+        """The sandbox's `sandbox.json` and its config, read again only once replaced."""
+        path = self.paths.sandbox_dir(sandbox_id) / "sandbox.json"
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            self._sandboxes.pop(sandbox_id, None)
+            raise NotFoundError(f"pod sandbox {sandbox_id} not found") from None
+        version = (st.st_ino, st.st_mtime_ns)
+        cached = self._sandboxes.get(sandbox_id)
+        if cached is not None and cached[0] == version:
+            return cached[1], cached[2]
+        record = read_json(path)
         if record is None:
             raise NotFoundError(f"pod sandbox {sandbox_id} not found")
-        return record
-
-    def _sandbox(self, sandbox_id: str, record: Obj) -> PodSandbox:
         config = decode_sandbox(record["config"])
+        self._sandboxes[sandbox_id] = (version, record, config)
+        return record, config
+
+    def _sandbox(self, sandbox_id: str, record: Obj, config: SandboxConfig) -> PodSandbox:
         return PodSandbox(
             id=SandboxId(sandbox_id), name=config.name, namespace=config.namespace,
             uid=config.uid, attempt=config.attempt, state=SandboxState(record["state"]),
@@ -133,7 +163,7 @@ class RuncRuntime:
         try:
             await sandbox.create(config, data_dir, run_dir)
         except OSError as e:
-            await sandbox.destroy(config, data_dir, run_dir)
+            await spawn.blocking(sandbox.destroy, config, data_dir, run_dir)
             raise CRIError(f"failed to create pod sandbox: {e}") from e
         write_json(data_dir / "sandbox.json", {
             "config": encode(config), "created_at": time.time_ns(),
@@ -142,31 +172,31 @@ class RuncRuntime:
 
     async def stop_pod_sandbox(self, sandbox_id: SandboxId) -> None:
         try:
-            record = self._sandbox_record(sandbox_id)
+            record, _ = self._sandbox_record(sandbox_id)
         except NotFoundError:
             return  # CRI: stopping is idempotent, also once the sandbox is gone
         for c in await self.list_containers(ContainerFilter(sandbox_id=sandbox_id)):
             if c.state == ContainerState.CONTAINER_RUNNING:
                 await self.stop_container(c.id, 0)
-        record["state"] = SandboxState.SANDBOX_NOTREADY.value
-        write_json(self.paths.sandbox_dir(sandbox_id) / "sandbox.json", record)
+        await spawn.blocking(write_json, self.paths.sandbox_dir(sandbox_id) / "sandbox.json",
+                             {**record, "state": SandboxState.SANDBOX_NOTREADY.value})
 
     async def remove_pod_sandbox(self, sandbox_id: SandboxId) -> None:
         try:
-            record = self._sandbox_record(sandbox_id)
+            _, config = self._sandbox_record(sandbox_id)
         except NotFoundError:
             return  # CRI: removing a removed sandbox is not an error
         for c in await self.list_containers(ContainerFilter(sandbox_id=sandbox_id)):
             await self.remove_container(c.id)
         try:
-            await sandbox.destroy(decode_sandbox(record["config"]),
-                                  self.paths.sandbox_dir(sandbox_id),
-                                  self.paths.sandbox_run_dir(sandbox_id))
+            await spawn.blocking(sandbox.destroy, config, self.paths.sandbox_dir(sandbox_id),
+                                 self.paths.sandbox_run_dir(sandbox_id))
         except OSError as e:  # a busy mount or cgroup: the kubelet retries the removal
             raise CRIError(f"failed to remove pod sandbox {sandbox_id}: {e}") from e
+        self._sandboxes.pop(sandbox_id, None)
 
     async def pod_sandbox_status(self, sandbox_id: SandboxId) -> PodSandbox:
-        return self._sandbox(sandbox_id, self._sandbox_record(sandbox_id))
+        return self._sandbox(sandbox_id, *self._sandbox_record(sandbox_id))
 
     async def list_pod_sandboxes(self, filter: SandboxFilter | None = None) -> list[PodSandbox]:
         f = filter or SandboxFilter()
@@ -174,42 +204,44 @@ class RuncRuntime:
         for sandbox_id in self.paths.sandbox_ids():
             if f.id and not sandbox_id.startswith(f.id):
                 continue
-            record = read_json(self.paths.sandbox_dir(sandbox_id) / "sandbox.json")
-            if record is None:
+            try:
+                s = self._sandbox(sandbox_id, *self._sandbox_record(sandbox_id))
+            except NotFoundError:
                 continue
-            s = self._sandbox(sandbox_id, record)
             if (f.state is None or s.state == f.state) and labels_match(
                     s.labels, f.label_selector):
                 result.append(s)
         return result
 
     def sandbox_netns_path(self, sandbox_id: SandboxId) -> str:
-        record = self._sandbox_record(sandbox_id)
-        return sandbox.netns_path(decode_sandbox(record["config"]),
-                                  self.paths.sandbox_run_dir(sandbox_id))
+        _, config = self._sandbox_record(sandbox_id)
+        return sandbox.netns_path(config, self.paths.sandbox_run_dir(sandbox_id))
 
     # -- containers --------------------------------------------------------------------
 
     def _container_record(self, container_id: str) -> Obj:
-        """The container's `container.json` (written once, at create: decoded once per
-        instance, while the file exists)."""
-        path = self.paths.container_dir(container_id) / "container.json"
+        return self._container(container_id)[0]
+
+    def _container(self, container_id: str) -> tuple[Obj, ContainerConfig]:
+        """The container's `container.json` and its config (written once, at create:
+        decoded once per instance, while the file exists)."""
+        path = os.path.join(self._containers_dir, container_id, "container.json")
         cached = self._records.get(container_id)
-        if cached is not None and path.exists():
+        if cached is not None and os.path.exists(path):
             return cached
-        record = read_json(path)
+        record = read_json(Path(path))
         if record is None:
             self._records.pop(container_id, None)
+            self._statuses.pop(container_id, None)
             raise NotFoundError(f"container {container_id} not found")
-        self._records[container_id] = record
-        return record
+        entry = self._records[container_id] = (record, decode_container(record["config"]))
+        return entry
 
     async def create_container(self, sandbox_id: SandboxId,
                                config: ContainerConfig) -> ContainerId:
-        record = self._sandbox_record(sandbox_id)
+        record, sandbox_config = self._sandbox_record(sandbox_id)
         if record["state"] != SandboxState.SANDBOX_READY.value:
             raise CreateContainerError(f"pod sandbox {sandbox_id} is not ready")
-        sandbox_config = decode_sandbox(record["config"])
         container_id = ContainerId(secrets.token_hex(32))
         container_dir = self.paths.container_dir(container_id)
         bundle = self.paths.bundle(container_id)
@@ -226,7 +258,7 @@ class RuncRuntime:
                 shm=sandbox_run / "shm", rootfs=bundle / "rootfs", pid_ns=pid_ns)
             write_json(bundle / "config.json", oci)
         except BaseException:
-            await rootfs.unmount_rootfs(bundle / "rootfs")
+            rootfs.unmount_rootfs(bundle / "rootfs")
             shutil.rmtree(container_dir, ignore_errors=True)
             raise
         write_json(container_dir / "container.json", {
@@ -235,8 +267,11 @@ class RuncRuntime:
         return container_id
 
     def _monitor(self, container_id: str) -> Monitor:
-        return Monitor(self.paths.bundle(container_id),
-                       self.paths.container_run_dir(container_id))
+        monitor = self._monitors.get(container_id)
+        if monitor is None:
+            monitor = self._monitors[container_id] = Monitor(
+                self.paths.bundle(container_id), self.paths.container_run_dir(container_id))
+        return monitor
 
     async def start_container(self, container_id: ContainerId) -> None:
         record = self._container_record(container_id)
@@ -257,6 +292,7 @@ class RuncRuntime:
             self._start_failed(container_id, str(e))
             raise RunContainerError(str(e)) from None
         started_at = time.time_ns()  # the process may well have exited once runc returns
+        init_start = pidfd.start_time(pid)  # runc init until started: the same process
         started = await run(self.runc, "--root", str(self.paths.runc_root), "start",
                             container_id)
         if started.returncode != 0:
@@ -264,7 +300,10 @@ class RuncRuntime:
                       container_id)
             self._start_failed(container_id, started.error)
             raise RunContainerError(started.error)
-        write_json(status_file, {"pid": pid, "monitor_pid": monitor.pid(),
+        monitor_pid = monitor.pid()
+        write_json(status_file, {"pid": pid, "init_start": init_start,
+                                 "monitor_pid": monitor_pid,
+                                 "monitor_start": pidfd.start_time(monitor_pid),
                                  "started_at": started_at})
 
     def _start_failed(self, container_id: str, message: str) -> None:
@@ -283,9 +322,11 @@ class RuncRuntime:
     def _state(self, container_id: str) -> tuple[ContainerState, Obj]:
         """The container's state and its status record, completed from conmon's exit
         record once the init exited."""
-        status = read_json(self.paths.status_file(container_id))
+        status = self._statuses.get(container_id) or \
+            read_json(self.paths.status_file(container_id))
         if status is None:
             return ContainerState.CONTAINER_CREATED, {}
+        self._statuses[container_id] = status
         if "finished_at" in status:
             return ContainerState.CONTAINER_EXITED, status
         monitor = self._monitor(container_id)
@@ -297,15 +338,37 @@ class RuncRuntime:
             return ContainerState.CONTAINER_EXITED, {
                 **status, "finished_at": finished, "exit_code": code, "reason": reason,
                 "message": ""}
-        if _pid_alive(status.get("monitor_pid", 0)) or _pid_alive(status["pid"]):
+        if self._monitor_alive(container_id, status) or _pid_alive(status["pid"]):
             return ContainerState.CONTAINER_RUNNING, status
         return ContainerState.CONTAINER_EXITED, {
             **status, "finished_at": 0, "exit_code": 255, "reason": "Unknown",
             "message": "the container's monitor exited before recording its exit"}
 
+    def _monitor_alive(self, container_id: str, status: Obj) -> bool:
+        """Whether the container's conmon runs, on a pidfd kept while it does (a status
+        written before conmon's start time was recorded: by signal and /proc)."""
+        if "monitor_start" not in status:
+            return _pid_alive(status.get("monitor_pid", 0))
+        fd = self._monitor_fds.get(container_id)
+        if fd is None:
+            fd = pidfd.open_checked(status["monitor_pid"], status["monitor_start"])
+            if fd is None:
+                return False
+            self._monitor_fds[container_id] = fd
+        if pidfd.exited(fd):
+            self._forget_monitor(container_id)
+            return False
+        return True
+
+    def _forget_monitor(self, container_id: str) -> None:
+        self._monitors.pop(container_id, None)
+        self._running.pop(container_id, None)
+        fd = self._monitor_fds.pop(container_id, None)
+        if fd is not None:
+            os.close(fd)
+
     async def container_status(self, container_id: ContainerId) -> ContainerStatus:
-        record = self._container_record(container_id)
-        config = decode_container(record["config"])
+        record, config = self._container(container_id)
         state, status = self._state(container_id)
         return ContainerStatus(
             id=container_id, sandbox_id=SandboxId(record["sandbox_id"]), name=config.name,
@@ -318,64 +381,90 @@ class RuncRuntime:
             labels=config.labels, annotations=config.annotations)
 
     async def list_containers(self, filter: ContainerFilter | None = None) -> list[Container]:
+        """Every container (as the filter says). A running container whose conmon still
+        runs (one poll for all of them) is listed as it was: nothing else of it can have
+        changed; the others are looked at afresh."""
         f = filter or ContainerFilter()
         result = []
-        for container_id in self.paths.container_ids():
+        exited = pidfd.exited_among(self._monitor_fds)
+        for container_id in self.paths.container_dirs():
             if f.id and not container_id.startswith(f.id):
                 continue
-            if f.label_selector or f.sandbox_id:
+            cached = self._records.get(container_id)
+            if cached is not None and (
+                    (f.sandbox_id and cached[0]["sandbox_id"] != f.sandbox_id) or
+                    not labels_match(cached[1].labels, f.label_selector)):
                 # Other pods' containers are skipped on their (immutable) labels and
-                # sandbox, without reading their status.
-                try:
-                    record = self._container_record(container_id)
-                except NotFoundError:
-                    continue
-                if f.sandbox_id and record["sandbox_id"] != f.sandbox_id:
-                    continue
-                if not labels_match(record["config"].get("labels") or {}, f.label_selector):
-                    continue
-            try:
-                s = await self.container_status(ContainerId(container_id))
-            except NotFoundError:
-                continue  # removed meanwhile
-            if f.sandbox_id and s.sandbox_id != f.sandbox_id:
+                # sandbox as read before, without a look at their files.
                 continue
-            if (f.state is None or s.state == f.state) and labels_match(
-                    s.labels, f.label_selector):
-                result.append(Container(
+            listed = self._running.get(container_id)
+            if listed is None or container_id in exited:
+                try:
+                    s = await self.container_status(ContainerId(container_id))
+                except NotFoundError:
+                    continue  # being created, or removed meanwhile
+                listed = Container(
                     id=s.id, sandbox_id=s.sandbox_id, name=s.name, attempt=s.attempt,
                     image=s.image, state=s.state, created_at=s.created_at, labels=s.labels,
-                    annotations=s.annotations))
+                    annotations=s.annotations)
+                if s.state is ContainerState.CONTAINER_RUNNING and \
+                        container_id in self._monitor_fds:
+                    self._running[container_id] = listed
+                else:
+                    self._running.pop(container_id, None)
+            if f.sandbox_id and listed.sandbox_id != f.sandbox_id:
+                continue
+            if (f.state is None or listed.state == f.state) and labels_match(
+                    listed.labels, f.label_selector):
+                result.append(listed)
         return result
 
-    async def _kill(self, container_id: str, sig: str) -> None:
-        # Fails once the init is gone (the container is stopped): that is what we want.
-        await run(self.runc, "--root", str(self.paths.runc_root), "kill", container_id, sig)
+    async def _kill(self, container_id: str, status: Obj, sig: str) -> None:
+        """Signal the init as `runc kill` does (`pidfd`); a container started before its
+        init's start time was recorded is signalled by `runc kill` itself."""
+        if "init_start" not in status:
+            # Fails once the init is gone (the container is stopped): as it should.
+            await run(self.runc, "--root", str(self.paths.runc_root), "kill", container_id,
+                      sig)
+            return
+        number = pidfd.parse_signal(sig)
+        if number is not None:  # an unknown StopSignal is not sent, as runc refuses it
+            pidfd.send(status["pid"], status["init_start"], number)
 
     async def _wait_exited(self, container_id: str, seconds: float) -> bool:
+        """Whether conmon recorded the exit within `seconds`: it exits once it has, which
+        its pidfd tells (a conmon gone without a record, or one whose start time was not
+        recorded, is polled for)."""
         deadline = time.monotonic() + seconds
+        watched = False
         while True:
-            state, _ = self._state(container_id)
+            state, status = self._state(container_id)
             if state != ContainerState.CONTAINER_RUNNING:
                 return True
-            if time.monotonic() >= deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 return False
-            await asyncio.sleep(POLL_SECONDS)
+            monitor = status.get("monitor_pid", 0)
+            if not watched and "monitor_start" in status and _pid_alive(monitor):
+                watched = True
+                await pidfd.wait_exit(monitor, status["monitor_start"], left)
+            else:
+                await asyncio.sleep(min(left, POLL_SECONDS))
 
     async def stop_container(self, container_id: ContainerId,
                              timeout: float) -> None:  # noqa: ASYNC109 (CRI's name)
         """The image's StopSignal (SIGTERM by default), then SIGKILL after `timeout`."""
         record = self._container_record(container_id)
-        state, _ = self._state(container_id)
+        state, status = self._state(container_id)
         if state != ContainerState.CONTAINER_RUNNING:
             return
         if timeout > 0:
-            # runc takes a name ("SIGQUIT", "QUIT") or a number, as StopSignal may be.
+            # A name ("SIGQUIT", "QUIT") or a number, as StopSignal may be.
             stop_signal = record["config"]["image_config"].get("StopSignal") or "SIGTERM"
-            await self._kill(container_id, str(stop_signal))
+            await self._kill(container_id, status, str(stop_signal))
             if await self._wait_exited(container_id, timeout):
                 return
-        await self._kill(container_id, "KILL")
+        await self._kill(container_id, status, "KILL")
         if not await self._wait_exited(container_id, KILL_WAIT_SECONDS):
             raise CRIError(f"container {container_id} did not exit after SIGKILL")
 
@@ -406,12 +495,18 @@ class RuncRuntime:
         await run(self.runc, "--root", str(self.paths.runc_root), "delete", "--force",
                   container_id)
         try:
-            await rootfs.unmount_rootfs(self.paths.bundle(container_id) / "rootfs")
+            await spawn.blocking(self._remove_files, container_id)
         except OSError as e:
             raise CRIError(f"failed to remove container {container_id}: {e}") from e
+        self._records.pop(container_id, None)
+        self._statuses.pop(container_id, None)
+        self._forget_monitor(container_id)
+
+    def _remove_files(self, container_id: str) -> None:
+        """The rootfs unmounted, the container's directories removed (blocking)."""
+        rootfs.unmount_rootfs(self.paths.bundle(container_id) / "rootfs")
         shutil.rmtree(self.paths.container_run_dir(container_id), ignore_errors=True)
         shutil.rmtree(self.paths.container_dir(container_id), ignore_errors=True)
-        self._records.pop(container_id, None)
 
     # -- exec --------------------------------------------------------------------------
 

@@ -19,6 +19,8 @@ everything else about the pod network belongs to CNI (`kubelet/network/`).
 
 from __future__ import annotations
 
+import functools
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,6 +55,26 @@ def hosts_file(hostname: str) -> str:
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
 
 
+@functools.cache
+def _cgroup_mounts() -> tuple[tuple[str, str], ...]:
+    """(mount point, hierarchy key: "" for cgroup2, else its controllers) of every mounted
+    cgroup hierarchy, read once: the node's mount table grows by a few mounts per pod, and
+    its cgroup mounts do not change while the kubelet runs."""
+    mounts = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, post = line.split(" - ", 1)
+            fstype, _, super_opts = post.split()[:3]
+            if fstype == "cgroup2":
+                key = ""
+            elif fstype == "cgroup":
+                key = ",".join(o for o in super_opts.split(",") if o not in ("rw", "ro"))
+            else:
+                continue
+            mounts.append((pre.split()[4], key))
+    return tuple(mounts)
+
+
 def cgroup_dirs(path: str) -> Iterator[Path]:
     """The directories `path` names in every mounted cgroup hierarchy, resolved the way
     runc resolves a container's cgroupsPath: an absolute path from each hierarchy's root, a
@@ -62,28 +84,21 @@ def cgroup_dirs(path: str) -> Iterator[Path]:
         for line in f:
             _, controllers, cg = line.rstrip("\n").split(":", 2)
             own[controllers] = cg
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            pre, post = line.split(" - ", 1)
-            fstype, _, super_opts = post.split()[:3]
-            mountpoint = pre.split()[4]
-            if fstype == "cgroup2":
-                key = ""
-            elif fstype == "cgroup":
-                key = ",".join(o for o in super_opts.split(",") if o not in ("rw", "ro"))
-            else:
-                continue
-            base = "/" if path.startswith("/") else own.get(key, "/")
-            yield Path(mountpoint + "/" + (base.strip("/") + "/" + path.strip("/")).strip("/"))
+    for mountpoint, key in _cgroup_mounts():
+        base = "/" if path.startswith("/") else own.get(key, "/")
+        yield Path(mountpoint + "/" + (base.strip("/") + "/" + path.strip("/")).strip("/"))
 
 
 def remove_cgroup(path: str) -> None:
-    """Remove the pod's cgroup and anything left under it (all must be empty of tasks)."""
+    """Remove the pod's cgroup and anything left under it (all must be empty of tasks),
+    deepest first. Only directories are looked at (a walk by directory entry types: a
+    cgroup holds dozens of control files, none of them worth a stat)."""
     for d in cgroup_dirs(path):
         if not d.is_dir():
             continue
-        for sub in sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-            sub.rmdir()
+        for parent, subdirs, _ in os.walk(d, topdown=False):
+            for sub in subdirs:
+                os.rmdir(os.path.join(parent, sub))
         d.rmdir()
 
 
@@ -109,11 +124,12 @@ async def create(config: SandboxConfig, data_dir: Path, run_dir: Path) -> None:
             d.mkdir(parents=True, exist_ok=True)
 
 
-async def destroy(config: SandboxConfig, data_dir: Path, run_dir: Path) -> None:
-    """Undo `create`; safe on a half-created sandbox and when called twice."""
+def destroy(config: SandboxConfig, data_dir: Path, run_dir: Path) -> None:
+    """Undo `create`; safe on a half-created sandbox and when called twice. Blocking
+    (unmounts, file trees): called in `spawn.blocking`."""
     for ns in NAMESPACES:
-        await umount(str(run_dir / "ns" / ns))
-    await umount(str(run_dir / "shm"))
+        umount(str(run_dir / "ns" / ns))
+    umount(str(run_dir / "shm"))
     if config.cgroup_parent:
         remove_cgroup(config.cgroup_parent)
     shutil.rmtree(run_dir, ignore_errors=True)

@@ -12,8 +12,9 @@ sandbox and container the previous one made, and their conmons keep running mean
     <run_dir>/runc/                           runc's own --root
     <run_dir>/sandboxes/<id>/ns/{net,ipc,uts} the pinned namespaces
     <run_dir>/sandboxes/<id>/shm              the pod's /dev/shm tmpfs
-    <run_dir>/containers/<id>/status.json     pid, monitor pid and start time (or how
-                                              the start failed), written once
+    <run_dir>/containers/<id>/status.json     pid and monitor pid (with their start times
+                                              in /proc), start time (or how the start
+                                              failed), written once
     <run_dir>/containers/<id>/{exit,oom}      conmon's: the exit code, an OOM kill
     <run_dir>/containers/<id>/{conmon,init}.pid
 
@@ -90,8 +91,13 @@ class Paths:
     def sandbox_ids(self) -> list[str]:
         return _ids(self.data_dir / "sandboxes", "sandbox.json")
 
-    def container_ids(self) -> list[str]:
-        return _ids(self.data_dir / "containers", "container.json")
+    def container_dirs(self) -> list[str]:
+        """The container directories' names: containers' ids (one being created or removed
+        may have no container.json)."""
+        try:
+            return sorted(os.listdir(self.data_dir / "containers"))
+        except FileNotFoundError:
+            return []
 
     def ensure(self) -> None:
         for d in (self.data_dir / "sandboxes", self.data_dir / "containers",

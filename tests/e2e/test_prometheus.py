@@ -1,0 +1,142 @@
+"""Prometheus metrics from every component of a real node, read with prometheus-client's
+text-format parser.
+
+`kyb server` runs with its node in a network namespace (tests/e2e/nodens.py), so the
+components' default ports are free: the API server's `/metrics` (as the admin; refused to
+a caller without credentials), the controller manager's on 127.0.0.1:10257, the
+scheduler's on 127.0.0.1:10259, kube-proxy's on 127.0.0.1:10249 and the kubelet's on its
+10250 server (as the admin: `nodes/metrics`). A pod is run so that each series has moved.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from kybernetes.apiserver.pki import Pki, ssl_client_context
+from tests.e2e.cluster import Kubectl, Server, wait_until
+from tests.e2e.nodens import NODE_IP, REAL_NODE, import_busybox, new_namespace, real_node
+
+pytestmark = [pytest.mark.e2e, REAL_NODE]
+
+NODE = "node-prom"
+IMAGE = "busybox:1.36"
+Samples = dict[str, list[tuple[dict[str, str], float]]]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Kubectl]]:
+    data = tmp_path_factory.mktemp("kyb-prom")
+    import_busybox(data, IMAGE)
+    with real_node(data, "kyb-e2e-prom", NODE) as (server, kubectl):
+        ns = new_namespace(kubectl, "prom")
+        kubectl("run", "sleeper", "-n", ns, f"--image={IMAGE}", "--restart=Never",
+                "--command", "--", "sleep", "3600")
+        kubectl("wait", "-n", ns, "pod/sleeper", "--for=condition=Ready", "--timeout=120s")
+        yield server, kubectl
+
+
+def parse(text: str) -> Samples:
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return samples
+
+
+def total(samples: Samples, series: str, /, **labels: str) -> float:
+    """The sum of the series' samples whose labels include `labels`."""
+    assert series in samples, f"no {series} in {sorted(samples)}"
+    return sum(value for found, value in samples[series]
+               if all(found.get(k) == v for k, v in labels.items()))
+
+
+def scrape(client: httpx.Client, url: str) -> Samples:
+    response = client.get(url)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    return parse(response.text)
+
+
+def test_apiserver(cluster: tuple[Server, Kubectl]) -> None:
+    server, kubectl = cluster
+    with server.client() as client:
+        before = scrape(client, "/metrics")
+        kubectl("get", "pods", "-A")
+        after = scrape(client, "/metrics")
+    labels = {"verb": "LIST", "group": "", "version": "v1", "resource": "pods",
+              "scope": "cluster", "component": "apiserver", "code": "200"}
+    assert total(after, "apiserver_request_total", **labels) > \
+        total(before, "apiserver_request_total", **labels)
+    del labels["code"]
+    assert total(after, "apiserver_request_duration_seconds_count", **labels) >= 1
+    assert total(after, "apiserver_request_duration_seconds_bucket", le="60.0", **labels) >= 1
+    # The controllers, the scheduler, the kubelet and kube-proxy watch pods.
+    assert total(after, "apiserver_registered_watchers", group="", version="v1",
+                 kind="Pod") >= 1
+    assert total(after, "apiserver_longrunning_requests", verb="WATCH") >= 1
+    assert "kybernetes_event_loop_max_stall_seconds" in after
+    anonymous = ssl.create_default_context(cafile=str(Pki.at(server.data_dir).ca_cert))
+    with httpx.Client(verify=anonymous, timeout=30) as client:
+        assert client.get(f"{server.url}/metrics").status_code in (401, 403)
+
+
+def test_controller_manager(cluster: tuple[Server, Kubectl]) -> None:
+    with httpx.Client(timeout=30) as client:
+        assert client.get("http://127.0.0.1:10257/healthz").text == "ok"
+        samples = scrape(client, "http://127.0.0.1:10257/metrics")
+    for name in ("workqueue_depth", "workqueue_retries_total",
+                 "workqueue_unfinished_work_seconds",
+                 "workqueue_longest_running_processor_seconds"):
+        assert name in samples
+    # The service account controller's queue took the test's namespace.
+    queue = "serviceaccount-controller"
+    assert total(samples, "workqueue_adds_total", name=queue) >= 1
+    assert total(samples, "workqueue_queue_duration_seconds_count", name=queue) >= 1
+    assert total(samples, "workqueue_work_duration_seconds_count", name=queue) >= 1
+
+
+def test_scheduler(cluster: tuple[Server, Kubectl]) -> None:
+    with httpx.Client(timeout=30) as client:
+        samples = scrape(client, "http://127.0.0.1:10259/metrics")
+    assert total(samples, "scheduler_schedule_attempts_total", result="scheduled",
+                 profile="default-scheduler") >= 1
+    assert total(samples, "scheduler_scheduling_attempt_duration_seconds_count",
+                 result="scheduled") >= 1
+    assert total(samples, "scheduler_pod_scheduling_sli_duration_seconds_count") >= 1
+    assert {labels["queue"] for labels, _ in samples["scheduler_pending_pods"]} == {
+        "active", "backoff", "unschedulable", "gated"}
+
+
+def test_kubelet(cluster: tuple[Server, Kubectl]) -> None:
+    server, _ = cluster
+    pki = Pki.at(server.data_dir)
+    url = f"https://{NODE_IP}:10250/metrics"
+    with httpx.Client(verify=ssl_client_context(pki), timeout=30) as client:
+        samples = scrape(client, url)
+    assert total(samples, "kubelet_pod_start_duration_seconds_count") >= 1
+    assert total(samples, "kubelet_pleg_relist_duration_seconds_count") >= 1
+    for operation in ("run_podsandbox", "create_container", "start_container"):
+        assert total(samples, "kubelet_runtime_operations_duration_seconds_count",
+                     operation_type=operation) >= 1
+        assert total(samples, "kubelet_runtime_operations_total",
+                     operation_type=operation) >= 1
+    anonymous = ssl.create_default_context(cafile=str(pki.ca_cert))
+    with httpx.Client(verify=anonymous, timeout=30) as client:
+        assert client.get(url).status_code == 401
+
+
+def test_kube_proxy(cluster: tuple[Server, Kubectl]) -> None:
+    def synced() -> Samples | None:
+        with httpx.Client(timeout=30) as client:
+            samples = scrape(client, "http://127.0.0.1:10249/metrics")
+        count = total(samples, "kubeproxy_sync_proxy_rules_duration_seconds_count")
+        return samples if count >= 1 else None
+
+    samples = wait_until(synced, "a kube-proxy sync")
+    assert total(samples, "kubeproxy_sync_full_proxy_rules_duration_seconds_count") >= 1
+    assert total(samples, "kubeproxy_sync_proxy_rules_last_timestamp_seconds") > 0
