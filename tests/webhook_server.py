@@ -6,8 +6,6 @@ review received is kept in `reviews`."""
 from __future__ import annotations
 
 import base64
-import datetime
-import ipaddress
 import json
 import ssl
 import threading
@@ -16,43 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from tests.testcerts import ca_signed
 
 Answer = Callable[[str, dict[str, Any]], dict[str, Any]]
-
-
-def _certificates(directory: Path) -> tuple[bytes, Path, Path]:
-    """A CA (PEM) and a server certificate and key it signed, for 127.0.0.1 and the
-    Service name `hooks.<any>.svc` the service test uses."""
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "webhook-test-ca")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(minutes=5))
-          .not_valid_after(now + datetime.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hooks")]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                x509.DNSName("hooks.webhook-service.svc")]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    cert_path, key_path = directory / "tls.crt", directory / "tls.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return ca.public_bytes(serialization.Encoding.PEM), cert_path, key_path
 
 
 def review_response(review: dict[str, Any], **response: Any) -> dict[str, Any]:
@@ -71,7 +35,8 @@ class WebhookServer:
     """The test's webhook server: HTTPS on a loopback port, in a thread."""
 
     def __init__(self, directory: Path, answer: Answer) -> None:
-        self.ca, cert, key = _certificates(directory)
+        self.ca, cert, key = ca_signed(directory, "hooks", ips=["127.0.0.1"],
+                                       dns_names=["hooks.webhook-service.svc"])
         self.reviews: list[dict[str, Any]] = []
         reviews = self.reviews
 

@@ -13,8 +13,6 @@ Service makes the APIService unavailable (ServiceNotFound)."""
 from __future__ import annotations
 
 import base64
-import datetime
-import ipaddress
 import json
 import ssl
 import tempfile
@@ -26,11 +24,10 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.e2e.cluster import Kubectl, wait_until
+from tests.testcerts import ca_signed
 
 pytestmark = pytest.mark.e2e
 
@@ -40,39 +37,6 @@ SERVICE, SERVICE_NS = "wardle-api", "wardle-system"
 PREFIX = f"/apis/{GROUP}/{VERSION}"
 
 
-def _pem(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def certificates(directory: Path) -> tuple[bytes, Path, Path]:
-    """A CA (PEM), and a serving certificate and key it signed for the Service's name
-    and 127.0.0.1."""
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "wardle-ca")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(minutes=5))
-          .not_valid_after(now + datetime.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, SERVICE)]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName(f"{SERVICE}.{SERVICE_NS}.svc"),
-                x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    cert_path, key_path = directory / "tls.crt", directory / "tls.key"
-    cert_path.write_bytes(_pem(cert))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return _pem(ca), cert_path, key_path
 
 
 RESOURCES = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{GROUP}/{VERSION}",
@@ -93,7 +57,8 @@ class ExtensionServer:
     request, its path and the user it believed (None: not from a trusted proxy)."""
 
     def __init__(self, directory: Path, auth: dict[str, str]) -> None:
-        self.ca, cert, key = certificates(directory)
+        self.ca, cert, key = ca_signed(directory, SERVICE, ips=["127.0.0.1"],
+                                       dns_names=[f"{SERVICE}.{SERVICE_NS}.svc"])
         self.seen: list[tuple[str, str | None]] = []
         seen = self.seen
         allowed = set(json.loads(auth["requestheader-allowed-names"]))

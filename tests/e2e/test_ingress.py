@@ -13,7 +13,6 @@ the Ingress's status carries the node's address; the access log is the mirror po
 
 from __future__ import annotations
 
-import datetime
 import http.client
 import json
 import socket
@@ -26,12 +25,11 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from tests.e2e.cluster import Kubectl, wait_until
 from tests.e2e.nodens import NODE_IP, REAL_NODE, import_busybox, new_namespace, real_node
+from tests.testcerts import self_signed
 
 pytestmark = [pytest.mark.e2e, REAL_NODE]
 
@@ -128,24 +126,6 @@ def served_certificate(host: str) -> x509.Certificate:
     return x509.load_der_x509_certificate(der)
 
 
-def make_certificate(directory: Path, host: str) -> tuple[Path, Path, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = directory / "tls.crt", directory / "tls.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path, cert
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     data = tmp_path_factory.mktemp("kyb-ingress")
@@ -183,7 +163,10 @@ def test_status_carries_the_node_address(cluster: Cluster) -> None:
 
 
 def test_tls_with_the_secret_certificate(cluster: Cluster, tmp_path: Path) -> None:
-    cert_path, key_path, cert = make_certificate(tmp_path, "secure.example.test")
+    cert, key = self_signed("secure.example.test")
+    cert_path, key_path = tmp_path / "tls.crt", tmp_path / "tls.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key)
     cluster("create", "secret", "tls", "secure-tls", f"--cert={cert_path}",
             f"--key={key_path}")
     cluster.apply(ingress("secure", [rule("secure.example.test", "/", "a")],

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime
 import http.client
 import socket
 import ssl
@@ -17,16 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from kybernetes.ingress import defaultcert, model
 from kybernetes.ingress.gateway import GatewayBuilder
 from kybernetes.ingress.nginx import Nginx
 from kybernetes.ingress.render import Listen, Paths, render
 from tests.ingress.objects import endpoint_slice, service
+from tests.testcerts import self_signed
 
 Obj = dict[str, Any]
 CONTROLLER = "kybernetes.io/gateway-nginx"
@@ -76,21 +73,6 @@ def _slice(name: str, address: str) -> Obj:
     return sl
 
 
-def _certificate(host: str) -> tuple[bytes, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(1)
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-            .sign(key, hashes.SHA256()))
-    return (cert.public_bytes(serialization.Encoding.PEM),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()))
-
-
 class Plane:
     def __init__(self, tmp: Path, backends: dict[str, str]) -> None:
         self.backends = backends
@@ -99,7 +81,8 @@ class Plane:
         self.nginx = Nginx(self.paths)
         self.nginx.prepare()
         defaultcert.ensure(self.paths.default_certificate)
-        cert, key = _certificate("secure.test")
+        certificate, key = self_signed("secure.test")
+        cert = certificate.public_bytes(serialization.Encoding.PEM)
         self.secret = {"metadata": {"name": "tls", "namespace": "default"},
                        "type": "kubernetes.io/tls",
                        "data": {"tls.crt": base64.b64encode(cert).decode(),

@@ -250,18 +250,10 @@ class ReplicaCalculator:
             if tolerances.is_within(ratio):
                 return answer(current_replicas)
             return answer(math.ceil(ratio * groups.ready_count))
-        if groups.missing:
-            if ratio < 1.0:
-                # Scale down: missing pods use all their request (or the target, above 100%).
-                fallback = max(100, target_utilization)
-                for pod in groups.missing:
-                    metrics[pod] = PodMetric(requests[pod] * fallback // 100)
-            elif ratio > 1.0:
-                for pod in groups.missing:
-                    metrics[pod] = PodMetric(0)
-        if scale_up_with_unready:
-            for pod in groups.unready:
-                metrics[pod] = PodMetric(0)
+        # Scale down: missing pods use all their request (or the target, above 100%).
+        fallback = max(100, target_utilization)
+        _assume(metrics, groups, ratio, scale_up_with_unready,
+                lambda pod: requests[pod] * fallback // 100)
         new_ratio, _, _ = resource_utilization_ratio(metrics, requests, target_utilization)
         return answer(_rebalanced(current_replicas, ratio, new_ratio, len(metrics),
                                   tolerances))
@@ -288,19 +280,27 @@ class ReplicaCalculator:
             if tolerances.is_within(ratio):
                 return current_replicas, usage
             return math.ceil(ratio * groups.ready_count), usage
-        if groups.missing:
-            if ratio < 1.0:
-                for pod in groups.missing:  # scale down: missing pods use the target
-                    metrics[pod] = PodMetric(target_usage)
-            elif ratio > 1.0:
-                for pod in groups.missing:
-                    metrics[pod] = PodMetric(0)
-        if scale_up_with_unready:
-            for pod in groups.unready:
-                metrics[pod] = PodMetric(0)
+        # Scale down: missing pods use the target.
+        _assume(metrics, groups, ratio, scale_up_with_unready, lambda _pod: target_usage)
         new_ratio, _ = metric_usage_ratio(metrics, target_usage)
         return _rebalanced(current_replicas, ratio, new_ratio, len(metrics),
                            tolerances), usage
+
+
+def _assume(metrics: PodMetricsInfo, groups: PodGroups, ratio: float,
+            scale_up_with_unready: bool,
+            scale_down_usage: Callable[[str], int]) -> None:
+    """Upstream's assumptions for pods without a usable sample: missing pods use
+    `scale_down_usage` when scaling down and nothing when scaling up; not-yet-ready pods
+    nothing when they would make the autoscaler scale up."""
+    for pod in groups.missing:
+        if ratio < 1.0:
+            metrics[pod] = PodMetric(scale_down_usage(pod))
+        elif ratio > 1.0:
+            metrics[pod] = PodMetric(0)
+    if scale_up_with_unready:
+        for pod in groups.unready:
+            metrics[pod] = PodMetric(0)
 
 
 def _rebalanced(current: int, ratio: float, new_ratio: float, counted: int,
