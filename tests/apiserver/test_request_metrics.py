@@ -1,12 +1,18 @@
 """The API server's request metrics: upstream's labels for each kind of request, and the
-series on the server's own registry as prometheus-client's parser reads them."""
+series on the server's own registry as prometheus-client's parser reads them; storage
+latency by operation and resource."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kybernetes.apiserver.metrics import ApiServerMetrics, request_labels
+from kybernetes.apiserver.storagemetrics import TimedStorage, resource_of
+from kybernetes.storage.sqlite import SQLiteStorage
 
 APPLY = "application/apply-patch+yaml"
 
@@ -63,3 +69,30 @@ def test_series_on_the_servers_registry() -> None:
                 (("group", ""), ("kind", "Pod"), ("version", "v1")))
     assert samples(during)[watchers] == 1
     assert found[watchers] == 0
+
+
+@pytest.mark.parametrize(("key", "resource"), [
+    ("/registry/pods/ns/web", "pods"), ("/registry/pods/", "pods"),
+    ("/registry/namespaces/ns", "namespaces"),
+    ("/registry/example.com/widgets/ns/w", "widgets.example.com")])
+def test_storage_requests_are_typed_by_resource(key: str, resource: str) -> None:
+    assert resource_of(key) == resource
+
+
+async def test_storage_latency_is_observed_per_operation(tmp_path: Path) -> None:
+    storage = TimedStorage(SQLiteStorage(tmp_path / "state.db"))
+    await storage.start()
+    try:
+        kv = await storage.create("/registry/pods/ns/a", b"{}")
+        await storage.update("/registry/pods/ns/a", b"{}", expected_revision=kv.mod_revision)
+        await storage.list("/registry/pods/")
+        await storage.get("/registry/configmaps/ns/missing")
+    finally:
+        await storage.close()
+    registry = CollectorRegistry()
+    registry.register(storage.histogram)
+    counts = {(s.labels["operation"], s.labels["type"]): s.value
+              for family in text_string_to_metric_families(generate_latest(registry).decode())
+              for s in family.samples if s.name == "etcd_request_duration_seconds_count"}
+    assert counts == {("create", "pods"): 1, ("update", "pods"): 1, ("list", "pods"): 1,
+                      ("get", "configmaps"): 1}

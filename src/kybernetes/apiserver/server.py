@@ -47,6 +47,7 @@ from kybernetes.apiserver.audit import setup as audit_setup
 from kybernetes.apiserver.authn import setup as authn_setup
 from kybernetes.apiserver.authz import setup as authz_setup
 from kybernetes.apiserver.crds import CrdController
+from kybernetes.apiserver.storagemetrics import TimedStorage
 from kybernetes.apiserver.store import ObjectStore
 from kybernetes.apiserver.tlspeer import PeerCertHttpProtocol
 from kybernetes.apiserver.watchcache import WatchCache
@@ -130,6 +131,9 @@ class ApiServer:
             # Encryption at rest: values of the configured resources are stored encrypted.
             self.storage = EncryptedStorage(self.storage, KeyTransformers(
                 encryptionconfig.load(config.encryption_provider_config), self.registry))
+        # Every storage request timed (etcd_request_duration_seconds on /metrics).
+        timed = TimedStorage(self.storage)
+        self.storage = timed
         self.cache = WatchCache(self.storage)
         self.store = ObjectStore(self.registry, self.storage, self.cache)
         services = self.registry.get("", "v1", "services")
@@ -143,6 +147,7 @@ class ApiServer:
                                 authenticator=authn_setup.install(self),
                                 authorizer=authz_setup.install(self),
                                 kubelet_ca=pki.Pki.at(config.data_dir).ca_cert)
+        self.app.metrics.registry.register(timed.histogram)
         # TokenReview, SelfSubjectReview and serviceaccounts/token; the access reviews.
         authn_setup.register(self)
         authz_setup.register(self)
