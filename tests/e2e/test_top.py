@@ -5,7 +5,9 @@ proxy to it, and discovery.
 resolution of 2 s. A pod runs a cpu-bound loop held to a quarter of a cpu, with 32 MiB in
 /dev/shm, beside an idle container. `kubectl top pods|nodes` answer, and the figures agree
 with the container's cgroup files within 10%: the cpu rate the test measures from the
-cumulative file, the memory working set (usage - inactive file).
+cumulative file, the memory working set (usage - inactive file). The kubelet's own
+endpoints answer too: `/stats/summary`, `/metrics/resource` and `/metrics/cadvisor` (an idle
+pod's container, network and writable-layer series).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from kybernetes.api.quantity import parse_quantity
 from kybernetes.apiserver.pki import Pki, ssl_client_context
@@ -170,8 +173,51 @@ def test_kubelet_stats_endpoints(kubectl: Kubectl) -> None:
         text = client.get(f"{base}/metrics/resource").text
     assert summary["node"]["nodeName"] == NODE
     assert summary["node"]["cpu"]["usageCoreNanoSeconds"] > 0
+    # Each running container's log and writable layer, each pod's network.
+    containers = [c for pod in summary["pods"] for c in pod.get("containers") or ()]
+    assert containers and all("usedBytes" in c["logs"] and "usedBytes" in c["rootfs"]
+                              for c in containers)
+    assert all("rxBytes" in pod["network"] for pod in summary["pods"] if "network" in pod)
     assert "# TYPE node_cpu_usage_seconds_total counter" in text
     assert "scrape_error 0.0" in text
     anonymous = ssl.create_default_context(cafile=str(pki.ca_cert))
     with httpx.Client(verify=anonymous, timeout=30) as client:
         assert client.get(f"{base}/stats/summary").status_code == 401
+
+
+def test_kubelet_cadvisor_metrics(kubectl: Kubectl) -> None:
+    """/metrics/cadvisor parses and has cadvisor's series and labels for a running pod: its
+    container's cpu, memory, start time and writable layer, the pod's network."""
+    ns = new_namespace(kubectl, "cadvisor")
+    kubectl("run", "idle", "-n", ns, f"--image={IMAGE}", "--restart=Never", "--",
+            "sleep", "3600")
+    kubectl("wait", "-n", ns, "--for=condition=Ready", "pod/idle", "--timeout=120s")
+    pod = kubectl.json("get", "pod", "idle", "-n", ns)
+    cid = pod["status"]["containerStatuses"][0]["containerID"].partition("://")[2]
+    pki = Pki.at(kubectl.kubeconfig.parent)
+
+    def scraped() -> dict[str, Any] | None:
+        with httpx.Client(verify=ssl_client_context(pki), timeout=30) as client:
+            response = client.get(f"https://{NODE_IP}:10250/metrics/cadvisor")
+        assert response.status_code == 200
+        families = {f.name: f for f in text_string_to_metric_families(response.text)}
+        ours = [s for s in families["container_cpu_usage_seconds"].samples
+                if s.labels.get("pod") == "idle" and s.labels.get("namespace") == ns]
+        return families if any(s.labels["container"] == "idle" for s in ours) else None
+    families = wait_until(scraped, "the idle pod in /metrics/cadvisor")
+    for name in ("container_cpu_usage_seconds", "container_memory_working_set_bytes",
+                 "container_memory_usage_bytes", "container_memory_rss",
+                 "container_start_time_seconds", "container_fs_usage_bytes"):
+        [sample] = [s for s in families[name].samples
+                    if s.labels.get("pod") == "idle" and s.labels["container"] == "idle"]
+        assert sample.labels == {"container": "idle", "pod": "idle", "namespace": ns,
+                                 "id": f"{CGROUP_ROOT}/besteffort/pod{pod['metadata']['uid']}"
+                                       f"/{cid}",
+                                 "image": IMAGE, "name": cid}, name
+    [fs] = [s for s in families["container_fs_usage_bytes"].samples
+            if s.labels.get("pod") == "idle"]
+    assert fs.value > 0
+    received = [s for s in families["container_network_receive_bytes"].samples
+                if s.labels.get("pod") == "idle"]
+    assert received and all(s.labels["container"] == "" for s in received)
+    assert "eth0" in {s.labels["interface"] for s in received}

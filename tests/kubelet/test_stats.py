@@ -21,6 +21,7 @@ from kybernetes.kubelet.stats import (
     running_containers,
     summary,
 )
+from kybernetes.kubelet.stats_cadvisor import cadvisor_metrics
 from kybernetes.kubelet.stats_cgroup import (
     CpuSample,
     Hierarchies,
@@ -29,7 +30,9 @@ from kybernetes.kubelet.stats_cgroup import (
     node_cpu,
     node_memory,
 )
+from kybernetes.kubelet.stats_fs import DiskUsage, disk_usage, upperdir
 from kybernetes.kubelet.stats_metrics import resource_metrics
+from kybernetes.kubelet.stats_net import InterfaceSample, NetworkSample, parse_net_dev
 
 UID = "u-1"
 POD_CGROUP = f"/kubepods/besteffort/pod{UID}"
@@ -213,3 +216,118 @@ def test_resource_metrics_series() -> None:
     assert families["pod_memory_working_set_bytes"].samples[0].value == 8
     assert families["node_memory_working_set_bytes"].samples[0].value == 8
     assert families["scrape_error"].samples[0].value == 0
+
+
+NET_DEV = """Inter-|   Receive                            |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:     500       5    0    0    0     0          0         0      500       5    0    0    0     0       0          0
+  eth0:    1000      10    1    0    0     0          0         0     2000      20    2    0    0     0       0          0
+veth12:       7       1    0    0    0     0          0         0        7       1    0    0    0     0       0          0
+"""  # noqa: E501
+
+
+def test_net_dev_leaves_out_what_cadvisor_ignores() -> None:
+    assert parse_net_dev(NET_DEV) == [InterfaceSample("eth0", 1000, 1, 2000, 2)]
+
+
+def fake_container_proc(proc: Path, pid: int, upper: Path) -> None:
+    (proc / str(pid) / "net").mkdir(parents=True)
+    (proc / str(pid) / "net" / "dev").write_text(NET_DEV)
+    (proc / str(pid) / "mountinfo").write_text(
+        f"600 500 0:80 / / rw,relatime - overlay overlay rw,lowerdir=/l1:/l2,"
+        f"upperdir={upper},workdir=/w\n"
+        "601 600 0:81 / /proc rw - proc proc rw\n")
+
+
+def test_upperdir_of_the_root_mount(tmp_path: Path) -> None:
+    fake_container_proc(tmp_path, 7, tmp_path / "upper")
+    assert upperdir([99, 7], tmp_path) == tmp_path / "upper"  # 99 is gone
+    assert upperdir([], tmp_path) is None
+
+
+def test_rootfs_usage_is_cached_for_an_interval(tmp_path: Path) -> None:
+    (tmp_path / "a").write_bytes(b"x" * 10_000)
+    os.link(tmp_path / "a", tmp_path / "hard")  # one inode, counted once
+    used, inodes = disk_usage(tmp_path)
+    assert used >= 10_000 and inodes == 1
+    now = [100.0]
+    disk = DiskUsage(interval=10.0, clock=lambda: now[0])
+    first = disk.rootfs("c1", tmp_path)
+    assert first is not None and first.used_bytes == used and first.capacity_bytes > 0
+    (tmp_path / "b").write_bytes(b"y" * 100_000)
+    assert disk.rootfs("c1", tmp_path) == first  # within the interval
+    now[0] = 111.0
+    second = disk.rootfs("c1", tmp_path)
+    assert second is not None and second.used_bytes >= used + 100_000
+
+
+def test_network_rootfs_and_logs_in_the_summary(tmp_path: Path) -> None:
+    v1_tree(tmp_path, POD_CGROUP, 5, 100, 0, 0)
+    v1_tree(tmp_path, f"{POD_CGROUP}/c1", 4, 90, 0, 0)
+    (tmp_path / "memory" / POD_CGROUP.strip("/") / "c1" / "cgroup.procs").write_text("42\n")
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "stat").write_text("cpu  1 1 1 1 1 1 1 1 0 0\nbtime 1\n")
+    (proc / "meminfo").write_text("MemTotal: 1000 kB\nMemFree: 200 kB\n")
+    upper = tmp_path / "upper"
+    upper.mkdir()
+    (upper / "file").write_bytes(b"z" * 8192)
+    fake_container_proc(proc, 42, upper)
+    logs = tmp_path / "logs" / f"ns_web_{UID}" / "app"
+    logs.mkdir(parents=True)
+    (logs / "0.log").write_bytes(b"l" * 5000)
+    pod = api_pod()
+    pod["status"]["containerStatuses"][0]["image"] = "busybox:1.36"
+    stats = CgroupStats("n", lambda: [pod], "/kubepods", hierarchies=v1(tmp_path), proc=proc,
+                        log_root=tmp_path / "logs")
+    node = asyncio.run(stats.collect())
+    [body] = summary(node)["pods"]
+    network = body["network"]
+    assert network["name"] == "eth0" and network["rxBytes"] == 1000
+    assert network["txBytes"] == 2000 and network["rxErrors"] == 1 and network["txErrors"] == 2
+    assert network["interfaces"] == [{"name": "eth0", "rxBytes": 1000, "rxErrors": 1,
+                                      "txBytes": 2000, "txErrors": 2}]
+    [app] = body["containers"]
+    assert app["rootfs"]["usedBytes"] >= 8192 and app["rootfs"]["inodesUsed"] == 1
+    assert set(app["rootfs"]) == {"time", "availableBytes", "capacityBytes", "usedBytes",
+                                  "inodesFree", "inodes", "inodesUsed"}
+    assert app["logs"]["usedBytes"] >= 5000
+
+    families = {f.name: f for f in text_string_to_metric_families(
+        cadvisor_metrics(node).decode())}
+    [fs] = families["container_fs_usage_bytes"].samples
+    assert fs.labels == {"container": "app", "id": f"{POD_CGROUP}/c1", "image": "busybox:1.36",
+                         "name": "c1", "namespace": "ns", "pod": "web"}
+    [rx] = families["container_network_receive_bytes"].samples
+    assert rx.name == "container_network_receive_bytes_total" and rx.value == 1000
+    assert rx.labels == {"container": "", "id": POD_CGROUP, "image": "", "name": "",
+                         "namespace": "ns", "pod": "web", "interface": "eth0"}
+    assert families["container_network_transmit_bytes"].samples[0].value == 2000
+
+
+def test_cadvisor_series() -> None:
+    reading = Usage(1796640000.5, CpuSample(2_500_000_000), None,
+                    MemorySample(10, 8, 5, 0, 0))
+    app = ContainerUsage("app", 1796637601.0, reading, "c1", "/kubepods/podu/c1", "img")
+    node = NodeUsage("n", 1.0, reading, [PodUsage(
+        "ns", "web", UID, 2.0, reading, [app], "/kubepods/podu",
+        NetworkSample([InterfaceSample("eth0", 1, 0, 2, 0)]))],
+        [ContainerUsage("pods", 1.0, reading, cgroup="/kubepods")])
+    families = {f.name: f for f in text_string_to_metric_families(
+        cadvisor_metrics(node).decode())}
+    cpu = {s.labels["id"]: s for s in families["container_cpu_usage_seconds"].samples}
+    assert set(cpu) == {"/kubepods", "/kubepods/podu", "/kubepods/podu/c1"}
+    sample = cpu["/kubepods/podu/c1"]
+    assert sample.name == "container_cpu_usage_seconds_total" and sample.value == 2.5
+    assert sample.timestamp == pytest.approx(1796640000.5)
+    assert sample.labels == {"container": "app", "id": "/kubepods/podu/c1", "image": "img",
+                             "name": "c1", "namespace": "ns", "pod": "web"}
+    for name, value in (("container_memory_working_set_bytes", 8),
+                        ("container_memory_usage_bytes", 10), ("container_memory_rss", 5)):
+        assert families[name].samples[0].value == value
+    starts = {s.labels["container"]: s.value
+              for s in families["container_start_time_seconds"].samples
+              if s.labels["pod"] == "web"}
+    assert starts == {"": 2.0, "app": 1796637601.0}
+    assert families["container_network_transmit_bytes"].samples[0].value == 2
+    assert families["container_fs_usage_bytes"].samples == []  # no rootfs read

@@ -5,21 +5,33 @@ its /dev/shm) run under real runc (the runtime tests' fixtures); the pod as the 
 would have computed its status names the container, and `CgroupStats` reads the cgroups.
 Its cumulative cpu, cpu rate and memory working set must agree with what the cgroup files
 say within 10%, in the summary and in `/metrics/resource` as the metrics server decodes it.
+
+A second container sleeps in a pod whose network namespace gets an `eth0` (a veth whose
+peer, which cadvisor ignores, stays in the namespace; its neighbour is static): packets sent
+through it (from a process the test starts in that namespace) grow the pod's transmitted
+bytes, and a file written in the container grows its rootfs (the overlay's upper layer), as
+the summary and `/metrics/cadvisor` tell.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from kybernetes.kubelet.runtime.cri import Resources, SandboxConfig
 from kybernetes.kubelet.runtime.runc.runtime import RuncRuntime
 from kybernetes.kubelet.stats import CgroupStats, summary
+from kybernetes.kubelet.stats_cadvisor import cadvisor_metrics
 from kybernetes.kubelet.stats_cgroup import Hierarchies
+from kybernetes.kubelet.stats_fs import DiskUsage
 from kybernetes.kubelet.stats_metrics import resource_metrics
 from kybernetes.metrics.scrape import decode
 from tests.kubelet.runtime.test_runc import container
@@ -115,3 +127,67 @@ async def test_stats_agree_with_the_cgroup_files(
     assert close(point.memory_bytes, working_set_file)
     assert point.start_time == pytest.approx(1767225601.0)
     assert batch.node is not None and batch.node.cpu_nanoseconds > 0
+
+
+SEND = ("import socket\n"
+        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        "for _ in range(100): s.sendto(b'x' * 1000, ('10.250.77.2', 9))\n")
+
+
+def in_netns(netns: Path, *cmd: str) -> None:
+    subprocess.run(["nsenter", f"--net={netns}", *cmd], check=True, capture_output=True,
+                   timeout=30)
+
+
+async def test_network_and_filesystem_usage(
+        runtime: RuncRuntime, pod: SandboxConfig, layer: Path,
+        dirs: tuple[Path, Path, str], tmp_path: Path) -> None:
+    log_root = tmp_path / "pod-logs"
+    pod = dataclasses.replace(pod, log_directory=str(
+        log_root / f"{pod.namespace}_{pod.name}_{pod.uid}"))
+    sid = await runtime.run_pod_sandbox(pod)
+    cid = await runtime.create_container(sid, container(
+        layer, "app", "sh", "-c", "echo started; exec sleep 600"))
+    await runtime.start_container(cid)
+    netns = runtime.paths.sandbox_run_dir(sid) / "ns" / "net"
+    in_netns(netns, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "veth-peer")
+    in_netns(netns, "ip", "addr", "add", "10.250.77.1/24", "dev", "eth0")
+    in_netns(netns, "ip", "link", "set", "veth-peer", "up")
+    in_netns(netns, "ip", "link", "set", "eth0", "up")
+    in_netns(netns, "ip", "neigh", "add", "10.250.77.2", "lladdr", "02:00:00:00:00:02",
+             "dev", "eth0")
+    api_pod: dict[str, Any] = {
+        "metadata": {"namespace": pod.namespace, "name": pod.name, "uid": pod.uid},
+        "spec": {"containers": [{"name": "app"}]},
+        "status": {"phase": "Running", "startTime": "2026-01-01T00:00:00Z",
+                   "containerStatuses": [{
+                       "name": "app", "containerID": f"runc://{cid}", "image": "busybox:test",
+                       "state": {"running": {"startedAt": "2026-01-01T00:00:01Z"}}}]}}
+    stats = CgroupStats("node-1", lambda: [api_pod], dirs[2], log_root=log_root,
+                        disk=DiskUsage(interval=0.0))
+    [before] = summary(await stats.collect())["pods"]
+    tx_before = before["network"]["txBytes"]
+    assert before["network"]["name"] == "eth0" and "rxBytes" in before["network"]
+    assert [i["name"] for i in before["network"]["interfaces"]] == ["eth0"]
+    [app] = before["containers"]
+    rootfs_before = app["rootfs"]["usedBytes"]
+    assert app["rootfs"]["capacityBytes"] > 0
+    assert app["logs"]["usedBytes"] > 0  # "started"
+
+    in_netns(netns, sys.executable, "-c", SEND)
+    result = await runtime.exec_sync(
+        cid, ["sh", "-c", "head -c 2000000 /dev/zero > /home/blob && sync"], 30)
+    assert result.exit_code == 0, result
+    node = await stats.collect()
+    [after] = summary(node)["pods"]
+    assert after["network"]["txBytes"] >= tx_before + 100_000
+    assert after["containers"][0]["rootfs"]["usedBytes"] >= rootfs_before + 2_000_000
+
+    families = {f.name: f for f in text_string_to_metric_families(
+        cadvisor_metrics(node).decode())}
+    [tx] = families["container_network_transmit_bytes"].samples
+    assert tx.labels["pod"] == pod.name and tx.labels["container"] == ""
+    assert tx.labels["interface"] == "eth0" and tx.value >= 100_000
+    [fs] = families["container_fs_usage_bytes"].samples
+    assert fs.labels["container"] == "app" and fs.labels["name"] == cid
+    assert fs.labels["image"] == "busybox:test" and fs.value >= 2_000_000

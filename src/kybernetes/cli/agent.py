@@ -315,7 +315,8 @@ def _streaming_server(kubelet: Any, runtime: Any, mirrors: Any, node_name: str, 
         return [kubelet.pod_with_status(p["metadata"]["namespace"], p["metadata"]["name"])
                 or p for p in kubelet.pods.store.list()]
 
-    stats = CgroupStats(node_name, pods, kubelet.manager.cgroup_root)
+    stats = CgroupStats(node_name, pods, kubelet.manager.cgroup_root,
+                        log_root=kubelet.config.root_dir / "logs")
     server = KubeletServer(host, auth=KubeletAuth.delegating(kubelet.client, node_name),
                            stats=stats, metrics=kubelet.metrics)
     return server.serve(sock, cert_file=tls.cert, key_file=tls.key, client_ca=tls.client_ca)

@@ -10,8 +10,9 @@ The API server proxies `pods/log`, `pods/exec`, `pods/attach` and `pods/portforw
 - `/portForward/{ns}/{pod}`: WebSocket, `SPDY/3.1+portforward.k8s.io` (kubectl), else
   upstream's plain channel protocol with `?port=80,1234` (`v4.channel.k8s.io`, the
   official Python client);
-- `GET /stats/summary` (upstream's `statsapi.Summary` JSON) and `GET /metrics/resource`
-  (the resource metrics, Prometheus text), from a `StatsProvider` (kubelet/stats.py), when
+- `GET /stats/summary` (upstream's `statsapi.Summary` JSON), `GET /metrics/resource`
+  (the resource metrics) and `GET /metrics/cadvisor` (cadvisor's container metrics,
+  Prometheus text), from a `StatsProvider` (kubelet/stats.py), when
   the server has one; authorised as `nodes/stats` and `nodes/metrics`.
 - `GET /metrics`: the kubelet's own metrics (kubelet/metrics.py), when the server has them;
   authorised as `nodes/metrics`.
@@ -52,6 +53,7 @@ from kybernetes.kubelet.logs import LogFormatError, LogOptions, parse_timestamp,
 from kybernetes.kubelet.metrics import KubeletMetrics
 from kybernetes.kubelet.runtime.cri import CRIError, ExecProcess
 from kybernetes.kubelet.stats import NodeUsage, StatsProvider, summary
+from kybernetes.kubelet.stats_cadvisor import cadvisor_metrics
 from kybernetes.kubelet.stats_metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from kybernetes.kubelet.stats_metrics import resource_metrics
 from kybernetes.kubelet.streaming import StreamOptions, WebSocket
@@ -263,16 +265,20 @@ class KubeletServer:
             return await stats.collect()
 
     async def _stats(self, path: str, send: Send) -> bool:
-        """Serve `/stats/summary`, `/metrics/resource` and `/metrics`; False for any other
-        path."""
+        """Serve `/stats/summary`, `/metrics/resource`, `/metrics/cadvisor` and `/metrics`;
+        False for any other path."""
         path = path.rstrip("/")
         if path == "/metrics" and self.metrics is not None:
             body, content_type = self.metrics.render(), METRICS_CONTENT_TYPE.encode()
-        elif self.stats is None or path not in ("/stats/summary", "/metrics/resource"):
+        elif self.stats is None or path not in ("/stats/summary", "/metrics/resource",
+                                                "/metrics/cadvisor"):
             return False
         elif path == "/stats/summary":
             body = orjson.dumps(summary(await self._collect(self.stats)))
             content_type = b"application/json"
+        elif path == "/metrics/cadvisor":
+            body = cadvisor_metrics(await self._collect(self.stats))
+            content_type = METRICS_CONTENT_TYPE.encode()
         else:
             body = resource_metrics(await self._collect(self.stats))
             content_type = METRICS_CONTENT_TYPE.encode()

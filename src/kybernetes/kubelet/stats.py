@@ -8,13 +8,16 @@ runtime made (`stats_cgroup`): a pod's cgroup is its cgroup parent
 containers run is the pod status the kubelet last computed (running containers' ids and
 `startedAt`); the mirror pods of add-ons the kubelet's process runs itself have no cgroups
 and no stats.
+A pod's network counters come from /proc of a process of one of its containers
+(`stats_net`), a container's `rootfs` and `logs` usage from its writable layer and its log
+directory (`stats_fs`; logs when the kubelet's log root is given).
 
 `summary` renders a `NodeUsage` as upstream's `statsapi.Summary` JSON (pkg/kubelet/apis/
 stats/v1alpha1: node, its `pods` system container, pods with their containers; cpu as
 `usageCoreNanoSeconds` and `usageNanoCores`, memory as usage, working set, rss and page
-faults). `usageNanoCores` is a rate: the change of the cumulative figure since an earlier
-reading (`RateTracker`, at least a second before, as cadvisor's housekeeping samples), absent
-on the first reading.
+faults; a pod's `network`, a container's `rootfs` and `logs`). `usageNanoCores` is a
+rate: the change of the cumulative figure since an earlier reading (`RateTracker`, at least
+a second before, as cadvisor's housekeeping samples), absent on the first reading.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from kybernetes.api import timeutil
-from kybernetes.kubelet.containers import cgroup_parent
+from kybernetes.kubelet.containers import cgroup_parent, pod_log_dir
 from kybernetes.kubelet.mirrorpods import is_in_process
 from kybernetes.kubelet.stats_cgroup import (
     CpuSample,
@@ -37,6 +40,8 @@ from kybernetes.kubelet.stats_cgroup import (
     node_cpu,
     node_memory,
 )
+from kybernetes.kubelet.stats_fs import DiskUsage, FsSample, logs_usage, upperdir
+from kybernetes.kubelet.stats_net import NetworkSample, network
 
 Obj = dict[str, Any]
 
@@ -56,6 +61,11 @@ class ContainerUsage:
     name: str
     start_time: float
     usage: Usage
+    runtime_id: str = ""
+    cgroup: str = ""
+    image: str = ""
+    rootfs: FsSample | None = None
+    logs: FsSample | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,8 @@ class PodUsage:
     start_time: float
     usage: Usage
     containers: list[ContainerUsage] = field(default_factory=list)
+    cgroup: str = ""
+    network: NetworkSample | None = None
 
 
 @dataclass(frozen=True)
@@ -137,13 +149,19 @@ def running_containers(pod: Mapping[str, Any]) -> list[tuple[str, str, float]]:
     return out
 
 
+def _images(pod: Mapping[str, Any]) -> dict[str, str]:
+    return {str(s.get("name", "")): str(s.get("image", ""))
+            for s in (pod.get("status") or {}).get("containerStatuses") or ()}
+
+
 class CgroupStats:
     """Usage of the node's pods from their cgroups; `pods` lists the kubelet's pods with
-    the status it last computed."""
+    the status it last computed; `log_root` is where the kubelet writes container logs."""
 
     def __init__(self, node_name: str, pods: Callable[[], Iterable[Mapping[str, Any]]],
                  cgroup_root: str, *, hierarchies: Hierarchies | None = None,
-                 proc: Path = Path("/proc"), clock: Callable[[], float] = time.time) -> None:
+                 proc: Path = Path("/proc"), clock: Callable[[], float] = time.time,
+                 log_root: Path | None = None, disk: DiskUsage | None = None) -> None:
         self.node_name = node_name
         self.pods = pods
         self.cgroup_root = cgroup_root
@@ -151,6 +169,8 @@ class CgroupStats:
         self.proc = proc
         self.clock = clock
         self.rates = RateTracker()
+        self.log_root = log_root
+        self.disk = disk or DiskUsage(clock=clock)
         self._boot = boot_time(proc)
 
     def _cgroup(self, path: str) -> Usage:
@@ -175,18 +195,29 @@ class CgroupStats:
             meta = pod.get("metadata") or {}
             parent = cgroup_parent(self.cgroup_root, pod)
             containers = []
+            pids: list[int] = []
+            images = _images(pod)
             for name, runtime_id, started in running:
-                usage = self._cgroup(f"{parent}/{runtime_id}")
+                cgroup = f"{parent}/{runtime_id}"
+                usage = self._cgroup(cgroup)
                 if usage.cpu is None or usage.memory is None:
                     error = True  # gone since the status, or unreadable
                     continue
-                containers.append(ContainerUsage(name, started, usage))
+                procs = self.hierarchies.procs(cgroup)
+                pids += procs
+                logs = (logs_usage(pod_log_dir(self.log_root, pod) / name, now)
+                        if self.log_root is not None else None)
+                containers.append(ContainerUsage(
+                    name, started, usage, runtime_id, cgroup, images.get(name, ""),
+                    self.disk.rootfs(runtime_id, upperdir(procs, self.proc)), logs))
             pods.append(PodUsage(
                 str(meta.get("namespace", "")), str(meta.get("name", "")),
                 str(meta.get("uid", "")), _start((pod.get("status") or {}).get("startTime")),
-                self._cgroup(parent), containers))
-        system = [ContainerUsage("pods", self._boot, self._cgroup(self.cgroup_root))]
+                self._cgroup(parent), containers, parent, network(pids, self.proc)))
+        system = [ContainerUsage("pods", self._boot, self._cgroup(self.cgroup_root),
+                                 cgroup=self.cgroup_root)]
         self.rates.forget_unseen()
+        self.disk.forget_unseen()
         return NodeUsage(self.node_name, self._boot, node, pods, system, error)
 
 
@@ -227,9 +258,39 @@ def _with_usage(out: Obj, usage: Usage) -> Obj:
     return out
 
 
+def _fs(sample: FsSample) -> Obj:
+    return {"time": _time(sample.time), "availableBytes": sample.available_bytes,
+            "capacityBytes": sample.capacity_bytes, "usedBytes": sample.used_bytes,
+            "inodesFree": sample.inodes_free, "inodes": sample.inodes,
+            "inodesUsed": sample.inodes_used}
+
+
+def _network(when: float, sample: NetworkSample) -> Obj:
+    interfaces = [{"name": i.name, "rxBytes": i.rx_bytes, "rxErrors": i.rx_errors,
+                   "txBytes": i.tx_bytes, "txErrors": i.tx_errors}
+                  for i in sample.interfaces]
+    default = next((i for i in interfaces if i["name"] == sample.default_name), {})
+    return {"time": _time(when), **default, "interfaces": interfaces}
+
+
 def _container(container: ContainerUsage) -> Obj:
-    return _with_usage({"name": container.name, "startTime": _time(container.start_time)},
-                       container.usage)
+    out = _with_usage({"name": container.name, "startTime": _time(container.start_time)},
+                      container.usage)
+    if container.rootfs is not None:
+        out["rootfs"] = _fs(container.rootfs)
+    if container.logs is not None:
+        out["logs"] = _fs(container.logs)
+    return out
+
+
+def _pod(pod: PodUsage) -> Obj:
+    out = _with_usage({
+        "podRef": {"name": pod.name, "namespace": pod.namespace, "uid": pod.uid},
+        "startTime": _time(pod.start_time),
+        "containers": [_container(c) for c in pod.containers]}, pod.usage)
+    if pod.network is not None:
+        out["network"] = _network(pod.usage.time, pod.network)
+    return out
 
 
 def summary(node: NodeUsage) -> Obj:
@@ -239,9 +300,5 @@ def summary(node: NodeUsage) -> Obj:
             "nodeName": node.name,
             "systemContainers": [_container(c) for c in node.system],
             "startTime": _time(node.start_time)}, node.usage),
-        "pods": [_with_usage({
-            "podRef": {"name": pod.name, "namespace": pod.namespace, "uid": pod.uid},
-            "startTime": _time(pod.start_time),
-            "containers": [_container(c) for c in pod.containers]}, pod.usage)
-            for pod in node.pods],
+        "pods": [_pod(pod) for pod in node.pods],
     }

@@ -12,6 +12,7 @@ controllers are enabled for it.
 - memory: usage (v1 `memory.usage_in_bytes`; v2 `memory.current`), working set = usage -
   inactive file pages (v1 `total_inactive_file`, v2 `inactive_file`, never below 0, as
   cadvisor), rss (v1 `total_rss`; v2 `anon`), page faults (`pgfault`, `pgmajfault`).
+- processes: `cgroup.procs`, whose pids lead to the cgroup's network and mounts in /proc.
 
 The node's figures are the machine's (cadvisor reads them from the root cgroup): cpu from
 /proc/stat's first line (every jiffy but idle and iowait, in nanoseconds), memory from
@@ -95,6 +96,18 @@ class Hierarchies:
         except (OSError, ValueError):
             return None
         return None
+
+    def procs(self, path: str) -> list[int]:
+        """The processes in the cgroup itself (`cgroup.procs`, of the v1 memory hierarchy
+        or the unified one); [] when it is gone."""
+        mount = self.v1.get("memory") or self.v2
+        if mount is None:
+            return []
+        try:
+            text = (self.directory(mount, path) / "cgroup.procs").read_text()
+            return [int(pid) for pid in text.split()]
+        except (OSError, ValueError):
+            return []
 
     def memory(self, path: str) -> MemorySample | None:
         try:
