@@ -27,6 +27,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from tests.e2e.cluster import Server
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Writes the API server's own controllers answer with writes of theirs.
+_SETTLING = re.compile(r"/(customresourcedefinitions|apiservices)(/|$)")
 # A gauge: Prometheus' text format writes it as a float ("1234.0").
 _REVISION = re.compile(r"^kybernetes_storage_revision ([0-9.e+]+)$", re.M)
 
@@ -85,14 +87,16 @@ def settled_revision(client: httpx.Client, quiet: float = 0.3, timeout: float = 
 
 
 def fuzz(base_url: str, admin: ssl.SSLContext, caller: ssl.SSLContext, *,
-         examples: int, seed: int) -> FuzzResult:
+         examples: int, seed: int, shard: tuple[int, int] = (0, 1)) -> FuzzResult:
     """`examples` generated requests per operation, sent with `caller`'s credentials;
-    `admin` reads the documents and the storage revision."""
+    `admin` reads the documents and the storage revision. `shard` (index, count): every
+    count-th operation from the index-th, so that several servers share the work."""
     result = FuzzResult()
     with httpx.Client(base_url=base_url, verify=admin, timeout=30) as reader, \
             httpx.Client(base_url=base_url, verify=caller, timeout=30) as sender:
         revision = storage_revision(reader)
-        for operation in operations(reader):
+        index, count = shard
+        for operation in operations(reader)[index::count]:
             @hypothesis.seed(seed)
             @settings(max_examples=examples, database=None, deadline=None,
                       phases=[Phase.generate], suppress_health_check=list(HealthCheck))
@@ -109,9 +113,10 @@ def fuzz(base_url: str, admin: ssl.SSLContext, caller: ssl.SSLContext, *,
                     result.failures.append((method, url, str(status), body))
                 if method in _WRITES:
                     if isinstance(status, int) and status < 300:
-                        # What a write did may set the server's own controllers going (a
-                        # CRD is established): wait for them before judging the next.
-                        revision = settled_revision(reader)
+                        # A CRD or an APIService sets the server's own controllers going
+                        # (established, available): wait for them before judging the next.
+                        revision = settled_revision(reader) if _SETTLING.search(url) \
+                            else storage_revision(reader)
                         return
                     now = storage_revision(reader)
                     if isinstance(status, int) and status >= 400 and now != revision:
