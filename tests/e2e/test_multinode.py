@@ -140,7 +140,7 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             yield cluster
             with inside(a):
                 kubectl.run("delete", "pods", "--all", "--all-namespaces", "--grace-period=1",
-                            "--wait=true", "--timeout=60s", check=False)
+                            "--wait=true", "--timeout=60s", check=False, timeout=120)
         finally:
             if agent is not None and agent.poll() is None:
                 stop_process(agent, 30, signal.SIGTERM)

@@ -432,10 +432,14 @@ async def test_streaming_exec_with_tty(
     proc = await runtime.exec(cid, ["sh"], tty=True, stdin=True)
     assert proc.tty
     proc.resize(100, 40)
-    await proc.write_stdin(b"tty; stty size; exit 3\n")
+    # runc copies the size to the container's terminal once its process runs (its first
+    # resize, or the SIGWINCH after): the shell may get there first on a loaded machine.
+    await proc.write_stdin(b"tty; for i in $(seq 50); do [ \"$(stty size)\" = '40 100' ] "
+                           b"&& break; sleep 0.1; done; stty size; exit 3\n")
     out = await read_all(proc.read_stdout)
     assert await proc.wait() == 3
-    assert b"/dev/pts/" in out and b"40 100" in out
+    # stty's own line, not the terminal's echo of the command
+    assert b"/dev/pts/" in out and b"\n40 100\r\n" in out
 
 
 async def read_until(read: object, marker: bytes) -> bytes:
