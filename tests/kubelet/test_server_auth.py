@@ -34,9 +34,9 @@ from kybernetes.apiserver.pki import (
     ssl_client_context,
 )
 from kybernetes.client import ApiClient, ClientConfig
+from kybernetes.client.delegatedauth import User
 from kybernetes.kubelet.auth import KubeletAuth
-from kybernetes.kubelet.authn import RequestAuthenticator, TokenReviewAuthenticator, User
-from kybernetes.kubelet.authz import SubjectAccessReviewAuthorizer, request_attributes
+from kybernetes.kubelet.authz import request_attributes
 from kybernetes.kubelet.logs import STDOUT
 from kybernetes.kubelet.server import KubeletServer
 from tests.kubelet.fakeapi import Clock, read_json, send_json
@@ -135,8 +135,7 @@ async def kubelet(tmp_path: Path) -> AsyncIterator[Kubelet]:
     api, clock = FakeApi(), Clock(1000.0)
     config = ClientConfig(server="http://api.test", qps=0)
     async with ApiClient(config, transport=httpx.ASGITransport(app=api)) as client:
-        auth = KubeletAuth(RequestAuthenticator(TokenReviewAuthenticator(client, clock=clock)),
-                           SubjectAccessReviewAuthorizer(client, clock=clock), NODE)
+        auth = KubeletAuth.delegating(client, NODE, clock=clock)
         host = LocalHost(tmp_path / "pods")
         host.add_pod("ns", "web", "u1", {"app": RUNNING})
         host.writer("ns", "web", "app", 0).write(STDOUT, b"hello\n")

@@ -246,7 +246,7 @@ def _add_controller_manager_flags(parser: argparse.ArgumentParser) -> None:
     add = group.add_argument
     add("--controller-manager-metrics-bind-address",
         default=f"127.0.0.1:{CONTROLLER_MANAGER_PORT}", metavar="ADDRESS:PORT",
-        help="where the controller manager serves /metrics and /healthz over HTTP ('': "
+        help="where the controller manager serves /metrics and /healthz over HTTPS ('': "
              "nowhere)")
     add("--controllers", default="*", metavar="LIST",
         help="comma-separated controllers to enable: '*' all enabled by default, 'foo' "
@@ -398,7 +398,7 @@ async def _controller_manager(kubeconfig: str | None, options: ControllerManager
                                              burst=options.kube_api_burst)
     async with ApiClient(config) as client, metricsport.serving(
             "controller-manager", metrics_address, CONTROLLER_MANAGER_PORT,
-            lambda: [METRICS_REGISTRY]):
+            lambda: [METRICS_REGISTRY], client):
         await ControllerManager(client, options).run()
 
 
@@ -753,6 +753,10 @@ def _check_flags(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, rest = _parse(parser, argv)
+    from prometheus_client import disable_created_metrics
+
+    # Upstream's metrics have no `_created` series (prometheus-client is untyped here).
+    disable_created_metrics()  # type: ignore[no-untyped-call]
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "kubectl":

@@ -5,9 +5,9 @@
 
 `--config` is a KubeSchedulerConfiguration (profiles, plugin args, client QPS, leader
 election); without it the default profile runs. Flags override the file. `/metrics` and
-`/healthz` are served on `--scheduler-metrics-bind-address` (upstream's port 10259). On SIGTERM or
-SIGINT the scheduler stops (releasing its lease). Heavy imports happen only when the command
-runs, so `kyb --help` stays fast.
+`/healthz` are served over HTTPS on `--scheduler-metrics-bind-address` (upstream's port
+10259; cli/metricsport.py). On SIGTERM or SIGINT the scheduler stops (releasing its lease).
+Heavy imports happen only when the command runs, so `kyb --help` stays fast.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def add_metrics_flag(group: Any) -> None:
     """`--scheduler-metrics-bind-address` (also a flag of `kyb server`)."""
     group.add_argument("--scheduler-metrics-bind-address", default=f"127.0.0.1:{PORT}",
                        metavar="ADDRESS:PORT",
-                       help="where the scheduler serves /metrics and /healthz over HTTP "
+                       help="where the scheduler serves /metrics and /healthz over HTTPS "
                             "('': nowhere)")
 
 
@@ -81,7 +81,7 @@ async def serve(kubeconfig: str | None, config_path: Path | None = None, *,
     async with ApiClient(client_config, max_keepalive_connections=256) as client, \
             ApiClient(client_config, max_keepalive_connections=64) as events, \
             metricsport.serving("scheduler", metrics_address, PORT,
-                                lambda: [metrics.registry]):
+                                lambda: [metrics.registry], client):
         await run_scheduler(client, config, event_client=events, metrics=metrics)
 
 

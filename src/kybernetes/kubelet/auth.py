@@ -6,31 +6,35 @@ No user is 401 `Unauthorized`; a user the API server does not allow is 403
 could not be had is 500 `Authorization error (...)`: upstream's plain-text bodies. The
 API server calls with its own client certificate (`system:masters`), so a kubelet serves
 `kubectl logs/exec/port-forward` through it; anyone else needs `nodes/proxy` (or the
-subresource its path maps to) on this node.
+subresource its path maps to) on this node. Both decisions are the API server's, asked as
+every delegating server asks (client/delegatedauth.py).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
 from typing import Any
 
 from kybernetes.client import ApiClient
-from kybernetes.kubelet.authn import RequestAuthenticator, TokenReviewAuthenticator
-from kybernetes.kubelet.authz import (
+from kybernetes.client.delegatedauth import (
     AuthorizationError,
+    Refusal,
+    RequestAuthenticator,
     SubjectAccessReviewAuthorizer,
-    request_attributes,
+    TokenReviewAuthenticator,
 )
+from kybernetes.kubelet.authz import describe, request_attributes
 from kybernetes.kubelet.tlspeer import client_certificate
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Refusal:
-    status: int
-    message: str
+# The kubelet's `authentication.webhook.cacheTTL` and `authorization.webhook`
+# `cacheAuthorizedTTL` / `cacheUnauthorizedTTL` defaults.
+TOKEN_CACHE_TTL = 120.0
+ALLOWED_TTL = 300.0
+DENIED_TTL = 30.0
 
 
 class KubeletAuth:
@@ -41,12 +45,17 @@ class KubeletAuth:
         self.node_name = node_name
 
     @classmethod
-    def delegating(cls, client: ApiClient, node_name: str) -> KubeletAuth:
+    def delegating(cls, client: ApiClient, node_name: str, *,
+                   clock: Callable[[], float] = time.monotonic) -> KubeletAuth:
         """Both decisions delegated to the API server through the kubelet's client
-        (TokenReview, SubjectAccessReview), as `authentication.webhook` and
-        `authorization.mode: Webhook` do."""
-        return cls(RequestAuthenticator(TokenReviewAuthenticator(client)),
-                   SubjectAccessReviewAuthorizer(client), node_name)
+        (TokenReview, SubjectAccessReview, client/delegatedauth.py), as
+        `authentication.webhook` and `authorization.mode: Webhook` do, with the kubelet's
+        cache TTLs and no anonymous requests."""
+        tokens = TokenReviewAuthenticator(client, ttl=TOKEN_CACHE_TTL, clock=clock)
+        return cls(RequestAuthenticator(tokens),
+                   SubjectAccessReviewAuthorizer(client, allowed_ttl=ALLOWED_TTL,
+                                                 denied_ttl=DENIED_TTL, clock=clock),
+                   node_name)
 
     async def refusal(self, scope: dict[str, Any]) -> Refusal | None:
         """Why the request may not be served; None when it may."""
@@ -60,9 +69,9 @@ class KubeletAuth:
         try:
             allowed = await self.authorizer.authorize(attrs)
         except AuthorizationError as err:
-            log.error("authorization error (%s): %s", attrs.describe(), err)
-            return Refusal(500, f"Authorization error ({attrs.describe()})")
+            log.error("authorization error (%s): %s", describe(attrs), err)
+            return Refusal(500, f"Authorization error ({describe(attrs)})")
         if not allowed:
-            log.debug("forbidden (%s)", attrs.describe())
-            return Refusal(403, f"Forbidden ({attrs.describe()})")
+            log.debug("forbidden (%s)", describe(attrs))
+            return Refusal(403, f"Forbidden ({describe(attrs)})")
         return None

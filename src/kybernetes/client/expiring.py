@@ -1,11 +1,11 @@
-"""A bounded cache whose entries expire, for the answers the kubelet API's filter gets from
-the API server (TokenReview, SubjectAccessReview).
+"""A bounded cache whose entries expire, for the answers a delegating server gets from
+the API server (TokenReview, SubjectAccessReview; delegatedauth.py).
 
 Upstream caches both: the delegating authenticator keeps each token's review for its TTL
 (`token/cache`), the webhook authorizer keeps each review in an `LRUExpireCache`. Without
-them every log line followed and every exec would cost the API server one or two reviews.
-Here an entry lives `ttl` seconds by an injectable clock; a full cache first drops what
-has expired, then its oldest entries.
+them every scrape, every log line followed and every exec would cost the API server one or
+two reviews. Here an entry lives `ttl` seconds by an injectable clock; a full cache first
+drops what has expired, then its oldest entries.
 """
 
 from __future__ import annotations
