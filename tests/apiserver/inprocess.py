@@ -90,6 +90,14 @@ async def controller_apiserver(tmp_path: Path) -> AsyncIterator[ApiServer]:
         yield server
 
 
+@pytest.fixture(name="http")
+async def controller_http(apiserver: ApiServer) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client of the `apiserver` fixture (`controller_apiserver`), for modules that
+    import both."""
+    async with http_client(apiserver.app) as client:
+        yield client
+
+
 @pytest.fixture
 async def api(apiserver: ApiServer) -> AsyncIterator[ApiClient]:
     """An `ApiClient` of the `apiserver` fixture (`controller_apiserver`)."""

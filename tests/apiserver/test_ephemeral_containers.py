@@ -6,26 +6,17 @@ PodSecurity admits them as it does pods."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from tests.apiserver import inprocess
-from tests.apiserver.inprocess import ok
+from tests.apiserver.inprocess import controller_apiserver, controller_http, ok
+
+__all__ = ["controller_apiserver", "controller_http"]  # the fixtures apiserver, http
 
 NS = "default"
 PODS = f"/api/v1/namespaces/{NS}/pods"
 SMP = {"content-type": "application/strategic-merge-patch+json"}
-
-
-@pytest.fixture
-async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    async with (inprocess.apiserver(tmp_path, authorization_mode="AlwaysAllow",
-                                    disable_admission_plugins=["ServiceAccount"]) as server,
-                inprocess.http_client(server.app) as client):
-        yield client
 
 
 async def make_pod(http: httpx.AsyncClient, name: str = "web", namespace: str = NS

@@ -5,32 +5,20 @@ disruption controller."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from tests.api.test_protobuf import PB, encode_object
-from tests.apiserver import inprocess
-from tests.apiserver.inprocess import ok
+from tests.apiserver.inprocess import controller_apiserver, controller_http, ok
 
 from kybernetes.apiserver.admission.defaulttolerationseconds import DefaultTolerationSeconds
+
+__all__ = ["controller_apiserver", "controller_http"]  # the fixtures apiserver, http
 
 NS = "default"
 PODS = f"/api/v1/namespaces/{NS}/pods"
 PDBS = f"/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets"
-
-
-@pytest.fixture
-async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    # In-process over ASGI (no TLS, so no client certificate): authorization is off. No
-    # service-account controller runs here, so, as upstream's integration tests do, the
-    # ServiceAccount admission plugin is off.
-    async with (inprocess.apiserver(tmp_path, authorization_mode="AlwaysAllow",
-                                    disable_admission_plugins=["ServiceAccount"]) as server,
-                inprocess.http_client(server.app) as client):
-        yield client
 
 
 async def running_pod(http: httpx.AsyncClient, name: str, *, ready: bool = True,

@@ -5,27 +5,19 @@ through one version, read, listed, watched and patched through the other."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from tests.apiserver import inprocess
+from tests.apiserver.inprocess import controller_apiserver, controller_http
+
+__all__ = ["controller_apiserver", "controller_http"]  # the fixtures apiserver, http
 
 CORE = "/api/v1/namespaces/default/events"
 EVENTS = "/apis/events.k8s.io/v1/namespaces/default/events"
 HPA_V1 = "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers"
 HPA_V2 = "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers"
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
-
-
-@pytest.fixture
-async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    async with inprocess.apiserver(tmp_path, authorization_mode="AlwaysAllow",
-                                   disable_admission_plugins=["ServiceAccount"]) as server, \
-            inprocess.http_client(server.app) as client:
-        yield client
 
 
 def v1_event(name: str, **extra: Any) -> dict[str, Any]:

@@ -4,28 +4,19 @@ documents refused before anything is built, watch timeouts parsed as integers an
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from tests.apiserver import inprocess
+from tests.apiserver.inprocess import controller_apiserver, controller_http
 
 from kybernetes.apiserver.watch import MAX_TIMEOUT, watch_timeout
 
+__all__ = ["controller_apiserver", "controller_http"]  # the fixtures apiserver, http
+
 CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
 YAML = {"content-type": "application/yaml"}
-
-
-@pytest.fixture
-async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    # No service-account controller runs here: the ServiceAccount admission plugin is off.
-    async with (inprocess.apiserver(tmp_path, authorization_mode="AlwaysAllow",
-                                    disable_admission_plugins=["ServiceAccount"]) as server,
-                inprocess.http_client(server.app) as client):
-        yield client
 
 
 def _status(response: httpx.Response, code: int) -> dict[str, Any]:

@@ -5,9 +5,9 @@ which the HorizontalPodAutoscaler reads to find the pods."""
 from __future__ import annotations
 
 import httpx
-from tests.apiserver.test_status_defaults import http
+from tests.apiserver.inprocess import controller_apiserver, controller_http
 
-__all__ = ["http"]  # the fixture: an in-process server, AlwaysAllow
+__all__ = ["controller_apiserver", "controller_http"]  # the fixtures apiserver, http
 
 LABELS = {"tier": "web", "app": "shop"}
 TEMPLATE = {"metadata": {"labels": LABELS},

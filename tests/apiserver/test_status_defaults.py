@@ -4,27 +4,19 @@ whatever the writer left out."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from tests.apiserver import inprocess
+from tests.apiserver.inprocess import controller_apiserver, controller_http
 
 from kybernetes.api.statusdefaults import status_zero_values
+
+__all__ = ["controller_apiserver", "controller_http"]  # the fixtures apiserver, http
 
 LABELS = {"app": "web"}
 TEMPLATE = {"metadata": {"labels": LABELS},
             "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
-
-
-@pytest.fixture
-async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    async with inprocess.apiserver(tmp_path, authorization_mode="AlwaysAllow",
-                                   disable_admission_plugins=["ServiceAccount"]) as server, \
-            inprocess.http_client(server.app) as client:
-        yield client
 
 
 def workload(kind: str, **spec: Any) -> dict[str, Any]:

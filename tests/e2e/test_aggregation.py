@@ -12,13 +12,10 @@ Service makes the APIService unavailable (ServiceNotFound)."""
 
 from __future__ import annotations
 
-import base64
 import json
 import ssl
 import tempfile
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +24,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from tests.e2e.cluster import Kubectl, wait_until
-from tests.testcerts import ca_signed
+from tests.https_server import HTTPSServer, JSONHandler
 
 pytestmark = pytest.mark.e2e
 
@@ -35,8 +32,6 @@ GROUP, VERSION = "wardle.example.com", "v1alpha1"
 APISERVICE = f"{VERSION}.{GROUP}"
 SERVICE, SERVICE_NS = "wardle-api", "wardle-system"
 PREFIX = f"/apis/{GROUP}/{VERSION}"
-
-
 
 
 RESOURCES = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{GROUP}/{VERSION}",
@@ -52,32 +47,30 @@ def flunder_list(namespace: str) -> dict[str, Any]:
                                     "creationTimestamp": "2026-01-01T00:00:00Z"}}]}
 
 
-class ExtensionServer:
+class ExtensionServer(HTTPSServer):
     """The wardle server: HTTPS on a loopback port, in a thread. `seen` keeps, for each
     request, its path and the user it believed (None: not from a trusted proxy)."""
 
     def __init__(self, directory: Path, auth: dict[str, str]) -> None:
-        self.ca, cert, key = ca_signed(directory, SERVICE, ips=["127.0.0.1"],
-                                       dns_names=[f"{SERVICE}.{SERVICE_NS}.svc"])
         self.seen: list[tuple[str, str | None]] = []
         seen = self.seen
         allowed = set(json.loads(auth["requestheader-allowed-names"]))
         [user_header] = json.loads(auth["requestheader-username-headers"])
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JSONHandler):
             def do_GET(self) -> None:
                 user = self._trusted_user()
                 seen.append((self.path, user))
                 path = self.path.split("?", 1)[0]
                 parts = path.removeprefix(PREFIX).strip("/").split("/")
                 if user is None:
-                    self._answer(401, {"kind": "Status", "apiVersion": "v1", "code": 401})
+                    self.send_json(401, {"kind": "Status", "apiVersion": "v1", "code": 401})
                 elif path == PREFIX:
-                    self._answer(200, RESOURCES)
+                    self.send_json(200, RESOURCES)
                 elif len(parts) == 3 and parts[0] == "namespaces" and parts[2] == "flunders":
-                    self._answer(200, flunder_list(parts[1]))
+                    self.send_json(200, flunder_list(parts[1]))
                 else:
-                    self._answer(404, {"kind": "Status", "apiVersion": "v1", "code": 404})
+                    self.send_json(404, {"kind": "Status", "apiVersion": "v1", "code": 404})
 
             def _trusted_user(self) -> str | None:
                 """X-Remote-User, when the client certificate (checked against the
@@ -91,34 +84,8 @@ class ExtensionServer:
                          subject.get_attributes_for_oid(NameOID.COMMON_NAME)}
                 return self.headers.get(user_header) if names & allowed else None
 
-            def _answer(self, code: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(cert, key)
-        context.verify_mode = ssl.CERT_OPTIONAL
-        context.load_verify_locations(cadata=auth["requestheader-client-ca-file"])
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def ca_bundle(self) -> str:
-        return base64.b64encode(self.ca).decode()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(directory, SERVICE, [f"{SERVICE}.{SERVICE_NS}.svc"], Handler,
+                         client_ca=auth["requestheader-client-ca-file"])
 
 
 @pytest.fixture(scope="module")

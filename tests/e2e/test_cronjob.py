@@ -28,7 +28,6 @@ import contextlib
 import itertools
 import json
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.cluster import Kubectl, Server, stop_process, wait_until
+from tests.e2e.test_scheduler import Process
 
 pytestmark = pytest.mark.e2e
 
@@ -228,16 +228,13 @@ def nodes(server: Server, kubectl: Kubectl, tmp_path_factory: pytest.TempPathFac
           ) -> Iterator[None]:
     """A simulated node (`kyb sim nodes`) that runs the Jobs' pods, tainted so that only
     the pods of `simulated_cron_job`s go there."""
-    log = tmp_path_factory.mktemp("cronjob-nodes") / "nodes.log"
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "kybernetes.cli.main", "sim", "nodes", "--count", "1",
-             "--name-prefix", SIM_PREFIX, "--taints", f"{SIM_TAINT}:NoSchedule",
-             "--kubeconfig", str(server.kubeconfig)],
-            stdout=out, stderr=subprocess.STDOUT)
+    process = Process(SIM_PREFIX, [
+        "sim", "nodes", "--count", "1", "--name-prefix", SIM_PREFIX, "--taints",
+        f"{SIM_TAINT}:NoSchedule", "--kubeconfig", str(server.kubeconfig)],
+        tmp_path_factory.mktemp("cronjob-nodes") / "nodes.log")
 
     def registered() -> bool:
-        assert process.poll() is None, f"kyb sim nodes exited: {log.read_text()}"
+        assert process.popen.poll() is None, f"kyb sim nodes exited: {process.tail()}"
         return any(n["metadata"]["name"].startswith(SIM_PREFIX)
                    for n in kubectl.json("get", "nodes")["items"])
 
@@ -245,7 +242,7 @@ def nodes(server: Server, kubectl: Kubectl, tmp_path_factory: pytest.TempPathFac
         wait_until(registered, "the simulated node")
         yield
     finally:
-        stop_process(process, 20)
+        process.stop()
 
 
 class WatchLog:

@@ -11,15 +11,13 @@ simulated ones is cordoned, so the pods run where no image is pulled.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.cluster import Kubectl, Server, stop_process, wait_until
+from tests.e2e.cluster import Kubectl, Server, wait_until
+from tests.e2e.test_scheduler import Process
 
 pytestmark = pytest.mark.e2e
 
@@ -35,12 +33,10 @@ IMAGE_2 = "127.0.0.1:1/nginx:2.0"
 def nodes(server: Server, kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[None]:
     """Two simulated nodes for the module's pods."""
-    log = tmp_path_factory.mktemp("deployment-logs") / "nodes.log"
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "kybernetes.cli.main", "sim", "nodes", "--count", "2",
-             "--name-prefix", SIM_PREFIX, "--cpu", "32", "--memory", "64Gi",
-             "--kubeconfig", str(server.kubeconfig)], stdout=out, stderr=subprocess.STDOUT)
+    process = Process(SIM_PREFIX, [
+        "sim", "nodes", "--count", "2", "--name-prefix", SIM_PREFIX, "--cpu", "32",
+        "--memory", "64Gi", "--kubeconfig", str(server.kubeconfig)],
+        tmp_path_factory.mktemp("deployment-logs") / "nodes.log")
     try:
         def ready() -> bool:
             items = kubectl.json("get", "nodes")["items"]
@@ -52,9 +48,9 @@ def nodes(server: Server, kubectl: Kubectl, tmp_path_factory: pytest.TempPathFac
         cordon_other_nodes(kubectl)
         yield
     finally:
-        stop_process(process, 20)
-        if process.returncode not in (0, -15):
-            print(Path(log).read_text(errors="replace")[-4000:])
+        process.stop()
+        if process.popen.returncode not in (0, -15):
+            print(process.tail(60))
 
 
 def cordon_other_nodes(kubectl: Kubectl) -> None:

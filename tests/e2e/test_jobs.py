@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.cluster import Kubectl, Server, stop_process, wait_until
+from tests.e2e.test_scheduler import Process
 
 pytestmark = pytest.mark.e2e
 
@@ -75,12 +76,9 @@ def manager(server: Server, tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture(scope="module")
 def nodes(server: Server, kubectl: Kubectl, manager: ControllerManager,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    log = tmp_path_factory.mktemp("jobs-logs") / "nodes.log"
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "kybernetes.cli.main", "sim", "nodes", "--count", "2",
-             "--name-prefix", SIM_PREFIX, "--kubeconfig", str(server.kubeconfig)],
-            stdout=out, stderr=subprocess.STDOUT)
+    process = Process(SIM_PREFIX, [
+        "sim", "nodes", "--count", "2", "--name-prefix", SIM_PREFIX,
+        "--kubeconfig", str(server.kubeconfig)], tmp_path_factory.mktemp("jobs-logs") / "nodes.log")
     try:
         wait_until(lambda: sum(1 for n in kubectl.json("get", "nodes")["items"]
                                if n["metadata"]["name"].startswith(SIM_PREFIX)) == 2,
@@ -90,7 +88,7 @@ def nodes(server: Server, kubectl: Kubectl, manager: ControllerManager,
                 kubectl("cordon", node["metadata"]["name"])
         yield
     finally:
-        stop_process(process, 20)
+        process.stop()
 
 
 @pytest.fixture(scope="module")

@@ -170,21 +170,22 @@ def test_exec_with_stdin_and_exit_codes(node: Node, ns: str) -> None:
     assert echoed.returncode == 0 and echoed.stdout == "HELLO\n"
 
 
-def test_exec_interactive_terminal(node: Node, ns: str) -> None:
-    node.apply(ns, pod("tty", sh("app", "sleep 3600")))
-    node.wait_ready(ns, "tty")
+def _in_terminal(node: Node, argv: list[str], typed: bytes, marker: bytes) -> tuple[int, bytes]:
+    """Run kubectl in a terminal of its own, type `typed` once `marker` shows (kubectl
+    attached), and read until it exits: (exit code, what the terminal showed)."""
     leader, follower = pty.openpty()
     process = subprocess.Popen(
-        [node.kubectl.binary, "--kubeconfig", str(node.kubectl.kubeconfig), "exec", "-it",
-         "tty", "-n", ns, "--", "sh", "-c", "read x; echo got $x; exit 4"],
+        [node.kubectl.binary, "--kubeconfig", str(node.kubectl.kubeconfig), *argv],
         stdin=follower, stdout=follower, stderr=follower, close_fds=True)
     os.close(follower)
     output = b""
+    typed_yet = False
     try:
-        time.sleep(1.0)
-        os.write(leader, b"abc\n")
         deadline = time.monotonic() + WAIT
         while process.poll() is None and time.monotonic() < deadline:
+            if not typed_yet and marker in output:
+                os.write(leader, typed)
+                typed_yet = True
             ready, _, _ = select.select([leader], [], [], 0.2)
             if ready:
                 try:
@@ -195,8 +196,18 @@ def test_exec_interactive_terminal(node: Node, ns: str) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+            process.wait()
         os.close(leader)
-    assert process.returncode == 4
+    return process.returncode, output
+
+
+def test_exec_interactive_terminal(node: Node, ns: str) -> None:
+    node.apply(ns, pod("tty", sh("app", "sleep 3600")))
+    node.wait_ready(ns, "tty")
+    code, output = _in_terminal(node, ["exec", "-it", "tty", "-n", ns, "--", "sh", "-c",
+                                       "echo ready; read x; echo got $x; exit 4"],
+                                b"abc\n", b"ready")
+    assert code == 4
     assert b"got abc" in output
 
 
@@ -430,37 +441,6 @@ def test_the_kubelet_serves_only_whom_the_api_authorizes(node: Node, ns: str) ->
 
 
 # -- attach (the container's own stdio, kept by conmon) ---------------------------------
-
-
-def _in_terminal(node: Node, argv: list[str], typed: bytes, marker: bytes) -> tuple[int, bytes]:
-    """Run kubectl in a terminal of its own, type `typed` once `marker` shows (kubectl
-    attached), and read until it exits: (exit code, what the terminal showed)."""
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [node.kubectl.binary, "--kubeconfig", str(node.kubectl.kubeconfig), *argv],
-        stdin=follower, stdout=follower, stderr=follower, close_fds=True)
-    os.close(follower)
-    output = b""
-    typed_yet = False
-    try:
-        deadline = time.monotonic() + WAIT
-        while process.poll() is None and time.monotonic() < deadline:
-            if not typed_yet and marker in output:
-                os.write(leader, typed)
-                typed_yet = True
-            ready, _, _ = select.select([leader], [], [], 0.2)
-            if ready:
-                try:
-                    output += os.read(leader, 4096)
-                except OSError:
-                    break
-        process.wait(10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        os.close(leader)
-    return process.returncode, output
 
 
 def test_kubectl_attach_joins_the_containers_stdio(node: Node, ns: str) -> None:

@@ -1,4 +1,5 @@
-"""Backends the storage contract suite runs against: SQLite and a real etcd.
+"""Backends the storage contract suite runs against: SQLite and a real etcd, and the
+API server's watch cache over each.
 
 The etcd backend talks to one `etcd` process started once per session on free loopback
 ports (tests/etcd_cluster.py); before each test every key is deleted, so each test starts
@@ -15,6 +16,7 @@ import grpc  # type: ignore[import-untyped]
 import pytest
 from aetcd import rpc  # type: ignore[import-untyped]
 
+from kybernetes.apiserver.watchcache import WatchCache
 from kybernetes.storage.etcd import EtcdStorage
 from kybernetes.storage.interface import Storage
 from kybernetes.storage.sqlite import SQLiteStorage
@@ -63,3 +65,13 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         yield backend
     finally:
         await backend.close()
+
+
+@pytest.fixture
+async def cache(storage: Storage) -> AsyncIterator[WatchCache]:
+    running = WatchCache(storage)
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()

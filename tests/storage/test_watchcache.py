@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import orjson
 import pytest
@@ -16,17 +15,8 @@ import pytest
 from kybernetes.api.errors import StatusError
 from kybernetes.apiserver import watchcache
 from kybernetes.apiserver.watchcache import CacheEvent, TooOldError, WatchCache
+from kybernetes.storage.delegating import DelegatingStorage
 from kybernetes.storage.interface import Storage, UnavailableError, WatchBatch
-
-
-@pytest.fixture
-async def cache(storage: Storage) -> AsyncIterator[WatchCache]:
-    running = WatchCache(storage)
-    await running.start()
-    try:
-        yield running
-    finally:
-        await running.stop()
 
 
 def _object(name: str) -> bytes:
@@ -83,17 +73,14 @@ async def test_concurrent_fresh_reads_share_revision_reads(storage: Storage,
     await asyncio.wait_for(asyncio.gather(*(write_then_read(i) for i in range(50))), 60)
 
 
-class Faulty:
+class Faulty(DelegatingStorage):
     """The storage, whose watch misbehaves once when told to: it reports progress up to a
     batch before the batch itself (what etcd 3.4 did to the cache), or breaks before
     delivering a batch (a connection lost)."""
 
     def __init__(self, inner: Storage) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.fault: str | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
     async def watch(self, prefix: str, revision: int, *, progress: bool = False
                     ) -> AsyncIterator[WatchBatch]:
@@ -114,7 +101,7 @@ class Faulty:
 @pytest.fixture
 async def faulty(storage: Storage) -> AsyncIterator[tuple[Faulty, WatchCache]]:
     wrapped = Faulty(storage)
-    running = WatchCache(wrapped)  # type: ignore[arg-type]
+    running = WatchCache(wrapped)
     await running.start()
     try:
         yield wrapped, running

@@ -5,7 +5,6 @@ from before what is kept gets 410 Gone (TooOldError)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import orjson
 import pytest
@@ -13,16 +12,6 @@ import pytest
 from kybernetes.apiserver import watchcache
 from kybernetes.apiserver.watchcache import CacheEvent, TooOldError, WatchCache
 from kybernetes.storage.interface import Storage
-
-
-@pytest.fixture
-async def cache(storage: Storage) -> AsyncIterator[WatchCache]:
-    running = WatchCache(storage)
-    await running.start()
-    try:
-        yield running
-    finally:
-        await running.stop()
 
 
 async def _write(storage: Storage, cache: WatchCache, count: int) -> list[int]:

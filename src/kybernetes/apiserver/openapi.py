@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -684,17 +684,6 @@ def _add_extensions(out: dict[str, Any], op: _Op) -> None:
                                                   "version": version}
 
 
-def _v3_paths(paths: _Paths) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for path in sorted(paths):
-        item = paths[path]
-        rendered: dict[str, Any] = {op.method: _v3_op(op) for op in item.ops}
-        if item.params:
-            rendered["parameters"] = [_v3_param(p) for p in _sorted_params(item.params)]
-        out[path] = dict(sorted(rendered.items()))
-    return out
-
-
 def _v2_param(p: _Param) -> dict[str, Any]:
     out: dict[str, Any] = {"description": p.description, "in": p.location, "name": p.name,
                            "type": p.type, "uniqueItems": True}
@@ -731,13 +720,16 @@ def _v2_op(op: _Op) -> dict[str, Any]:
     return out
 
 
-def _v2_paths(paths: _Paths) -> dict[str, Any]:
+def _render_paths(paths: _Paths, render_op: Callable[[_Op], dict[str, Any]],
+                  render_param: Callable[[_Param], dict[str, Any]]) -> dict[str, Any]:
+    """Each path's operations by method, and its shared parameters, rendered by the
+    version's `render_op` and `render_param`."""
     out: dict[str, Any] = {}
     for path in sorted(paths):
         item = paths[path]
-        rendered: dict[str, Any] = {op.method: _v2_op(op) for op in item.ops}
+        rendered: dict[str, Any] = {op.method: render_op(op) for op in item.ops}
         if item.params:
-            rendered["parameters"] = [_v2_param(p) for p in _sorted_params(item.params)]
+            rendered["parameters"] = [render_param(p) for p in _sorted_params(item.params)]
         out[path] = dict(sorted(rendered.items()))
     return out
 
@@ -822,7 +814,7 @@ def _closure(roots: set[str], local: dict[str, Schema]) -> set[str]:
 # --- documents ---------------------------------------------------------------------------
 
 def _v3_document_from(paths: _Paths, local: dict[str, Schema]) -> dict[str, Any]:
-    rendered = _v3_paths(paths)
+    rendered = _render_paths(paths, _v3_op, _v3_param)
     roots: set[str] = set()
     _refs(rendered, V3_REF_PREFIX, roots)
     schemas: dict[str, Any] = {}
@@ -993,7 +985,7 @@ def _v2_document(resources: _ResourcesKey) -> dict[str, Any]:
     return {
         "swagger": "2.0",
         "info": {"title": "Kubernetes", "version": KUBERNETES_SCHEMA_RELEASE},
-        "paths": _v2_paths(paths),
+        "paths": _render_paths(paths, _v2_op, _v2_param),
         "definitions": dict(sorted(defs.items())),
         "securityDefinitions": copy.deepcopy(_SECURITY),
         "security": [{"BearerToken": []}],

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import AsyncIterator
 
 from prometheus_client import Histogram
 
-from kybernetes.storage.interface import KeyValue, ListResult, Storage, WatchBatch
+from kybernetes.storage.delegating import DelegatingStorage
+from kybernetes.storage.interface import KeyValue, ListResult, Storage
 
 # upstream's buckets for etcd_request_duration_seconds
 _BUCKETS = (0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0,
@@ -29,11 +29,11 @@ def resource_of(key: str) -> str:
     return parts[0]
 
 
-class TimedStorage:
+class TimedStorage(DelegatingStorage):
     """`inner`, each request observed in `histogram`."""
 
     def __init__(self, inner: Storage) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.histogram = Histogram(
             "etcd_request_duration_seconds", "[ALPHA] Etcd request latency in seconds for "
             "each operation and object type.", ("operation", "type"), buckets=_BUCKETS,
@@ -42,15 +42,6 @@ class TimedStorage:
     def _observe(self, operation: str, key: str, started: float) -> None:
         self.histogram.labels(operation, resource_of(key)).observe(
             time.perf_counter() - started)
-
-    async def start(self) -> None:
-        await self.inner.start()
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    async def current_revision(self) -> int:
-        return await self.inner.current_revision()
 
     async def get(self, key: str) -> KeyValue | None:
         started = time.perf_counter()
@@ -95,16 +86,3 @@ class TimedStorage:
             return await self.inner.delete(key, expected_revision=expected_revision)
         finally:
             self._observe("delete", key, started)
-
-    def watch(self, prefix: str, revision: int, *, progress: bool = False
-              ) -> AsyncIterator[WatchBatch]:
-        return self.inner.watch(prefix, revision, progress=progress)
-
-    async def request_progress(self) -> None:
-        await self.inner.request_progress()
-
-    async def compact(self, revision: int) -> None:
-        await self.inner.compact(revision)
-
-    async def compacted_revision(self) -> int:
-        return await self.inner.compacted_revision()

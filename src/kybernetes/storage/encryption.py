@@ -35,6 +35,7 @@ from nacl.exceptions import CryptoError
 from nacl.secret import SecretBox as _SecretBox
 
 from kybernetes.api.goquote import go_quote
+from kybernetes.storage.delegating import DelegatingStorage
 from kybernetes.storage.interface import (
     ConflictError,
     Event,
@@ -202,12 +203,12 @@ def is_stale(kv: KeyValue) -> bool:
     return isinstance(kv, StaleKeyValue)
 
 
-class EncryptedStorage:
+class EncryptedStorage(DelegatingStorage):
     """A `Storage` whose values are transformed on the way in and out, per key, by
     `transformer_for(key)`. Everything not about values is the inner backend's."""
 
     def __init__(self, inner: Storage, transformer_for: Callable[[str], Transformer]) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.transformer_for = transformer_for
 
     def _read(self, kv: KeyValue) -> KeyValue:
@@ -226,15 +227,6 @@ class EncryptedStorage:
         current = None if err.current is None else self._read(err.current)
         return ConflictError(str(err), current)
 
-    async def start(self) -> None:
-        await self.inner.start()
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    async def current_revision(self) -> int:
-        return await self.inner.current_revision()
-
     async def get(self, key: str) -> KeyValue | None:
         kv = await self.inner.get(key)
         return None if kv is None else self._read(kv)
@@ -245,9 +237,6 @@ class EncryptedStorage:
                                        start_key=start_key)
         return ListResult([self._read(kv) for kv in result.items], result.revision,
                           result.remaining)
-
-    async def count(self, prefix: str) -> int:
-        return await self.inner.count(prefix)
 
     async def create(self, key: str, value: bytes) -> KeyValue:
         kv = await self.inner.create(key, self._write(key, value))
@@ -282,13 +271,3 @@ class EncryptedStorage:
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
                 await aclose()
-
-    async def request_progress(self) -> None:
-        await self.inner.request_progress()
-
-    async def compact(self, revision: int) -> None:
-        await self.inner.compact(revision)
-
-    async def compacted_revision(self) -> int:
-        return await self.inner.compacted_revision()
-
