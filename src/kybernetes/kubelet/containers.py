@@ -246,6 +246,15 @@ def hosts_file(pod: Mapping[str, Any], pod_ips: Sequence[str], cluster_domain: s
     return "\n".join(lines) + "\n"
 
 
+def names_pod_ip(container: Mapping[str, Any]) -> bool:
+    """Whether the container's environment takes the pod's IP (`status.podIP(s)`)."""
+    for var in container.get("env") or ():
+        field_ref = ((var.get("valueFrom") or {}).get("fieldRef") or {})
+        if field_ref.get("fieldPath") in ("status.podIP", "status.podIPs"):
+            return True
+    return False
+
+
 def pod_log_dir(log_root: Path, pod: Mapping[str, Any]) -> Path:
     meta = pod.get("metadata") or {}
     return log_root / f"{meta.get('namespace')}_{meta.get('name')}_{meta.get('uid')}"

@@ -7,7 +7,12 @@ through the pod-uid index `podindex.PodIndex`, itself filled from the runtime by
 walking the whole node) and takes the next steps:
 
 1. **Sandbox**: without a ready sandbox, everything of the pod is killed and a new sandbox is
-   made (attempt + 1), its network set up through CNI, its `/etc/hosts` written.
+   made (attempt + 1), its network set up through CNI, its `/etc/hosts` written. CNI runs
+   beside the rest of that first sync: the namespaces exist, so containers are created
+   (conmon and `runc create`) meanwhile and only started once the network is up (a
+   container whose environment names the pod's IP waits for it before its config is
+   built). A sandbox whose network never completed (the kubelet died during CNI ADD) is
+   not ready.
 2. **Init containers** run one at a time in order; a failed one is restarted (backing off)
    unless `restartPolicy` is Never, which fails the pod. Restartable init containers
    (sidecars) start in order and keep running.
@@ -71,6 +76,7 @@ from kybernetes.kubelet.runtime.cri import (
     Mount,
     PodSandbox,
     SandboxConfig,
+    SandboxId,
     SandboxState,
 )
 
@@ -228,6 +234,8 @@ class RuntimeManager:
     # pod uid -> {container name}: containers the prober condemned (kill and restart).
     condemned: dict[str, set[str]] = field(default_factory=dict)
     _pull_failed_at: dict[str, float] = field(default_factory=dict)
+    # pod uid -> its new sandbox's network being set up (CNI ADD) during the first sync.
+    _networking: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     index: PodIndex = field(init=False)
 
     def __post_init__(self) -> None:
@@ -276,6 +284,9 @@ class RuntimeManager:
         uid = str(pod["metadata"]["uid"])
         result = SyncResult()
         sandbox = state.ready_sandbox()
+        if sandbox is not None and not spec.get("hostNetwork") and \
+                not (self._pod_dir(uid) / "ips.json").exists():
+            sandbox = None  # its CNI ADD never finished
         not_ready = "" if spec.get("hostNetwork") else self.network.not_ready_message()
         if sandbox is None and not_ready:
             # Upstream's NetworkNotReady: no sandbox until the node's network works.
@@ -296,22 +307,66 @@ class RuntimeManager:
                 log.warning("pod %s: %s", uid, message)
                 return result
             state = await self.pod_state(uid)
-        result.sandbox_ready = True
+            return await self._sync_while_networking(pod, sandbox, state, result)
+        await self._sync_in_sandbox(pod, sandbox, state, result)
         result.pod_ips = self.pod_ips(uid)
+        return result
+
+    async def _sync_while_networking(self, pod: Obj, sandbox: PodSandbox,
+                                     state: PodRuntimeState, result: SyncResult) -> SyncResult:
+        """The first sync of a new sandbox, while its network is set up (if it has one):
+        a failed setup is upstream's FailedCreatePodSandBox, and everything made is removed."""
+        uid = str(pod["metadata"]["uid"])
+        networking = self._networking.get(uid)
+        try:
+            await self._sync_in_sandbox(pod, sandbox, state, result)
+        except Exception:
+            if networking is None or not networking.done() or networking.cancelled() or \
+                    networking.exception() is None:
+                raise
+        finally:
+            self._networking.pop(uid, None)
+            if networking is not None:
+                await asyncio.wait([networking])
+        failure = None if networking is None or networking.cancelled() else \
+            networking.exception()
+        if failure is None:
+            result.pod_ips = self.pod_ips(uid)
+            return result
+        message = f"Failed to create pod sandbox: {failure}"
+        self.events(pod, "Warning", "FailedCreatePodSandBox", message)
+        log.warning("pod %s: %s", uid, message)
+        made = await self.pod_state(uid)
+        with contextlib.suppress(Exception):
+            for container in made.containers:
+                await self.runtime.remove_container(container.id)
+            await self.runtime.stop_pod_sandbox(sandbox.id)
+            await self.runtime.remove_pod_sandbox(sandbox.id)
+        return SyncResult()
+
+    async def _network_ready(self, uid: str) -> None:
+        """Wait for the pod's network when its setup is under way; raises its error."""
+        networking = self._networking.get(uid)
+        if networking is not None:
+            await asyncio.shield(networking)
+
+    async def _sync_in_sandbox(self, pod: Obj, sandbox: PodSandbox, state: PodRuntimeState,
+                               result: SyncResult) -> None:
+        spec = pod.get("spec") or {}
+        result.sandbox_ready = True
         try:
             await self.volumes.setup(pod)
         except Exception as err:
             self.events(pod, "Warning", "FailedMount", str(err))
             for container in all_containers(spec):
                 result.errors[container["name"]] = SyncError("ContainerCreating", "")
-            return result
+            return
         await self._start_ephemeral_containers(pod, sandbox, state, result)
         policy = spec.get("restartPolicy") or "Always"
         if not await self._sync_init_containers(pod, sandbox, state, policy, result):
-            return result
+            return
         for container in spec.get("containers") or ():
             await self._sync_container(pod, sandbox, state, container, policy, result)
-        return result
 
     async def _start_ephemeral_containers(self, pod: Obj, sandbox: PodSandbox,
                                           state: PodRuntimeState, result: SyncResult) -> None:
@@ -419,21 +474,26 @@ class RuntimeManager:
         self.index.add_sandbox(uid, sandbox_id)
         pod_dir = self._pod_dir(uid)
         pod_dir.mkdir(parents=True, exist_ok=True)
-        ips: list[str] = []
-        if not host_network:
-            try:
-                ips = await self.network.setup(sandbox_id,
-                                               self.runtime.sandbox_netns_path(sandbox_id), pod)
-            except Exception:
-                with contextlib.suppress(Exception):
-                    await self.runtime.stop_pod_sandbox(sandbox_id)
-                    await self.runtime.remove_pod_sandbox(sandbox_id)
-                raise
-        (pod_dir / "ips.json").write_text(json.dumps(ips))
-        if not host_network:
-            (pod_dir / "etc-hosts").write_text(
-                specs.hosts_file(pod, ips, self.cluster_domain))
+        (pod_dir / "ips.json").unlink(missing_ok=True)
+        if host_network:
+            (pod_dir / "ips.json").write_text("[]")
+        else:
+            # The file is bind-mounted at container create: its content is completed
+            # in place once the pod's IPs are known.
+            (pod_dir / "etc-hosts").write_text(specs.hosts_file(pod, [], self.cluster_domain))
+            self._networking[uid] = asyncio.create_task(
+                self._set_up_network(pod, sandbox_id), name=f"cni-add-{uid}")
         return await self.runtime.pod_sandbox_status(sandbox_id)
+
+    async def _set_up_network(self, pod: Obj, sandbox_id: SandboxId) -> None:
+        """CNI ADD for the sandbox, then the pod's /etc/hosts and `ips.json` (last: the
+        mark that the network is complete)."""
+        ips = await self.network.setup(sandbox_id, self.runtime.sandbox_netns_path(sandbox_id),
+                                       pod)
+        pod_dir = self._pod_dir(str(pod["metadata"]["uid"]))
+        # Truncated and written in place: the same inode, which containers have mounted.
+        (pod_dir / "etc-hosts").write_text(specs.hosts_file(pod, ips, self.cluster_domain))
+        (pod_dir / "ips.json").write_text(json.dumps(ips))
 
     # -- containers ---------------------------------------------------------------------
 
@@ -496,6 +556,7 @@ class RuntimeManager:
             return SyncError("CreateContainerError", str(err))
         self.index.add_container(str(pod["metadata"]["uid"]), created)
         self.events(pod, "Normal", "Created", f"Created container: {name}")
+        await self._network_ready(str(pod["metadata"]["uid"]))
         try:
             await self.runtime.start_container(created)
         except CRIError as err:
@@ -545,6 +606,8 @@ class RuntimeManager:
         uid = str(pod["metadata"]["uid"])
         spec = pod.get("spec") or {}
         pod_dir = self._pod_dir(uid)
+        if specs.names_pod_ip(container):
+            await self._network_ready(uid)
         try:
             env = await self.volumes.env(pod, container, self.pod_ips(uid))
             mounts = list(self.volumes.mounts(pod, container, env))

@@ -9,14 +9,16 @@ container.json and status.json (each written once) decoded once, a sandbox.json 
 again once replaced, and a pidfd of each running conmon.
 
 Life of a container:
-- `create_container` mounts the overlay rootfs and writes the OCI bundle (`spec.py`);
-  mistakes in the config or the image (a missing layer) raise `CreateContainerError`.
-- `start_container` launches its conmon (`conmon.py`), which runs `runc create` and
-  reports the init's pid, then runs `runc start` (as CRI-O does) and records pid, monitor
-  pid and start time in `status.json`; when runc cannot start the process (say `exec:
-  "nosuch": executable file not found in $PATH`) this raises `RunContainerError` with
-  runc's message, and the container is EXITED with reason StartError and exit code 128,
-  as with containerd.
+- `create_container` mounts the overlay rootfs, writes the OCI bundle (`spec.py`) and
+  launches its conmon (`conmon.py`), which runs `runc create` and reports the init's pid,
+  as CRI-O's CreateContainer does: the kubelet creates containers while CNI still sets up
+  the pod's network, and starts them after. Mistakes in the config or the image (a missing
+  layer) raise `CreateContainerError`.
+- `start_container` runs `runc start` (as CRI-O does) and records pid, monitor pid and
+  start time in `status.json`; when runc could not create or start the process (say
+  `exec: "nosuch": executable file not found in $PATH`) this raises `RunContainerError`
+  with runc's message, and the container is EXITED with reason StartError and exit code
+  128, as with containerd.
 - conmon records the exit (its code; `oom` when the memory cgroup OOM-killed it), the
   finish time is that record's mtime and the reason Completed / Error / OOMKilled;
   `stop_container` signals the init with the image's StopSignal (default SIGTERM), then
@@ -120,6 +122,9 @@ class RuncRuntime:
         # (`_monitor_alive`).
         self._monitors: dict[str, Monitor] = {}
         self._monitor_fds: dict[str, int] = {}
+        # container id -> what its conmon reported once `runc create` was done: the init's
+        # pid, or runc's error (kept for `start_container` to report, as containerd would).
+        self._created: dict[str, int | str] = {}
         # container id -> how it was listed when running: unchanged while its conmon runs.
         self._running: dict[str, Container] = {}
         self._containers_dir = str(self.paths.data_dir / "containers")
@@ -264,6 +269,17 @@ class RuncRuntime:
         write_json(container_dir / "container.json", {
             "sandbox_id": sandbox_id, "config": encode(config), "created_at": time.time_ns(),
             "log_path": log_path})
+        if log_path:
+            os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        monitor = self._monitor(container_id)
+        argv = monitor.argv(
+            conmon=self.conmon, runc=self.runc, runc_root=self.paths.runc_root,
+            container_id=container_id, log_path=log_path, tty=config.tty, stdin=config.stdin,
+            stdin_once=config.stdin_once)
+        try:
+            self._created[container_id] = await monitor.start(argv)
+        except MonitorError as e:
+            self._created[container_id] = str(e)
         return container_id
 
     def _monitor(self, container_id: str) -> Monitor:
@@ -274,23 +290,21 @@ class RuncRuntime:
         return monitor
 
     async def start_container(self, container_id: ContainerId) -> None:
-        record = self._container_record(container_id)
+        self._container_record(container_id)
         status_file = self.paths.status_file(container_id)
         if status_file.exists():
             raise RunContainerError(f"container {container_id} was already started")
-        config, log_path = record["config"], record["log_path"]
-        if log_path:
-            os.makedirs(os.path.dirname(log_path), exist_ok=True)
         monitor = self._monitor(container_id)
-        argv = monitor.argv(
-            conmon=self.conmon, runc=self.runc, runc_root=self.paths.runc_root,
-            container_id=container_id, log_path=log_path, tty=bool(config["tty"]),
-            stdin=bool(config["stdin"]), stdin_once=bool(config.get("stdin_once")))
-        try:
-            pid = await monitor.start(argv)
-        except MonitorError as e:
-            self._start_failed(container_id, str(e))
-            raise RunContainerError(str(e)) from None
+        created = self._created.pop(container_id, None)
+        if created is None:  # created by an earlier kubelet: conmon wrote the init's pid
+            try:
+                created = int(monitor.init_pid_file.read_text().strip())
+            except (OSError, ValueError):
+                created = f"container {container_id} has no running monitor"
+        if isinstance(created, str):
+            self._start_failed(container_id, created)
+            raise RunContainerError(created)
+        pid = created
         started_at = time.time_ns()  # the process may well have exited once runc returns
         init_start = pidfd.start_time(pid)  # runc init until started: the same process
         started = await run(self.runc, "--root", str(self.paths.runc_root), "start",
@@ -501,6 +515,7 @@ class RuncRuntime:
         self._records.pop(container_id, None)
         self._statuses.pop(container_id, None)
         self._forget_monitor(container_id)
+        self._created.pop(container_id, None)
 
     def _remove_files(self, container_id: str) -> None:
         """The rootfs unmounted, the container's directories removed (blocking)."""
