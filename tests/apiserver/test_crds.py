@@ -1,7 +1,8 @@
 """The CRD controller in an in-process API server: a CRD is accepted and established, its
 versions are served (registry, discovery, OpenAPI from its schema, the custom resource
 strategy, conversion None), its objects are validated, and deleting it deletes them and
-stops serving it; a restarted server serves what is stored before any request."""
+stops serving it; a restarted server serves what is stored before any request; admission
+plugins of core resources leave custom resources of the same names alone."""
 
 from __future__ import annotations
 
@@ -207,3 +208,70 @@ def test_versions_sort_as_upstream() -> None:
     versions = ["v1alpha1", "v1", "v2beta1", "foo", "v1beta2", "v2", "v1beta1", "v10"]
     assert sorted(versions, key=version_priority) == [
         "v10", "v2", "v1", "v2beta1", "v1beta2", "v1beta1", "v1alpha1", "foo"]
+
+
+def _preserving_crd(plural: str, kind: str) -> dict[str, Any]:
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.example.com"},
+            "spec": {"group": "example.com", "scope": "Namespaced",
+                     "names": {"plural": plural, "kind": kind},
+                     "versions": [{"name": "v1", "served": True, "storage": True,
+                                   "schema": {"openAPIV3Schema": {
+                                       "type": "object",
+                                       "x-kubernetes-preserve-unknown-fields": True}}}]}}
+
+
+async def test_admission_plugins_of_core_resources_leave_namesakes_alone(
+        tmp_path: Path) -> None:
+    """LimitRanger, DefaultStorageClass, StorageObjectInUseProtection and
+    PersistentVolumeClaimResize match resources by group: `pods.example.com` and
+    `persistentvolumeclaims.example.com` get none of their rules."""
+    async with apiserver(tmp_path) as server, _controller(server):
+        for plural, kind in (("pods", "Pod"), ("persistentvolumeclaims",
+                                                "PersistentVolumeClaim")):
+            await server.store.create(_crd_info(server), "", _preserving_crd(plural, kind))
+        pods = await _eventually(lambda: server.registry.get("example.com", "v1", "pods"),
+                                 "pods.example.com to be served")
+        claims = await _eventually(
+            lambda: server.registry.get("example.com", "v1", "persistentvolumeclaims"),
+            "persistentvolumeclaims.example.com to be served")
+        limit_ranges = server.registry.get("", "v1", "limitranges")
+        classes = server.registry.get("storage.k8s.io", "v1", "storageclasses")
+        assert limit_ranges is not None and classes is not None
+        await server.store.create(limit_ranges, "default", {
+            "apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "limits"},
+            "spec": {"limits": [{"type": "Container", "default": {"cpu": "500m"},
+                                 "defaultRequest": {"cpu": "100m"}},
+                                {"type": "PersistentVolumeClaim",
+                                 "max": {"storage": "1Gi"}}]}})
+        await server.store.create(classes, "", {
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": "fast", "annotations": {
+                "storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": "example.com/disk"})
+        await server.store.cache.wait_fresh()
+
+        def spec() -> dict[str, Any]:
+            return {"containers": [{"name": "c", "image": "busybox"}]}
+
+        pod = await server.store.create(pods, "default", {
+            "apiVersion": "example.com/v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": spec()})
+        assert pod["spec"] == spec()
+        assert "annotations" not in pod["metadata"]
+
+        def requests() -> dict[str, Any]:
+            return {"resources": {"requests": {"storage": "1Gi"}}}
+
+        claim = await server.store.create(claims, "default", {
+            "apiVersion": "example.com/v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "c"}, "spec": requests()})
+        assert claim["spec"] == requests()
+        assert "finalizers" not in claim["metadata"]
+
+        def grow(obj: dict[str, Any]) -> dict[str, Any]:
+            obj["spec"]["resources"]["requests"]["storage"] = "2Gi"
+            return obj
+
+        grown = await server.store.modify(claims, "default", "c", grow)
+        assert grown["spec"]["resources"]["requests"]["storage"] == "2Gi"

@@ -5,12 +5,13 @@ For every CustomResourceDefinition it: checks its names against the other CRDs o
 group (NamesAccepted; Established once accepted) and records them in
 `status.acceptedNames`; serves each served version (a `ResourceInfo` in the registry under
 /registry/<group>/<plural>/, whence discovery and OpenAPI; the custom resource strategy in
-the store; conversion strategy None between versions, which rewrites apiVersion; the scale
-subresource at the CRD's paths; a local APIService per group/version, as upstream's
-crdregistration controller keeps them). A CRD being deleted (its first delete gave it the
-`customresourcecleanup.apiextensions.k8s.io` finalizer, strategies/apiextensions.py) is
-Terminating: its objects are deleted, then the finalizer is removed and the resource no
-longer served.
+the store; its converter between versions, strategy None or Webhook
+(apiserver/crdconversion.py); the scale subresource at the CRD's paths; a local APIService
+per group/version, as upstream's crdregistration controller keeps them). A CRD being
+deleted (its first delete gave it the `customresourcecleanup.apiextensions.k8s.io`
+finalizer, strategies/apiextensions.py) is Terminating: its objects are deleted, then the
+finalizer is removed and the resource no longer served: its watches end, as upstream
+closes them, and its requests are answered 404.
 
 `sync()` serves what is stored before the server answers requests; `run()` follows
 changes for as long as the server runs.
@@ -21,15 +22,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from kybernetes.api import errors, timeutil
-from kybernetes.api.conversion import Conversion
 from kybernetes.api.registry import ALL_VERBS, ResourceInfo, Subresource
 from kybernetes.apiserver import apiservices, crdscale
+from kybernetes.apiserver.admission.webhooks.client import WebhookClient
+from kybernetes.apiserver.crdconversion import CustomResourceConverter
 from kybernetes.apiserver.customresources import CompiledVersion, CustomResourceStrategy
 from kybernetes.apiserver.ensure import ensure
 from kybernetes.apiserver.store import DeleteOptions
@@ -66,13 +67,6 @@ def set_condition(status: Obj, condition: Obj) -> None:
     conditions.append(condition)
 
 
-def _with_api_version(api_version: str) -> Callable[[Obj], Obj]:
-    """Conversion strategy None: the object as is, in another apiVersion."""
-    def convert(obj: Obj) -> Obj:
-        return {**obj, "apiVersion": api_version}
-    return convert
-
-
 class CrdController:
     def __init__(self, server: ApiServer) -> None:
         self.server = server
@@ -82,6 +76,11 @@ class CrdController:
         info = self.registry.get(GROUP, "v1", RESOURCE)
         assert info is not None
         self.info = info
+        services = self.registry.get("", "v1", "services")
+        slices = self.registry.get("discovery.k8s.io", "v1", "endpointslices")
+        assert services is not None and slices is not None
+        # Conversion webhooks are called as admission webhooks are.
+        self.webhooks = WebhookClient(self.store, services, slices)
         # CRD name -> the versions it serves now.
         self.served: dict[str, list[ResourceInfo]] = {}
         self._finalizing: dict[str, asyncio.Task[None]] = {}
@@ -109,16 +108,12 @@ class CrdController:
         storage_info = next(i for i in infos if i.version == storage["name"])
         for info in infos:
             self.registry.add(info)
-            key = (info.group, info.version, info.plural)
-            if info.version == storage_info.version:
-                self.store.conversions.pop(key, None)
-            else:
-                self.store.conversions[key] = Conversion(
-                    group, info.version, plural, group, storage_info.version,
-                    to_storage=_with_api_version(storage_info.group_version),
-                    from_storage=_with_api_version(info.group_version))
-        self.store.strategies.add(CustomResourceStrategy(storage_info,
-                                                         CompiledVersion.of(storage)))
+        versions = {f"{group}/{v['name']}": CompiledVersion.of(v) for v in spec["versions"]}
+        previous = self.store.strategies.get(group, plural)
+        removed = previous.removed if isinstance(previous, CustomResourceStrategy) else None
+        self.store.strategies.add(CustomResourceStrategy(storage_info, versions, removed))
+        self.store.converters[(group, plural)] = CustomResourceConverter(crd, versions,
+                                                                         self.webhooks)
         scale = (storage.get("subresources") or {}).get("scale")
         if isinstance(scale, dict):
             self.handlers.subresources[(group, plural, "scale")] = \
@@ -155,10 +150,14 @@ class CrdController:
             key = (info.group, info.version, info.plural)
             if key not in keep:
                 self.registry.remove(*key)
-                self.store.conversions.pop(key, None)
         if infos and not keep:
-            self.store.strategies.remove(infos[0].group, infos[0].plural)
-            self.handlers.subresources.pop((infos[0].group, infos[0].plural, "scale"), None)
+            group, plural = infos[0].group, infos[0].plural
+            strategy = self.store.strategies.get(group, plural)
+            if isinstance(strategy, CustomResourceStrategy):
+                strategy.removed.set()
+            self.store.strategies.remove(group, plural)
+            self.store.converters.pop((group, plural), None)
+            self.handlers.subresources.pop((group, plural, "scale"), None)
 
     # -- following changes -------------------------------------------------------------
 

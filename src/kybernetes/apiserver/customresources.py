@@ -1,17 +1,21 @@
 """The strategy of one custom resource (upstream's apiextensions-apiserver
 registry/customresource/strategy.go and validator.go), built from its CRD.
 
-Objects reach it in the storage version. On create and update, unknown fields are pruned
-(the request handlers report or refuse them first, as fieldValidation asks), defaults
-filled, and the object validated: ObjectMeta, apiVersion and kind, the schema
-(api/apiextensions/schemavalidation.py) and its CEL rules, transition rules against the
-old object. Generation counts changes outside metadata and status; with a status
-subresource, status is written through `/status` only and is dropped from creates. Tables
-use the storage version's additionalPrinterColumns, field selectors its selectableFields.
+Objects reach it in the version the request named (the store converts them to the storage
+version only to store them, apiserver/crdconversion.py), and each is handled with the
+schema of its own version, as upstream's per-version strategies: on create and update,
+unknown fields are pruned (the request handlers report or refuse them first, as
+fieldValidation asks), defaults filled, and the object validated: ObjectMeta, apiVersion
+and kind, the schema (api/apiextensions/schemavalidation.py) and its CEL rules, transition
+rules against the old object. Generation counts changes outside metadata and status; with
+a status subresource, status is written through `/status` only and is dropped from
+creates. Tables use the additionalPrinterColumns of the objects' version. Field selectors
+use the storage version's selectableFields, as they filter the stored objects.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +26,7 @@ from kybernetes.api.apiextensions import cel, columns, defaulting, pruning, sche
 from kybernetes.api.errors import FieldError
 from kybernetes.api.registry import ResourceInfo
 from kybernetes.api.selectors import FieldSelector
+from kybernetes.api.tables import build_table
 from kybernetes.apiserver.strategies.base import Obj, ResourceStrategy
 
 Schema = dict[str, Any]
@@ -51,16 +56,34 @@ class CompiledVersion:
 
 
 class CustomResourceStrategy(ResourceStrategy):
-    """`info` is the storage version's ResourceInfo, `storage` that version compiled."""
+    """`info` is the storage version's ResourceInfo, `versions` every version compiled, by
+    apiVersion. `removed` is set when the resource stops being served (watches end on it);
+    a CRD's successive strategies share it."""
 
     tracks_generation = True
 
-    def __init__(self, info: ResourceInfo, storage: CompiledVersion) -> None:
-        self.storage = storage
-        super().__init__(info, printer=columns.printer(list(storage.printer_columns)))
+    def __init__(self, info: ResourceInfo, versions: dict[str, CompiledVersion],
+                 removed: asyncio.Event | None = None) -> None:
+        self.storage = versions[info.group_version]
+        super().__init__(info, printer=columns.printer(list(self.storage.printer_columns)))
         self.api_version = info.group_version
+        self.versions = versions
+        self.printers = {v: columns.printer(list(c.printer_columns))
+                         for v, c in versions.items()}
+        self.removed = removed or asyncio.Event()
         # Set while the CRD is being deleted: its objects may go, no new one may come.
         self.terminating = False
+
+    def version_of(self, obj: Obj) -> CompiledVersion:
+        """The compiled version of an object's apiVersion (the storage version's for one
+        not served)."""
+        return self.versions.get(str(obj.get("apiVersion") or ""), self.storage)
+
+    def table(self, objects: list[Obj], *, include_object: str = "Metadata") -> Obj:
+        """A Table with the printer columns of the objects' version."""
+        api_version = str(objects[0].get("apiVersion") or "") if objects else ""
+        return build_table(self.printers.get(api_version, self.printer), objects,
+                           include_object=include_object)
 
     def field_set(self, obj: Obj) -> dict[str, str]:
         """metadata.name (and namespace), and the version's selectableFields."""
@@ -83,12 +106,13 @@ class CustomResourceStrategy(ResourceStrategy):
     def unknown_fields(self, obj: Obj) -> list[str]:
         """The paths of the fields of `obj` its schema does not know (what pruning drops),
         for fieldValidation."""
-        return pruning.prune(self.storage.schema, orjson.loads(orjson.dumps(obj)))
+        return pruning.prune(self.version_of(obj).schema, orjson.loads(orjson.dumps(obj)))
 
     def default(self, obj: Obj) -> None:
-        pruning.prune(self.storage.schema, obj)
-        if self.storage.has_defaults:
-            defaulting.default(self.storage.schema, obj)
+        version = self.version_of(obj)
+        pruning.prune(version.schema, obj)
+        if version.has_defaults:
+            defaulting.default(version.schema, obj)
 
     def prepare_for_create(self, obj: Obj) -> None:
         if self.terminating:
@@ -113,16 +137,17 @@ class CustomResourceStrategy(ResourceStrategy):
 
     def _validate(self, obj: Obj, old: Obj | None = None) -> list[FieldError]:
         errs: list[FieldError] = []
-        if obj.get("apiVersion") != self.api_version:
+        if obj.get("apiVersion") not in self.versions:
             errs.append(FieldError.invalid("apiVersion", obj.get("apiVersion"),
                                            f"must be {self.api_version}"))
         if obj.get("kind") != self.kind:
             errs.append(FieldError.invalid("kind", obj.get("kind"), f"must be {self.kind}"))
-        errs.extend(schemavalidation.validate(self.storage.schema, obj))
+        version = self.version_of(obj)
+        errs.extend(schemavalidation.validate(version.schema, obj))
         if old is None:
-            errs.extend(cel.validate(self.storage.rules, obj))
+            errs.extend(cel.validate(version.rules, obj))
         else:
-            errs.extend(cel.validate(self.storage.rules, obj, old))
+            errs.extend(cel.validate(version.rules, obj, old))
         return errs
 
 

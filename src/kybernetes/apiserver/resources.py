@@ -5,12 +5,14 @@ on the generic store: get, list, watch, create, update, patch, delete, deletecol
 the `status` and `scale` subresources. Bodies are decoded, checked against the kind's schema
 (`fieldValidation`), and answers are rendered as the client asked (object, Table, metadata).
 Bodies and answers are in the version the request named; the store converts (see store.py),
-and what is read from the watch cache (lists, watches) is converted here as it is rendered.
+and what is read from the watch cache (lists, watches) is converted here as it is rendered
+(custom resources a page or a batch of events at a time, which may call a webhook).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -235,6 +237,8 @@ class ResourceHandlers:
         selection = Filter.from_query(self.store.strategies.of(info), request.query)
         page = await list_page(info, namespace, request.query, selection, self.store.cache,
                                self.store.storage)
+        page = dataclasses.replace(
+            page, items=await self.store.cached_as_version(info, page.items))
         if wanted.shape == "object" and not wanted.yaml:
             return Response(200, list_body(info, page, self._raw(info)) + b"\n")
         meta: dict[str, Any] = {"resourceVersion": str(page.revision)}
@@ -267,8 +271,15 @@ class ResourceHandlers:
             # A watch that starts with a consistent snapshot fails before its 200 when
             # storage cannot vouch for one.
             await self.store.cache.wait_fresh()
+        strategy = self.store.strategies.of(info)
+        custom = strategy if isinstance(strategy, CustomResourceStrategy) else None
+
+        async def convert(objects: list[CachedObject]) -> list[CachedObject]:
+            return await self.store.cached_as_version(info, objects)
+
         chunks = watch_stream(info, namespace, request.query, selection, self.store.cache,
-                              self._renderer(info, wanted, request.query))
+                              self._renderer(info, wanted, request.query),
+                              convert if custom else None, custom.removed if custom else None)
         return Streaming(chunks)
 
     # -- writes ------------------------------------------------------------------------
@@ -472,6 +483,8 @@ class ResourceHandlers:
         query = {k: v for k, v in request.query.items() if k not in ("limit", "continue")}
         page = await list_page(info, namespace, query, selection, self.store.cache,
                                self.store.storage)
+        page = dataclasses.replace(
+            page, items=await self.store.cached_as_version(info, page.items))
         for item in page.items:
             meta = item.obj["metadata"]
             try:

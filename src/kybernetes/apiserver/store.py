@@ -7,10 +7,14 @@ into setting `deletionTimestamp`, and deletes them for real once the last finali
 Reads are served from the watch cache. Every resource-specific rule comes from the
 resource's strategy (apiserver/strategies), looked up by group and resource.
 
-A resource served in several versions is stored in one (`api/conversion`): every method
-takes the `ResourceInfo` of the version the request named, works on the storage version's
-object (defaulting, admission, validation, storage, all as that version), adds the served
-version's own validation rules, and returns objects converted back to the served version.
+A built-in resource served in several versions is stored in one (`api/conversion`): every
+method takes the `ResourceInfo` of the version the request named, works on the storage
+version's object (defaulting, admission, validation, storage, all as that version), adds
+the served version's own validation rules, and returns objects converted back to the served
+version. A custom resource is worked on in the request's version, as upstream's CRD handler
+does, and converted only at the storage boundary by its CRD's converter (`converters`,
+apiserver/crdconversion.py), which may call a webhook: on its way into storage, and on its
+way out (`as_version`, `cached_as_version`: a list page in one batch).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -104,6 +108,17 @@ def parse_grace_period(grace: Any) -> int | None:
         raise errors.bad_request(f"invalid gracePeriodSeconds: {grace!r}") from None
 
 
+class VersionConverter(Protocol):
+    """Converts the objects of one custom resource between its versions."""
+
+    storage_api_version: str
+
+    async def convert(self, objects: list[dict[str, Any]], api_version: str
+                      ) -> list[dict[str, Any]]:
+        """`objects` as `api_version`: those already of it unchanged, the others new."""
+        ...
+
+
 class ObjectStore:
     """CRUD over all resources of a registry, on one storage and its watch cache."""
 
@@ -114,9 +129,9 @@ class ObjectStore:
         self.cache = cache
         # Every served resource's strategy (custom resources are added at run time).
         self.strategies = strategies if strategies is not None else builtin_strategies()
-        # Conversions of served versions added at run time (custom resources' versions other
-        # than their storage version, apiserver/crds.py), by (group, version, resource).
-        self.conversions: dict[tuple[str, str, str], Conversion] = {}
+        # The version converters of custom resources (apiserver/crds.py), by group and
+        # resource.
+        self.converters: dict[tuple[str, str], VersionConverter] = {}
         # Hooks run after mutating admission, before validation (upstream's BeginCreate
         # and BeginUpdate), keyed by group-resource: the Service IP and port allocator.
         self.create_hooks: dict[str, Callable[[dict[str, Any]], None]] = {}
@@ -129,8 +144,7 @@ class ObjectStore:
     def stored(self, info: ResourceInfo) -> tuple[ResourceInfo, Conversion | None]:
         """The storage version of a served one, and the conversion between them (None when
         `info` is the storage version)."""
-        converted = conversion.lookup(info.group, info.version, info.plural) or \
-            self.conversions.get((info.group, info.version, info.plural))
+        converted = conversion.lookup(info.group, info.version, info.plural)
         if converted is None:
             return info, None
         storage = self.registry.get(converted.storage_group, converted.storage_version,
@@ -147,9 +161,34 @@ class ObjectStore:
         if found is None:
             raise errors.not_found(info.group, info.plural, name)
         if converted is None:
-            return found
+            return (await self.cached_as_version(info, [found]))[0]
         obj = converted.from_storage(found.obj)
         return CachedObject(found.key, obj, orjson.dumps(obj), found.revision)
+
+    async def as_version(self, info: ResourceInfo, objects: list[dict[str, Any]]
+                         ) -> list[dict[str, Any]]:
+        """Stored custom resources as `info`'s version, converted in one batch (other
+        objects are returned as they are)."""
+        converter = self.converters.get((info.group, info.plural))
+        if converter is None or not objects:
+            return objects
+        return await converter.convert(objects, info.group_version)
+
+    async def cached_as_version(self, info: ResourceInfo, cached: list[CachedObject]
+                                ) -> list[CachedObject]:
+        """`as_version` of objects of the watch cache (a list page, watch events)."""
+        if (info.group, info.plural) not in self.converters:
+            return cached
+        objects = await self.as_version(info, [c.obj for c in cached])
+        return [c if o is c.obj else CachedObject(c.key, o, orjson.dumps(o), c.revision)
+                for c, o in zip(cached, objects, strict=True)]
+
+    async def _encode_stored(self, info: ResourceInfo, obj: dict[str, Any]) -> bytes:
+        """An object as stored: a custom resource converted to its storage version."""
+        converter = self.converters.get((info.group, info.plural))
+        if converter is not None:
+            obj = (await converter.convert([obj], converter.storage_api_version))[0]
+        return _encode(obj)
 
     def _cached_current(self, info: ResourceInfo, namespace: str, name: str
                         ) -> KeyValue | None:
@@ -213,7 +252,7 @@ class ObjectStore:
                 raise errors.invalid(info.group, info.kind, str(meta.get("name", "")),
                                      failures)
             await self.admission.validate(review)
-            value = _encode(obj)
+            value = await self._encode_stored(info, obj)
             self._check_size(value)
             name = meta["name"]
             if dry_run:
@@ -319,8 +358,13 @@ class ObjectStore:
         version, whose own rules apply too. `confirmed`: `current` was read from storage,
         not the cache; an unchanged object from the cache raises _Unconfirmed."""
         old = _with_revision(current)
-        # Decoded twice rather than deep-copied: orjson builds a fresh copy faster.
-        new = mutate(_with_revision(current))
+        served = (await self.as_version(info, [old]))[0]
+        if served is old:
+            # Decoded twice rather than deep-copied: orjson builds a fresh copy faster.
+            new = mutate(_with_revision(current))
+        else:
+            old = served
+            new = mutate(copy.deepcopy(served))
         if not isinstance(new, dict) or not isinstance(new.get("metadata"), dict):
             raise errors.bad_request("the patched object must have metadata")
         pinned = new["metadata"].get("resourceVersion")
@@ -363,8 +407,9 @@ class ObjectStore:
                     and not strategy.spec_finalizers(new):
                 if dry_run:
                     return new
-                return await self._delete_now(info, namespace, name, current.mod_revision)
-            value = _encode(new)
+                gone = await self._delete_now(info, namespace, name, current.mod_revision)
+                return (await self.as_version(info, [gone]))[0]
+            value = await self._encode_stored(info, new)
             self._check_size(value)
             if dry_run:
                 return new
@@ -383,6 +428,8 @@ class ObjectStore:
         """Returns the object and whether it is gone (False: deletion is pending)."""
         info, converted = self.stored(info)
         obj, gone = await self._delete(info, namespace, name, options)
+        if converted is None:
+            return (await self.as_version(info, [obj]))[0], gone
         return _served(converted, obj), gone
 
     async def _delete(self, info: ResourceInfo, namespace: str, name: str,

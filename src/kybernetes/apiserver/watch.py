@@ -6,7 +6,9 @@ BOOKMARK annotated `k8s.io/initial-events-end`; an explicit resourceVersion resu
 or fails with a 410 `ERROR` event when it is older than the cache window. With selectors, an
 object that stops matching is sent as DELETED and one that starts matching as ADDED.
 Events ready together (a watcher behind the fan-out) go out in one write: with a thousand
-watchers, one write per event per watcher was most of the API server's work.
+watchers, one write per event per watcher was most of the API server's work. A custom
+resource's events are converted to the watched version together too (`convert`, one
+conversion webhook call), and its watch ends when its CRD goes (`ended`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import asyncio
 import logging
 import random
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -37,6 +39,8 @@ MAX_TIMEOUT = 2 * DEFAULT_TIMEOUT
 _INT64 = re.compile(r"[+-]?[0-9]{1,19}")
 
 Render = Callable[[CachedObject], bytes]
+# Cached objects as the watched version (custom resources; see ObjectStore.cached_as_version).
+Convert = Callable[[list[CachedObject]], Awaitable[list[CachedObject]]]
 
 
 def _frame(kind: str, body: bytes) -> bytes:
@@ -87,7 +91,8 @@ def watch_timeout(text: str) -> float:
 
 
 async def watch_stream(info: ResourceInfo, namespace: str, query: dict[str, str],
-                       selection: Filter, cache: WatchCache, render: Render
+                       selection: Filter, cache: WatchCache, render: Render,
+                       convert: Convert | None = None, ended: asyncio.Event | None = None
                        ) -> AsyncIterator[bytes]:
     timeout = validate_watch_query(query)
     rv = query.get("resourceVersion", "")
@@ -110,6 +115,7 @@ async def watch_stream(info: ResourceInfo, namespace: str, query: dict[str, str]
     # One pending `anext` survives bookmark timeouts: cancelling it would end the generator
     # and drop an event already taken off its queue.
     pending: asyncio.Task[list[CacheEvent] | int] | None = None
+    ending = None if ended is None else asyncio.ensure_future(ended.wait())
     try:
         while True:
             remaining = deadline - loop.time()
@@ -118,8 +124,11 @@ async def watch_stream(info: ResourceInfo, namespace: str, query: dict[str, str]
             if pending is None:
                 pending = asyncio.ensure_future(anext(events))
             wait = min(remaining, BOOKMARK_INTERVAL) if bookmarks else remaining
-            done, _ = await asyncio.wait({pending}, timeout=wait)
-            if not done:
+            done, _ = await asyncio.wait({pending} if ending is None else {pending, ending},
+                                         timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            if ending is not None and ending in done and pending not in done:
+                return
+            if pending not in done:
                 # An event queued in this same instant must go out before a bookmark that
                 # claims the cache's revision.
                 await asyncio.sleep(0)
@@ -139,14 +148,21 @@ async def watch_stream(info: ResourceInfo, namespace: str, query: dict[str, str]
                     yield _bookmark(info, item, initial_end=True)
                 continue
             # The events ready together go out in one write.
-            frames = [frame for event in item
-                      if (frame := _filter_event(event, selection, render)) is not None]
-            if frames:
-                yield b"".join(frames)
+            selected = [chosen for event in item
+                        if (chosen := _filter_event(event, selection)) is not None]
+            if convert is not None and selected:
+                objects = await convert([o for _, o in selected])
+                selected = [(t, o) for (t, _), o in zip(selected, objects, strict=True)]
+            if selected:
+                yield b"".join(_frame(t, render(o)) for t, o in selected)
     except TooOldError as err:
         yield error_frame(errors.gone(
             f"too old resource version: {err.requested} ({err.oldest})"))
+    except errors.StatusError as err:
+        yield error_frame(err)
     finally:
+        if ending is not None:
+            ending.cancel()
         if pending is not None:
             pending.cancel()
             try:
@@ -161,20 +177,21 @@ async def watch_stream(info: ResourceInfo, namespace: str, query: dict[str, str]
             log.exception("watch of %s: closing the watch cache's stream failed", prefix)
 
 
-def _filter_event(event: CacheEvent, selection: Filter, render: Render) -> bytes | None:
+def _filter_event(event: CacheEvent, selection: Filter) -> tuple[str, CachedObject] | None:
+    """The event the watcher gets (its type and object), None when it gets none."""
     if selection.everything:
-        return _frame(event.type, render(event.current))
+        return event.type, event.current
     now = selection.matches(event.current.obj) if event.type != "DELETED" else False
     before = event.previous is not None and selection.matches(event.previous.obj)
     if event.type == "DELETED":
-        return _frame("DELETED", render(event.current)) if before else None
+        return ("DELETED", event.current) if before else None
     if now and before:
-        return _frame("MODIFIED", render(event.current))
+        return "MODIFIED", event.current
     if now:
-        return _frame("ADDED", render(event.current))
+        return "ADDED", event.current
     if before and event.previous is not None:
         # Upstream sends the last state that matched, at the event's resourceVersion.
-        return _frame("DELETED", render(_restamped(event.previous, event.revision)))
+        return "DELETED", _restamped(event.previous, event.revision)
     return None
 
 

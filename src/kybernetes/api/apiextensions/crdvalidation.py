@@ -5,8 +5,8 @@ Checked: the name is `<plural>.<group>`; the group is a dotted DNS subdomain; sc
 names (plural, singular, kind, listKind, short names, categories); versions (DNS-1035
 names, unique, exactly one storage version, a schema each, structural, default values
 valid and CEL rules that compile); subresources (scale paths); printer columns;
-conversion strategy; on update, group and scope immutable and no stored version dropped
-from the served ones.
+conversion strategy and a webhook's ConversionReview versions; on update, group and scope
+immutable and no stored version dropped from the served ones.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ Obj = dict[str, Any]
 _SCOPES = ["Cluster", "Namespaced"]
 _COLUMN_TYPES = ["integer", "number", "string", "boolean", "date"]
 _STRATEGIES = ["None", "Webhook"]
+# The ConversionReview versions this server sends (apiserver/crdconversion.py).
+REVIEW_VERSIONS = ("v1", "v1beta1")
 _JSON_PATH = re.compile(r"^(\.[A-Za-z0-9_-]+|\[[^\]]+\])+$")
 
 
@@ -114,6 +116,34 @@ def _validate(crd: Obj) -> list[FieldError]:
     elif strategy == "Webhook" and not (conversion.get("webhook") or {}).get("clientConfig"):
         errs.append(FieldError.required("spec.conversion.webhook",
                                         "required when strategy is set to Webhook"))
+    elif strategy == "Webhook":
+        errs.extend(_validate_review_versions(
+            conversion["webhook"].get("conversionReviewVersions"),
+            "spec.conversion.conversionReviewVersions"))
+    elif (conversion.get("webhook") or {}).get("clientConfig"):
+        errs.append(FieldError.forbidden("spec.conversion.webhookClientConfig",
+                                         "should not be set when strategy is not set to "
+                                         "Webhook"))
+    return errs
+
+
+def _validate_review_versions(versions: Any, path: str) -> list[FieldError]:
+    """Upstream's validateConversionReviewVersions: some, unique, DNS labels, one of them
+    a ConversionReview version the server speaks."""
+    if not isinstance(versions, list) or not versions:
+        return [FieldError.required(path)]
+    errs: list[FieldError] = []
+    seen: set[str] = set()
+    for i, version in enumerate(versions):
+        text = str(version)
+        if text in seen:
+            errs.append(FieldError.invalid(f"{path}[{i}]", text, "duplicate version"))
+            continue
+        seen.add(text)
+        errs.extend(FieldError.invalid(f"{path}[{i}]", text, m) for m in is_dns1035_label(text))
+    if not seen & set(REVIEW_VERSIONS):
+        errs.append(FieldError.invalid(path, versions, "must include at least one of "
+                                       + ", ".join(REVIEW_VERSIONS)))
     return errs
 
 

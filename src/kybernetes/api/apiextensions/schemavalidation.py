@@ -174,14 +174,8 @@ def _validate_array(schema: Schema, value: list[Any], path: str,
     if isinstance(items, dict):
         for i, item in enumerate(value):
             _validate(items, item, f"{path}[{i}]", errs)
-    min_items = schema.get("minItems")
-    if isinstance(min_items, int) and len(value) < min_items:
-        errs.append(_invalid(path, len(value),
-                             f"{name} in {_IN} should have at least {min_items} items"))
-    max_items = schema.get("maxItems")
-    if isinstance(max_items, int) and len(value) > max_items:
-        errs.append(FieldError(path or "<nil>", "FieldValueTooMany",
-                               f"must have at most {max_items} items", len(value)))
+    _check_count(schema.get("minItems"), schema.get("maxItems"), len(value), "items", path,
+                 errs)
     if schema.get("uniqueItems") and _has_duplicates(value):
         errs.append(_invalid(path, value, f"{name} in {_IN} shouldn't contain duplicates"))
     list_type = schema.get("x-kubernetes-list-type")
@@ -190,6 +184,18 @@ def _validate_array(schema: Schema, value: list[Any], path: str,
     elif list_type == "map":
         _check_map(value, list(schema.get("x-kubernetes-list-map-keys") or []), items, path,
                    errs)
+
+
+def _check_count(minimum: Any, maximum: Any, count: int, what: str, path: str,
+                 errs: list[FieldError]) -> None:
+    """minItems/maxItems of an array, minProperties/maxProperties of an object (`what`:
+    "items" or "properties"); upstream says "items" of both maxima."""
+    if isinstance(minimum, int) and count < minimum:
+        errs.append(_invalid(path, count,
+                             f"{path or '.'} in {_IN} should have at least {minimum} {what}"))
+    if isinstance(maximum, int) and count > maximum:
+        errs.append(FieldError(path or "<nil>", "FieldValueTooMany",
+                               f"must have at most {maximum} items", count))
 
 
 def _canonical(value: Any) -> bytes:
@@ -231,19 +237,12 @@ def _check_map(value: list[Any], keys: list[str], items: Any, path: str,
 
 def _validate_object(schema: Schema, value: dict[str, Any], path: str,
                      errs: list[FieldError]) -> None:
-    name = path or "."
     properties: dict[str, Schema] = schema.get("properties") or {}
     for required in schema.get("required") or []:
         if required not in value:
             errs.append(FieldError.required(_child(path, required)))
-    min_props = schema.get("minProperties")
-    if isinstance(min_props, int) and len(value) < min_props:
-        errs.append(_invalid(path, len(value),
-                             f"{name} in {_IN} should have at least {min_props} properties"))
-    max_props = schema.get("maxProperties")
-    if isinstance(max_props, int) and len(value) > max_props:
-        errs.append(FieldError(path or "<nil>", "FieldValueTooMany",
-                               f"must have at most {max_props} items", len(value)))
+    _check_count(schema.get("minProperties"), schema.get("maxProperties"), len(value),
+                 "properties", path, errs)
     if schema.get("x-kubernetes-embedded-resource"):
         _validate_embedded(value, path, errs)
     additional = schema.get("additionalProperties")

@@ -11,7 +11,8 @@ without one). `?timeout=<n>s` is added to the path as upstream does; a call that
 longer fails.
 
 Failures raise `CallError` with upstream's reason text (the dispatcher names the webhook
-and applies its failurePolicy).
+and applies its failurePolicy). `post` is the HTTPS call alone, which CRD conversion
+webhooks (apiserver/crdconversion.py) share.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ _MAX_CLIENTS = 64
 
 class CallError(Exception):
     """The webhook could not be called, or answered nonsense (failurePolicy applies)."""
+
+
+class PostError(CallError):
+    """The POST got no 2xx answer."""
 
 
 @dataclass(frozen=True)
@@ -95,9 +100,9 @@ class WebhookClient:
             self._clients[ca_bundle] = client
         return client
 
-    async def target(self, hook: Webhook) -> Target:
-        config = hook.client_config
-        timeout = f"timeout={int(hook.timeout)}s"
+    async def target(self, config: dict[str, Any], timeout_seconds: float) -> Target:
+        """Where a webhook's clientConfig points, with upstream's `?timeout=` added."""
+        timeout = f"timeout={int(timeout_seconds)}s"
         url = config.get("url")
         if isinstance(url, str) and url:
             return Target(f"{url}{'&' if '?' in url else '?'}{timeout}")
@@ -114,24 +119,34 @@ class WebhookClient:
 
     async def call(self, hook: Webhook, review: dict[str, Any]) -> dict[str, Any]:
         """POST the review; the checked `response` of the answer."""
-        target = await self.target(hook)
-        client = self._client(str(hook.client_config.get("caBundle") or ""))
-        extensions = {"sni_hostname": target.server_name} if target.server_name else {}
         try:
-            answer = await client.post(
-                target.url, content=orjson.dumps(review), timeout=hook.timeout,
-                headers={"Content-Type": "application/json", "Accept": "application/json"},
-                extensions=extensions)
-        except httpx.HTTPError as err:
-            raise CallError(f"failed to call webhook: {_go_error(target.url, err)}") from None
-        if not 200 <= answer.status_code < 300:
-            raise CallError(f"failed to call webhook: the server responded with the status "
-                            f"code {answer.status_code} but did not return more information")
+            content = await self.post(hook.client_config, hook.timeout, review)
+        except PostError as err:
+            raise CallError(f"failed to call webhook: {err}") from None
         try:
-            body = orjson.loads(answer.content)
+            body = orjson.loads(content)
         except orjson.JSONDecodeError as err:
             raise CallError(f"received invalid webhook response: {err}") from None
         return verify_response(body, review["request"]["uid"], mutating=hook.mutating)
+
+    async def post(self, config: dict[str, Any], seconds: float, review: dict[str, Any]
+                   ) -> bytes:
+        """POST a review to a webhook's clientConfig (admission, CRD conversion); the body
+        of a 2xx answer. PostError says why there is none, in Go's HTTP client's words."""
+        target = await self.target(config, seconds)
+        client = self._client(str(config.get("caBundle") or ""))
+        extensions = {"sni_hostname": target.server_name} if target.server_name else {}
+        try:
+            answer = await client.post(
+                target.url, content=orjson.dumps(review), timeout=seconds,
+                headers={"Content-Type": "application/json", "Accept": "application/json"},
+                extensions=extensions)
+        except httpx.HTTPError as err:
+            raise PostError(_go_error(target.url, err)) from None
+        if not 200 <= answer.status_code < 300:
+            raise PostError(f"the server responded with the status code {answer.status_code} "
+                            "but did not return more information")
+        return answer.content
 
 
 async def resolve_service(store: ObjectStore, services: ResourceInfo, slices: ResourceInfo,
