@@ -45,6 +45,7 @@ from kybernetes.apiserver.metrics import ApiServerMetrics, request_labels
 from kybernetes.apiserver.resources import ResourceHandlers
 from kybernetes.apiserver.routing import parse_resource_path
 from kybernetes.apiserver.store import ObjectStore
+from kybernetes.dashboard import assets as dashboard_assets
 from kybernetes.storage.encryption import TransformError
 from kybernetes.storage.interface import StorageError
 
@@ -85,6 +86,8 @@ class ApiServerApp:
     audit: Auditor | None = None
     # Groups served by other processes, proxied (see apiserver/aggregator).
     aggregator: Aggregator | None = None
+    # The web dashboard's built files, served at /dashboard/ (see kybernetes/dashboard).
+    dashboard = dashboard_assets.Assets()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -107,6 +110,10 @@ class ApiServerApp:
                 trail.complete()
             return
         if scope["type"] != "http":
+            return
+        if dashboard_assets.serves(scope["path"]):
+            # The dashboard's static files are public; its API calls are authenticated.
+            await self.dashboard(scope, send)
             return
         request = Request(scope, receive)
         started = time.perf_counter()

@@ -344,11 +344,12 @@ class PodProxy:
         `admit` (authentication and authorization) lets it through."""
         if (await receive())["type"] != "websocket.connect":
             return
-        offered = [str(p) for p in scope.get("subprotocols") or ()]
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"),
                          keep_blank_values=True)
         try:
             await admit()
+            # After authentication, which takes out a subprotocol that carried the token.
+            offered = [str(p) for p in scope.get("subprotocols") or ()]
             path = parse_resource_path(scope["path"].rstrip("/"))
             if path is None or (path.group, path.resource) != ("", "pods") or \
                     path.subresource not in STREAMING or not path.namespace:

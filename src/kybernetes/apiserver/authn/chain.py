@@ -2,6 +2,7 @@
 anonymous fallback): a client certificate first, then a bearer token through each token
 authenticator in turn; no credential at all is `system:anonymous` when anonymous requests
 are enabled, else 401. A bearer token that no authenticator accepts is 401, never anonymous.
+A WebSocket upgrade may carry its token in a subprotocol instead (see websocketprotocol).
 
 Tokens on requests are checked for the API audiences; `review` checks one for any audiences
 (TokenReview) and says why it failed, as upstream's aggregated errors do.
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from kybernetes.api import errors
 from kybernetes.apiserver.authn.tokens import InvalidToken, TokenAuthenticator, TokenResponse
 from kybernetes.apiserver.authn.user import ANONYMOUS_USER, UserInfo, with_authenticated
+from kybernetes.apiserver.authn.websocketprotocol import protocol_token
 from kybernetes.apiserver.authn.x509 import X509Authenticator
 from kybernetes.apiserver.http import Request
 
@@ -46,12 +48,18 @@ class AuthenticationChain:
         if user is not None:
             return with_authenticated(user)
         token = bearer_token(request)
+        others: list[str] | None = None
+        if token is None:
+            # A WebSocket's token in its subprotocols (browsers cannot send the header).
+            token, others = protocol_token(request.scope)
         if token is not None:
             found, failures = await self._token(token, self.api_audiences)
             if found is None:
                 if failures:
                     log.debug("bearer token refused: %s", "; ".join(failures))
                 raise errors.unauthorized()
+            if others is not None:
+                request.scope["subprotocols"] = others
             return found.user
         if self.anonymous:
             return ANONYMOUS_USER
