@@ -49,8 +49,9 @@ from kybernetes.api.version import GIT_VERSION, KUBERNETES_VERSION, user_agent
 from kybernetes.apiserver import aggregator_metrics, controlplanenode
 from kybernetes.apiserver.server import ApiServer, ApiServerConfig
 from kybernetes.cli import agent as agent_cli
-from kybernetes.cli import configfile, credentials, flags
+from kybernetes.cli import configfile, credentials, embeddedetcd, flags
 from kybernetes.cli import dns as dns_cli
+from kybernetes.cli import etcdsnapshot as etcd_snapshot_cli
 from kybernetes.cli import image as image_cli
 from kybernetes.cli import ingress as ingress_cli
 from kybernetes.cli import proxy as proxy_cli
@@ -204,12 +205,13 @@ def _build_server(args: argparse.Namespace) -> ApiServer:
         raise SystemExit(f"kyb {args.command}: {err}") from None
 
 
-def _run_apiserver(args: argparse.Namespace) -> int:
+def _run_apiserver(args: argparse.Namespace,
+                   embedded: embeddedetcd.Embedded | None = None) -> int:
     server = _build_server(args)
     try:
         import uvloop
 
-        uvloop.run(server.serve())
+        uvloop.run(embeddedetcd.around(embedded, server, server.serve()))
     except KeyboardInterrupt:
         pass
     return 0
@@ -587,8 +589,9 @@ def _run_server(args: argparse.Namespace) -> int:
         args.disable_agent = True
     if not args.disable_agent:
         ingress_cli.check_nginx(args)
+    embedded = embeddedetcd.configure(args, args.data_dir or default_data_dir())
     if args.disable_controller_manager and args.disable_scheduler and args.disable_agent:
-        return _run_apiserver(args)
+        return _run_apiserver(args, embedded)
     server = _build_server(args)
     options = None if args.disable_controller_manager \
         else _controller_manager_options(args, in_server=True)
@@ -599,14 +602,12 @@ def _run_server(args: argparse.Namespace) -> int:
     try:
         import uvloop
 
-        uvloop.run(_serve_control_plane(server, options, scheduler=not args.disable_scheduler,
-                                        scheduler_config=args.scheduler_config,
-                                        agent=None if args.disable_agent else args,
-                                        metrics=metrics,
-                                        manager_metrics_address=(
-                                            args.controller_manager_metrics_bind_address),
-                                        scheduler_metrics_address=(
-                                            args.scheduler_metrics_bind_address)))
+        uvloop.run(embeddedetcd.around(embedded, server, _serve_control_plane(
+            server, options, scheduler=not args.disable_scheduler,
+            scheduler_config=args.scheduler_config,
+            agent=None if args.disable_agent else args, metrics=metrics,
+            manager_metrics_address=args.controller_manager_metrics_bind_address,
+            scheduler_metrics_address=args.scheduler_metrics_bind_address)))
     except KeyboardInterrupt:
         pass
     return 0
@@ -655,6 +656,7 @@ def build_parser() -> argparse.ArgumentParser:
     server = flags.command(commands, "server", help="the control plane, all in one process")
     configfile.add_config_flag(server)
     _add_apiserver_flags(server)
+    embeddedetcd.add_flags(server)
     components = flags.group(server, flags.COMPONENTS)
     components.add_argument("--disable-controller-manager", action="store_true",
                             help="do not run the controller manager in this process")
@@ -696,6 +698,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingress_cli.add_parser(commands)
     image_cli.add_parser(commands)
     sim_cli.add_parser(commands)
+    etcd_snapshot_cli.add_parser(commands)
     kubectl = commands.add_parser("kubectl", help="kubectl against this cluster",
                                   add_help=False)
     kubectl.add_argument("--data-dir", type=Path, default=None,
