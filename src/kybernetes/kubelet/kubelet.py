@@ -10,8 +10,9 @@ What it does, as upstream's kubelet does it, all through the API server:
   pod, by uid, to its pod worker (`podworkers.PodWorkers`; mirror pods excepted: they
   stand for what runs without the kubelet, `mirrorpods`), which runs `sync_pod`:
   a pod being deleted is stopped within its grace period, its status written, its
-  resources released, and then the pod object is deleted (grace 0, uid precondition) as
-  the kubelet's status manager does; a pod gone from the API is stopped and removed; any
+  volumes released, and then the pod object is deleted (grace 0, uid precondition) as
+  the kubelet's status manager does, its stopped containers and sandbox removed after;
+  a pod gone from the API is stopped and removed; any
   other pod is driven one step towards its spec (`kuberuntime.RuntimeManager`) and its
   status (`podstatus`) written when it changed (`statusmanager`). A sync reads only its
   own pod's sandboxes and containers (`podindex`), so it costs the same with 1 pod on the
@@ -409,11 +410,14 @@ class Kubelet:
                                  terminal=True)
         with contextlib.suppress(ClientError):
             await self.status.set(pod, status)
-        await self.manager.remove_pod(pod)
+        # Upstream's PodCouldBeDeleted: nothing runs and the volumes are released; the
+        # stopped containers and sandboxes are removed after the object (its container GC).
+        await self.manager.release_volumes(pod)
         with contextlib.suppress(NotFoundError):
             await self.client.delete(PODS, pod["metadata"]["name"],
                                      pod["metadata"]["namespace"], grace_period_seconds=0,
                                      preconditions=Preconditions(uid=uid))
+        await self.manager.remove_pod(pod)
         self.status.forget(uid)
         return DONE
 

@@ -698,6 +698,10 @@ class RuntimeManager:
         state = await self.pod_state(str(pod["metadata"]["uid"]))
         await self._kill_all(pod, state, grace)
 
+    async def release_volumes(self, pod: Obj) -> None:
+        """Unmount and remove the stopped pod's volumes."""
+        await self.volumes.teardown(pod)
+
     async def remove_pod(self, pod: Obj) -> None:
         """Remove the stopped pod's containers, sandboxes, volumes and directories."""
         uid = str(pod["metadata"]["uid"])
