@@ -389,10 +389,11 @@ class TestErrors:
         (plugins / "portmap").unlink()
         (plugins / "portmap").write_text("#!/bin/sh\nexec sleep 60\n")
         (plugins / "portmap").chmod(0o755)
-        network = PodNetwork(config(tmp_path, node, plugin_dir=plugins, timeout=0.5),
+        # Long enough for the working plugins on a loaded machine, short for the test.
+        network = PodNetwork(config(tmp_path, node, plugin_dir=plugins, timeout=2.0),
                              POD_CIDR)
         with pytest.raises(NetworkError, match=r'plugin type="portmap" name="cbr0" failed '
-                           r"\(add\): netplugin timed out after 0.5s"):
+                           r"\(add\): netplugin timed out after 2s"):
             await network.setup(sandbox_id(), pod_netns().path, pod("a"))
         # The failed ADD was undone: DEL went on past the hung portmap to free the IP.
         assert network.allocations() == {}
