@@ -57,10 +57,11 @@ class Cluster:
     def token(self) -> str:
         return (self.server.data_dir / "token").read_text().strip()
 
-    def agent_command(self, token: str, data_dir: Path) -> list[str]:
+    def agent_command(self, token: str, data_dir: Path, lb_port: int = 6444) -> list[str]:
         return [sys.executable, "-m", "kybernetes.cli.main", "agent", "--server", self.url,
                 "--token", token, "--data-dir", str(data_dir), "--node-name", NODE,
-                "--node-ip", AGENT_IP, "--run-dir", str(data_dir / "run")]
+                "--node-ip", AGENT_IP, "--run-dir", str(data_dir / "run"),
+                "--lb-server-port", str(lb_port)]
 
     def start_agent(self, token: str) -> None:
         log = open(self.agent_dir / "agent.log", "ab")  # noqa: SIM115 - the process owns it
@@ -143,8 +144,10 @@ def test_the_node_gets_its_certificates_by_csr(cluster: Cluster) -> None:
     assert (agent / "kubelet.kubeconfig").stat().st_mode & 0o777 == 0o600
     assert (agent / "pki" / "kubelet-client-current.pem").stat().st_mode & 0o777 == 0o600
     assert not list(cluster.agent_dir.rglob("ca.key"))
-    whoami = cluster.kubectl_in_server_ns("--kubeconfig", str(agent / "kubelet.kubeconfig"),
-                                          "auth", "whoami").stdout
+    # The node's kubeconfig leads to its load balancer, in the agent's namespace.
+    with inside(cluster.agent_ns):
+        whoami = cluster.kubectl("--kubeconfig", str(agent / "kubelet.kubeconfig"),
+                                 "auth", "whoami")
     assert f"system:node:{NODE}" in whoami
     node: Obj = json.loads(cluster.kubectl_in_server_ns("get", "node", NODE, "-o",
                                                         "json").stdout)
@@ -193,7 +196,8 @@ def test_a_wrong_token_is_refused(cluster: Cluster, tmp_path: Path) -> None:
     for token, message in ((wrong_secret, "the server refused the node token (401 "),
                            (wrong_ca, "the token's CA hash does not match")):
         with inside(cluster.agent_ns):
-            result = subprocess.run(cluster.agent_command(token, tmp_path / "refused"),
+            # Beside the running agent: a load balancer port of its own.
+            result = subprocess.run(cluster.agent_command(token, tmp_path / "refused", 6445),
                                     capture_output=True, text=True, timeout=60)
         assert result.returncode == 1, result.stderr
         assert message in result.stderr

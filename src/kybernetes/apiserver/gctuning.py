@@ -11,9 +11,9 @@ serving starts (modules, OpenAPI schemas, the cache as loaded) is frozen out of 
 collection (`gc.freeze`); frozen objects are still freed by refcounting.
 
 The C heap is tuned too (glibc's malloc; elsewhere nothing is done). Every TLS connection
-has a 256 KiB read buffer (uvloop's SSL protocol), and the server talks to itself over a
-hundred of them (each informer's watch, both ends). glibc serves allocations that large
-with their own mmap, lazily backed, until a large block is freed: then its dynamic
+has a 256 KiB read buffer (uvloop's SSL protocol), one per watch of every agent and client
+(`kyb server`'s own components use its Unix socket instead). glibc serves allocations that
+large with their own mmap, lazily backed, until a large block is freed: then its dynamic
 threshold rises and they come from the heap, where freed memory is reused and stays
 resident. The threshold is pinned at its default (128 KiB), so large buffers stay mmaps
 that cost only the pages they use and go back to the system when freed. Threads (the

@@ -2,8 +2,10 @@
 
 `ApiServer` owns the lifecycle: open storage, fill the watch cache, make sure the system
 namespaces exist, then serve HTTPS (TLS 1.2 or newer) with uvicorn (client certificates
-optional, so bearer tokens work too) until stopped. History older than one compaction
-interval is compacted, as kube-apiserver asks etcd every five minutes.
+optional, so bearer tokens work too) until stopped; with `loopback_socket` (`kyb server`),
+the same app on a Unix socket too, for the components in this process (loopbacksocket.py).
+History older than one compaction interval is compacted, as kube-apiserver asks etcd every
+five minutes.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from kybernetes.apiserver import (
     ingressbootstrap,
     kubernetesendpoints,
     localstorage,
+    loopbacksocket,
     nodetoken,
     pki,
     podproxy,
@@ -45,8 +48,10 @@ from kybernetes.apiserver.apiservicecontroller import ApiServiceController
 from kybernetes.apiserver.app import ApiServerApp
 from kybernetes.apiserver.audit import setup as audit_setup
 from kybernetes.apiserver.authn import setup as authn_setup
+from kybernetes.apiserver.authn.loopback import LoopbackTokens
 from kybernetes.apiserver.authz import setup as authz_setup
 from kybernetes.apiserver.crds import CrdController
+from kybernetes.apiserver.identitylease import IdentityLease
 from kybernetes.apiserver.storagemetrics import TimedStorage
 from kybernetes.apiserver.store import ObjectStore
 from kybernetes.apiserver.tlspeer import PeerCertHttpProtocol
@@ -110,6 +115,10 @@ class ApiServerConfig:
     ingress: bool = True
     # How often Service-backed APIServices are checked for availability (upstream: 30 s).
     apiservice_check_interval: float = 30.0
+    # Also serve on <data-dir>/apiserver.sock, for in-process components (`kyb server`).
+    loopback_socket: bool = False
+    # The host name the identity Lease is named after (default: the machine's).
+    hostname: str = ""
 
     @property
     def storage(self) -> str:
@@ -142,6 +151,8 @@ class ApiServer:
             lambda: (o.obj for o in self.cache.scan(services.key_prefix)))
         self.store.create_hooks["services"] = allocator.allocate
         self.store.update_hooks["services"] = allocator.allocate_update
+        # The tokens of in-process components, good on the Unix socket only.
+        self.loopback_tokens = LoopbackTokens()
         self.app = ApiServerApp(self.registry, self.store,
                                 server_address=f"{config.advertise_address}:{config.port}",
                                 authenticator=authn_setup.install(self),
@@ -202,8 +213,8 @@ class ApiServer:
         await self._until_storage_answers(lambda: localstorage.bootstrap(self))
         # The default IngressClass nginx and the ingress controller's role.
         await self._until_storage_answers(lambda: ingressbootstrap.bootstrap(self))
-        # Where the `kubernetes` Service leads: this server's address.
-        await self._until_storage_answers(lambda: kubernetesendpoints.bootstrap(self))
+        # Where the `kubernetes` Service leads: every live server's address.
+        await self._until_storage_answers(lambda: kubernetesendpoints.reconcile(self))
         gctuning.settle_heap()
 
     async def _until_storage_answers(self, step: Callable[[], Awaitable[None]]) -> None:
@@ -265,15 +276,24 @@ class ApiServer:
         config.load()
         assert config.ssl is not None
         config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
-        self._uvicorn = _Uvicorn(config, self.serving)
+        self._uvicorn = _Uvicorn(
+            config, self.serving, loopbacksocket.socket_path(self.config.data_dir)
+            if self.config.loopback_socket else None)
         background = [asyncio.create_task(self._compact_forever(), name="compactor"),
                       asyncio.create_task(self.app.loop_monitor.run(), name="loop-monitor"),
                       asyncio.create_task(self.crds.run(), name="crd-controller"),
                       asyncio.create_task(self.apiservice_controller.run(),
-                                          name="apiservice-controller")]
+                                          name="apiservice-controller"),
+                      asyncio.create_task(kubernetesendpoints.run(self), name="master-lease"),
+                      asyncio.create_task(IdentityLease(
+                          self, self.config.hostname or socket.gethostname()).run(),
+                          name="identity-lease")]
         try:
             await self._uvicorn.serve()
         finally:
+            if self._uvicorn.loopback_bound:
+                with contextlib.suppress(FileNotFoundError):
+                    loopbacksocket.socket_path(self.config.data_dir).unlink()
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
@@ -321,13 +341,28 @@ def _host(address: str) -> str:
 
 
 class _Uvicorn(uvicorn.Server):
-    """uvicorn's server, which sets `serving` once it listens."""
+    """uvicorn's server, which also listens on the Unix socket `loopback` when given, and
+    sets `serving` once it listens."""
 
-    def __init__(self, config: uvicorn.Config, serving: asyncio.Event) -> None:
+    def __init__(self, config: uvicorn.Config, serving: asyncio.Event,
+                 loopback: Path | None = None) -> None:
         super().__init__(config)
         self.serving = serving
+        self.loopback = loopback
+        self.loopback_bound = False
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
+        if self.started and self.loopback is not None:
+            # Bound once the HTTPS port is ours, so that a second server on this data dir
+            # fails there before replacing the first one's socket. Its connections are
+            # tracked with the HTTPS ones: shut down alike.
+            sock = loopbacksocket.bind(self.loopback)
+            self.loopback_bound = True
+            self.servers.append(await asyncio.get_running_loop().create_unix_server(
+                lambda: loopbacksocket.LoopbackHttpProtocol(
+                    config=self.config, server_state=self.server_state,
+                    app_state=self.lifespan.state),
+                sock=sock, backlog=self.config.backlog))
         if self.started:
             self.serving.set()

@@ -8,6 +8,8 @@ do, without the CA's key: the CA is trusted by the hash in the token, the bootst
 obtains the node's client certificate through a CertificateSigningRequest, and the node
 then runs as `system:node:<name>` (kubelet/certificate/bootstrap.py). A wrong token ends
 the command with a message and exit status 1. At a restart, valid credentials are reused.
+Such a node reaches the API servers through a local load balancer on 127.0.0.1:6444
+(agentloadbalancer.py), which fails over between every live server, as k3s agents do.
 
 `kyb server` runs the same agent in its own process (unless `--disable-agent`), as
 `k3s server` does, talking to its API server over loopback like any other client.
@@ -47,7 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kybernetes.api.version import user_agent
-from kybernetes.cli import configfile, flags
+from kybernetes.cli import agentloadbalancer, configfile, flags
 from kybernetes.cli import ingress as ingress_cli
 from kybernetes.cli import proxy as proxy_cli
 from kybernetes.cli.process import run_until_signal
@@ -131,6 +133,9 @@ def add_parser(commands: Any) -> None:
     cluster.add_argument("--certificate-authority", type=Path, default=None, metavar="FILE",
                          help="the cluster CA, for a token without its hash (<id>.<secret>;"
                               " default: the hash in the token)")
+    cluster.add_argument("--lb-server-port", type=int, default=agentloadbalancer.PORT,
+                         metavar="PORT", help="the local port of the load balancer through "
+                         "which a node joined with --server reaches the API servers")
     cluster.add_argument("--proxy-kubeconfig", default=None, metavar="FILE",
                          help="kube-proxy's kubeconfig (default: --kubeconfig; a node that "
                               "joined with --token: the node's own credentials)")
@@ -437,21 +442,36 @@ async def _network_gc(runtime: Any, network: Any, period: float = 60.0) -> None:
 async def join_and_serve(data_dir: Path, args: argparse.Namespace) -> None:
     """Join with `--server`/`--token` (or reuse the credentials of an earlier join), then
     run the node and its kube-proxy as `system:node:<name>` (`system:nodes` is bound to
-    `system:node-proxier`), or kube-proxy with `--proxy-kubeconfig` if given."""
-    from kybernetes.client import load_config
+    `system:node-proxier`), or kube-proxy with `--proxy-kubeconfig` if given. All of them
+    reach the API servers through the agent's load balancer (agentloadbalancer.py)."""
+    from kybernetes.client import ApiClient, load_config
     from kybernetes.kubelet.certificate.bootstrap import JoinError, NodePaths, join
 
     paths = NodePaths(data_dir / "agent")
     node_name = args.node_name or socket.gethostname()
+    balancer = agentloadbalancer.LoadBalancer(args.server, args.lb_server_port)
     try:
-        config = await join(args.server, args.token, node_name, paths,
-                            ca_file=args.certificate_authority)
-    except JoinError as err:
-        raise SystemExit(f"kyb agent: {err}") from None
-    node = serve(config, data_dir, args, client_credential=paths.client,
-                 network_policy=not args.disable_network_policy, addons=_addons(args))
-    await _with_addons(node, data_dir, load_config(args.proxy_kubeconfig)
-                       if args.proxy_kubeconfig else config, config, args)
+        await balancer.start()
+    except OSError as err:
+        raise SystemExit(f"kyb agent: cannot listen on 127.0.0.1:{args.lb_server_port} "
+                         f"(--lb-server-port): {err.strerror}") from None
+    try:
+        try:
+            config = await join(balancer.url, args.token, node_name, paths,
+                                ca_file=args.certificate_authority)
+        except JoinError as err:
+            raise SystemExit(f"kyb agent: {err}") from None
+        # Credentials of an earlier join may name the server itself: the balancer instead.
+        config = config.replace(server=balancer.url)
+        node = serve(config, data_dir, args, client_credential=paths.client,
+                     network_policy=not args.disable_network_policy, addons=_addons(args))
+        async with ApiClient(config) as client, asyncio.TaskGroup() as group:
+            following = group.create_task(balancer.run(client))
+            await _with_addons(node, data_dir, load_config(args.proxy_kubeconfig)
+                               if args.proxy_kubeconfig else config, config, args)
+            following.cancel()
+    finally:
+        await balancer.close()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,14 +6,26 @@ cluster DNS as `system:kybernetes:dns`, the network policy controller as
 kube-proxy as `system:kube-proxy`, the node as
 `system:node:<name>` in `system:nodes`. RBAC and the Node authorizer then treat them as
 upstream treats its components, and none of them holds the admin's rights.
+
+In `kyb server` they reach the API server over its Unix socket rather than loopback TLS
+(`in_process_config`; why: apiserver/loopbacksocket.py), with a bearer token the server
+minted in memory for that same identity: RBAC, admission and audit see the same user. The
+kubeconfig (its CA, its certificate) still serves what the component does over TLS with
+other peers (the metrics server scraping kubelets, the CA it publishes to namespaces).
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from kybernetes.apiserver.loopbacksocket import socket_path
 from kybernetes.apiserver.pki import Pki, issue_client_cert, write_kubeconfig
+from kybernetes.client.config import ClientConfig, load_kubeconfig
+
+if TYPE_CHECKING:
+    from kybernetes.apiserver.server import ApiServer
 
 SCHEDULER = ("system:kube-scheduler", ())
 CONTROLLER_MANAGER = ("system:kube-controller-manager", ())
@@ -45,3 +57,15 @@ def component_kubeconfig(data_dir: Path, server: str,
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     write_kubeconfig(path, server=server, pki=pki, cert=cert, key=key)
     return path
+
+
+def in_process_config(server: ApiServer, url: str,
+                      identity: tuple[str, tuple[str, ...]]) -> ClientConfig:
+    """The client config of a component `kyb server` runs beside `server` as `identity`:
+    its kubeconfig's (for `url`), but over the server's Unix socket with a token minted
+    for the same identity."""
+    data_dir = server.config.data_dir
+    name, groups = identity
+    return load_kubeconfig(component_kubeconfig(data_dir, url, identity)).replace(
+        server="http://localhost", unix_socket=str(socket_path(data_dir)),
+        token=server.loopback_tokens.mint(name, groups))

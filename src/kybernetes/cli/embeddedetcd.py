@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from kybernetes.cli.supervise import Supervised
 
 if TYPE_CHECKING:
     from kybernetes.apiserver.server import ApiServer
+    from kybernetes.controllers.cronjob.schedule import Schedule
     from kybernetes.etcdserver.client import Member
     from kybernetes.etcdserver.config import EtcdConfig
     from kybernetes.etcdserver.process import Bootstrap
@@ -43,6 +45,9 @@ log = logging.getLogger("kyb")
 # How long a member that bootstraps (first start, join, reset) may take to be healthy.
 _BOOTSTRAP_TIMEOUT = 120.0
 _PUBLISH_RETRY = 2.0
+# k3s's defaults for scheduled snapshots.
+DEFAULT_CRON = "0 */12 * * *"
+DEFAULT_RETENTION = 5
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -66,6 +71,15 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     database.add_argument("--etcd-peer-port", type=int, default=None, metavar="PORT",
                           help="the embedded etcd's peer port (default: the last one "
                                "used, else 2380)")
+    database.add_argument("--etcd-snapshot-schedule-cron", default=DEFAULT_CRON,
+                          metavar="SPEC", help="when to save a snapshot of the embedded etcd "
+                          "(cron syntax, local time)")
+    database.add_argument("--etcd-snapshot-retention", type=int, default=DEFAULT_RETENTION,
+                          metavar="N", help="scheduled snapshots to keep")
+    database.add_argument("--etcd-snapshot-dir", type=Path, default=None, metavar="DIR",
+                          help="where snapshots are saved (default: <data-dir>/db/snapshots)")
+    database.add_argument("--etcd-disable-snapshots", action="store_true",
+                          help="save no scheduled snapshots")
 
 
 @dataclass
@@ -77,6 +91,13 @@ class Embedded:
     token: str = ""
     cluster_reset: bool = False
     restore_path: Path | None = None
+    # The server's node name; whether the server runs that node (annotated as the member's).
+    node_name: str = ""
+    own_node: bool = False
+    # Scheduled snapshots (None: none), their retention and directory.
+    snapshot_schedule: Schedule | None = None
+    snapshot_retention: int = DEFAULT_RETENTION
+    snapshot_dir: Path | None = None
 
 
 def configure(args: argparse.Namespace, data_dir: Path) -> Embedded | None:
@@ -99,6 +120,15 @@ def configure(args: argparse.Namespace, data_dir: Path) -> Embedded | None:
         flags.fail(args.command, "--server needs --token")
     if args.cluster_reset_restore_path is not None and not args.cluster_reset:
         flags.fail(args.command, "--cluster-reset-restore-path needs --cluster-reset")
+    if args.etcd_snapshot_retention < 1:
+        flags.fail(args.command, "--etcd-snapshot-retention must be at least 1")
+    from kybernetes.etcdserver.scheduledsnapshots import schedule as snapshot_schedule
+
+    try:
+        when = None if args.etcd_disable_snapshots else \
+            snapshot_schedule(args.etcd_snapshot_schedule_cron)
+    except ValueError as err:
+        flags.fail(args.command, f"--etcd-snapshot-schedule-cron: {err}")
     config = etcd_config.configure(data_dir, args.advertise_address, args.etcd_client_port,
                                    args.etcd_peer_port)
     args.storage = f"etcd://{config.local_endpoint}"
@@ -106,7 +136,11 @@ def configure(args: argparse.Namespace, data_dir: Path) -> Embedded | None:
     args.etcd_certfile, args.etcd_keyfile = config.cert("client")
     return Embedded(config, join_url=args.server or "",
                     token=args.token or "", cluster_reset=args.cluster_reset,
-                    restore_path=args.cluster_reset_restore_path)
+                    restore_path=args.cluster_reset_restore_path,
+                    node_name=getattr(args, "node_name", None) or socket.gethostname(),
+                    own_node=not getattr(args, "disable_agent", True),
+                    snapshot_schedule=when, snapshot_retention=args.etcd_snapshot_retention,
+                    snapshot_dir=args.etcd_snapshot_dir)
 
 
 async def _add_member(channel: Any, peer_url: str) -> tuple[Member, list[Member]]:
@@ -231,6 +265,7 @@ async def around(embedded: Embedded | None, server: ApiServer,
     running = asyncio.create_task(member.run(), name="etcd")
     server.app.liveness[member.name] = member.check
     publishing = asyncio.create_task(_publish(server, embedded), name="bootstrap-data")
+    housekeeping = [asyncio.create_task(_housekeeping(server, embedded), name="etcd-upkeep")]
     try:
         if bootstrapping:
             try:
@@ -246,8 +281,27 @@ async def around(embedded: Embedded | None, server: ApiServer,
             raise SystemExit(f"kyb server: {running.exception()}")
         await served
     finally:
-        for task in (publishing, running):
+        for task in (*housekeeping, publishing, running):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
+
+
+async def _housekeeping(server: ApiServer, embedded: Embedded) -> None:
+    """Once the API server serves: the member controller (and this server's node marked as
+    the member's), and the scheduled snapshots."""
+    from kybernetes.etcdserver import scheduledsnapshots, snapshot
+    from kybernetes.etcdserver.membercontroller import MemberController
+
+    await server.serving.wait()
+    controller = MemberController(server, embedded.config)
+    async with asyncio.TaskGroup() as group:
+        group.create_task(controller.run())
+        if embedded.own_node:
+            group.create_task(controller.annotate_own_node(embedded.node_name))
+        if embedded.snapshot_schedule is not None:
+            group.create_task(scheduledsnapshots.run(
+                embedded.config, embedded.snapshot_schedule, embedded.snapshot_retention,
+                embedded.snapshot_dir or snapshot.default_dir(embedded.config.data_dir),
+                embedded.node_name))

@@ -80,11 +80,12 @@ def _member(args: argparse.Namespace) -> Any:
 
 def _save(args: argparse.Namespace) -> int:
     from kybernetes.etcdserver import client
+    from kybernetes.etcdserver.snapshot import snapshot_name
 
     member = _member(args)
     directory = _snapshot_dir(args)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = directory / f"{args.name}-{socket.gethostname()}-{int(time.time())}"
+    path = directory / snapshot_name(args.name, socket.gethostname(), time.time())
 
     async def save() -> int:
         async with client.connect(member, [member.local_endpoint]) as channel:

@@ -5,10 +5,11 @@
 Each subcommand is a thin entry point that parses flags and starts a component.
 
 `kyb server` is the API server plus, once it is serving, the controller manager, the
-scheduler and a node agent (kubelet) in the same process — but as API clients over HTTPS on
-loopback with the admin kubeconfig the server wrote, never sharing objects with it
-(components talk only through the API). On SIGTERM or SIGINT those stop first (releasing
-their leases through the still-running API; containers keep running), then the API server.
+scheduler and a node agent (kubelet) in the same process — but as API clients, each with
+an identity of its own (cli/credentials.py), over the server's Unix socket, never sharing
+objects with it (components talk only through the API). On SIGTERM or SIGINT those stop
+first (releasing their leases through the still-running API; containers keep running),
+then the API server.
 `--disable-controller-manager`, `--disable-scheduler` and `--disable-agent` leave one out,
 as k3s's flags of those names do. With its node, the server also runs the cluster DNS on
 the node's address (`kyb dns`; `--disable-dns` leaves it out, as k3s's `--disable coredns`)
@@ -61,6 +62,7 @@ from kybernetes.cli.flags import parse_bool
 from kybernetes.cli.supervise import Supervised
 
 if TYPE_CHECKING:  # the controllers are imported only by the commands that run them
+    from kybernetes.client import ClientConfig
     from kybernetes.controllers.manager import ControllerManagerOptions
 
 # The controller manager's User-Agent, whose program name the API server records as the
@@ -189,7 +191,9 @@ def _apiserver_config(args: argparse.Namespace) -> ApiServerConfig:
         audit_policy_file=args.audit_policy_file, audit_log_path=args.audit_log_path,
         audit_log_maxsize=args.audit_log_maxsize, audit_log_maxbackup=args.audit_log_maxbackup,
         audit_log_maxage=args.audit_log_maxage,
-        ingress=not getattr(args, "disable_ingress", False))
+        ingress=not getattr(args, "disable_ingress", False),
+        loopback_socket=args.command == "server",
+        hostname=getattr(args, "node_name", None) or "")
 
 
 def _split_list(text: str) -> list[str]:
@@ -386,16 +390,19 @@ def _controller_manager_options(args: argparse.Namespace, *, in_server: bool = F
         hpa_initial_readiness_delay=args.horizontal_pod_autoscaler_initial_readiness_delay)
 
 
-async def _controller_manager(kubeconfig: str | None, options: ControllerManagerOptions,
+async def _controller_manager(kubeconfig: str | ClientConfig | None,
+                              options: ControllerManagerOptions,
                               metrics_address: str = "") -> None:
-    """Run a controller manager against the API server `kubeconfig` until cancelled,
-    serving `/metrics` (the work queues') and `/healthz` on `metrics_address`."""
+    """Run a controller manager against the API server of `kubeconfig` (a path, else a
+    config) until cancelled, serving `/metrics` (the work queues') and `/healthz` on
+    `metrics_address`."""
     from kybernetes.cli import metricsport
-    from kybernetes.client import ApiClient, load_config
+    from kybernetes.client import ApiClient, ClientConfig, load_config
     from kybernetes.client.workqueue import METRICS_REGISTRY
     from kybernetes.controllers.manager import ControllerManager
 
-    config = load_config(kubeconfig).replace(user_agent=CONTROLLER_MANAGER_AGENT,
+    config = kubeconfig if isinstance(kubeconfig, ClientConfig) else load_config(kubeconfig)
+    config = config.replace(user_agent=CONTROLLER_MANAGER_AGENT,
                                              qps=options.kube_api_qps,
                                              burst=options.kube_api_burst)
     async with ApiClient(config) as client, metricsport.serving(
@@ -446,8 +453,9 @@ def _run_controller_manager(args: argparse.Namespace) -> int:
 
 
 def _loopback_url(cfg: ApiServerConfig) -> str:
-    """Where a component in the server's own process reaches it: loopback unless the
-    server listens on one address only."""
+    """Where the kubeconfigs of the components in the server's own process point (they
+    reach it over its Unix socket): loopback unless the server listens on one address
+    only."""
     address = cfg.bind_address
     if address in ("", "0.0.0.0", "::") or address.startswith("127.") or \
             address in ("::1", "localhost"):
@@ -477,8 +485,8 @@ async def _serve_control_plane(server: ApiServer, options: ControllerManagerOpti
     url = _loopback_url(server.config)
     data_dir = server.config.data_dir
 
-    def kubeconfig(identity: tuple[str, tuple[str, ...]]) -> str:
-        return str(credentials.component_kubeconfig(data_dir, url, identity))
+    def kubeconfig(identity: tuple[str, tuple[str, ...]]) -> ClientConfig:
+        return credentials.in_process_config(server, url, identity)
 
     supervised: list[Supervised] = []
     if options is not None:
@@ -496,17 +504,16 @@ async def _serve_control_plane(server: ApiServer, options: ControllerManagerOpti
             scheduler_cli.serve, scheduler_kubeconfig, scheduler_config,
             metrics_address=scheduler_metrics_address)))
     if agent is not None:
-        from kybernetes.client import load_config
         from kybernetes.kubelet import mirrorpods
 
         node_name = agent.node_name or socket.gethostname()
-        client_config = load_config(kubeconfig(credentials.node_identity(node_name)))
+        client_config = kubeconfig(credentials.node_identity(node_name))
         # The add-ons run here show as mirror pods of the node, healthy as supervised.
         addons: list[mirrorpods.AddOn] = []
         supervised.append(Supervised("agent", functools.partial(
             agent_cli.serve, client_config, server.config.data_dir, agent, addons=addons)))
         if not agent.disable_kube_proxy:
-            proxy_config = load_config(kubeconfig(credentials.KUBE_PROXY))
+            proxy_config = kubeconfig(credentials.KUBE_PROXY)
             supervised.append(Supervised("kube-proxy", functools.partial(
                 proxy_cli.serve, proxy_config, agent, node_name,
                 agent.node_ip or agent_cli.detect_node_ip())))
@@ -516,13 +523,13 @@ async def _serve_control_plane(server: ApiServer, options: ControllerManagerOpti
             from kybernetes.netpol import controller as netpol
 
             supervised.append(Supervised("network-policy", functools.partial(
-                netpol.serve, load_config(kubeconfig(credentials.NETWORK_POLICY)),
+                netpol.serve, kubeconfig(credentials.NETWORK_POLICY),
                 node_name)))
             addons.append(mirrorpods.known_addon(mirrorpods.NETWORK_POLICY,
                                                  supervised[-1].check))
         if not agent.disable_ingress:
             supervised.append(Supervised("ingress", functools.partial(
-                ingress_cli.serve, load_config(kubeconfig(credentials.INGRESS)),
+                ingress_cli.serve, kubeconfig(credentials.INGRESS),
                 ingress_cli.config(agent_cli.ingress_dir(data_dir), agent))))
             addons.append(mirrorpods.known_addon(mirrorpods.INGRESS_NGINX,
                                                  supervised[-1].check))
@@ -533,7 +540,7 @@ async def _serve_control_plane(server: ApiServer, options: ControllerManagerOpti
                 cluster_cidr=agent.cluster_cidr, resolv_conf=agent.resolv_conf,
                 node_name=node_name)
             supervised.append(Supervised("dns", functools.partial(
-                dns_cli.serve, load_config(kubeconfig(credentials.DNS)), dns_options)))
+                dns_cli.serve, kubeconfig(credentials.DNS), dns_options)))
             addons.append(mirrorpods.known_addon(mirrorpods.KUBE_DNS, supervised[-1].check))
     tasks: list[asyncio.Task[None]] = []
     # The server labels its own node a control-plane node once it registers (k3s does).
@@ -572,12 +579,11 @@ class _MetricsServer:
     port: int
     resolution: float
 
-    async def serve(self, serving: aggregator_metrics.MetricsServing, kubeconfig: str
-                    ) -> None:
-        from kybernetes.client import load_config
+    async def serve(self, serving: aggregator_metrics.MetricsServing,
+                    client_config: ClientConfig) -> None:
         from kybernetes.metrics import server as metrics
 
-        await metrics.serve(load_config(kubeconfig), metrics.MetricsServerOptions(
+        await metrics.serve(client_config, metrics.MetricsServerOptions(
             cert_file=serving.cert, key_file=serving.key, client_ca=serving.client_ca,
             proxy_names=serving.proxy_names, resolution=self.resolution), serving.address)
 

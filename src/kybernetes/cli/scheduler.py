@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kybernetes.api.version import user_agent
 from kybernetes.cli import flags
 from kybernetes.cli.flags import parse_bool
 from kybernetes.cli.process import run_until_signal
+
+if TYPE_CHECKING:
+    from kybernetes.client import ClientConfig
 
 SCHEDULER_AGENT = user_agent("kube-scheduler")
 PORT = 10259
@@ -55,14 +58,14 @@ def add_metrics_flag(group: Any) -> None:
                             "('': nowhere)")
 
 
-async def serve(kubeconfig: str | None, config_path: Path | None = None, *,
+async def serve(kubeconfig: str | ClientConfig | None, config_path: Path | None = None, *,
                 leader_elect: bool | None = None,
                 qps: float | None = None, burst: int | None = None,
                 metrics_address: str = "") -> None:
     """Run a scheduler until cancelled (also usable in-process, e.g. by `kyb server`:
-    pass its own kubeconfig)."""
+    pass its own kubeconfig, a path or a config)."""
     from kybernetes.cli import metricsport
-    from kybernetes.client import ApiClient, load_config
+    from kybernetes.client import ApiClient, ClientConfig, load_config
     from kybernetes.scheduler import SchedulerConfiguration, run_scheduler
     from kybernetes.scheduler import load_config as load_scheduler
     from kybernetes.scheduler.metrics import SchedulerMetrics
@@ -74,7 +77,8 @@ async def serve(kubeconfig: str | None, config_path: Path | None = None, *,
         config.qps = qps
     if burst is not None:
         config.burst = burst
-    client_config = load_config(kubeconfig or config.kubeconfig).replace(
+    client_config = (kubeconfig if isinstance(kubeconfig, ClientConfig)
+                     else load_config(kubeconfig or config.kubeconfig)).replace(
         user_agent=SCHEDULER_AGENT, qps=config.qps, burst=config.burst)
     # Bindings, status writes and event writers each hold a connection while in flight.
     metrics = SchedulerMetrics()

@@ -20,6 +20,9 @@ Design notes:
   file changes, because the kubelet rotates it; see `ApiClient`'s auth hook.
 - `exec` credential plugins and auth-provider plugins are not supported: they run foreign
   binaries, which kybernetes components never need. Loading such a user fails clearly.
+- `unix_socket` is not a kubeconfig field: only `kyb server` sets it, for the components it
+  runs in its own process, to reach its API server over its Unix socket without TLS (with
+  a bearer token that server minted for them; apiserver/loopbacksocket.py).
 """
 
 from __future__ import annotations
@@ -75,6 +78,9 @@ class ClientConfig:
     password: str | None = None
     insecure_skip_tls_verify: bool = False
     tls_server_name: str | None = None
+    # Connect to this Unix socket instead of the server's host and port, without TLS (the
+    # certificate fields then serve only other TLS peers, e.g. kubelets).
+    unix_socket: str | None = None
     namespace: str = "default"
     qps: float = DEFAULT_QPS
     burst: int = DEFAULT_BURST
@@ -87,7 +93,7 @@ class ClientConfig:
 
     @property
     def uses_tls(self) -> bool:
-        return self.server.startswith("https://")
+        return self.unix_socket is None and self.server.startswith("https://")
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client TLS context: the cluster CA (or the system store), the client cert."""

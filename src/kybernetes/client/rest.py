@@ -369,7 +369,8 @@ class ApiClient:
             transport = Http11Transport(
                 ssl_context=config.ssl_context() if config.uses_tls else None,
                 max_connections=max_connections, max_keepalive=max_keepalive_connections,
-                keepalive_expiry=_KEEPALIVE_EXPIRY, sni_hostname=config.tls_server_name)
+                keepalive_expiry=_KEEPALIVE_EXPIRY, sni_hostname=config.tls_server_name,
+                uds=config.unix_socket)
         self.http = httpx.AsyncClient(
             headers=headers, auth=auth, timeout=httpx.Timeout(config.timeout),
             transport=transport, trust_env=False)

@@ -27,6 +27,11 @@ A request that fails on a *reused* connection before any response byte arrives (
 closed the idle connection as we wrote) is retried once on a new connection when its
 method is idempotent, as Go's net/http does.
 
+`uds` sends every request over that Unix socket instead, without TLS whatever the URL's
+scheme (the API server's own socket, which `kyb server`'s in-process components use; see
+apiserver/loopbacksocket.py). It is connected through `/proc/self/fd/` of its directory, so a
+path longer than a socket address holds (108 bytes) works too.
+
 Not supported (kybernetes needs none of them): HTTP/2, proxies, upgrades (exec/attach use
 websockets directly), HEAD bodies (a HEAD response ends at its headers and its connection
 is not reused).
@@ -36,6 +41,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 import ssl
 import time
 from collections import deque
@@ -312,18 +319,23 @@ class _Pool:
             raise
 
     async def _connect(self, limit: float | None) -> _Connection:
-        tls = self._scheme == "https"
+        uds = self._transport.uds
+        tls = self._scheme == "https" and uds is None
         context = self._transport.ssl_context if tls else None
         if tls and context is None:
             context = ssl.create_default_context()
         try:
             async with asyncio.timeout(limit):
-                _, protocol = await self.loop.create_connection(
-                    lambda: _Connection(self), self._host, self._port, ssl=context,
-                    server_hostname=(self._sni or self._host) if tls else None)
+                if uds is not None:
+                    _, protocol = await self.loop.create_unix_connection(
+                        lambda: _Connection(self), sock=await _unix_socket(self.loop, uds))
+                else:
+                    _, protocol = await self.loop.create_connection(
+                        lambda: _Connection(self), self._host, self._port, ssl=context,
+                        server_hostname=(self._sni or self._host) if tls else None)
         except TimeoutError:
             raise httpx.ConnectTimeout(
-                f"connecting to {self._host}:{self._port} timed out") from None
+                f"connecting to {uds or f'{self._host}:{self._port}'} timed out") from None
         except (OSError, ssl.SSLError) as err:
             raise httpx.ConnectError(str(err)) from err
         assert isinstance(protocol, _Connection)
@@ -363,8 +375,10 @@ class Http11Transport(httpx.AsyncBaseTransport):
 
     def __init__(self, *, ssl_context: ssl.SSLContext | None = None,
                  max_connections: int = 1024, max_keepalive: int = 128,
-                 keepalive_expiry: float = 90.0, sni_hostname: str | None = None) -> None:
+                 keepalive_expiry: float = 90.0, sni_hostname: str | None = None,
+                 uds: str | None = None) -> None:
         self.ssl_context = ssl_context
+        self.uds = uds
         self.max_connections = max_connections
         self.max_keepalive = max_keepalive
         self.keepalive_expiry = keepalive_expiry
@@ -417,6 +431,23 @@ class Http11Transport(httpx.AsyncBaseTransport):
         for pool in self._pools.values():
             pool.close()
         self._pools.clear()
+
+
+async def _unix_socket(loop: asyncio.AbstractEventLoop, path: str) -> socket.socket:
+    """A stream socket connected to `path`, through `/proc/self/fd/` of its directory."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    sock.setblocking(False)
+    head, name = os.path.split(path)
+    try:
+        directory = os.open(head or ".", os.O_PATH | os.O_CLOEXEC)
+        try:
+            await loop.sock_connect(sock, f"/proc/self/fd/{directory}/{name}")
+        finally:
+            os.close(directory)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _head(method: bytes, url: httpx.URL, headers: list[tuple[bytes, bytes]]) -> bytes:

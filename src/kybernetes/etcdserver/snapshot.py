@@ -32,6 +32,11 @@ def default_dir(data_dir: Path) -> Path:
     return db_dir(data_dir) / "snapshots"
 
 
+def snapshot_name(prefix: str, node: str, when: float) -> str:
+    """`<prefix>-<node>-<unix time>`, as k3s names snapshots."""
+    return f"{prefix}-{node}-{int(when)}"
+
+
 @dataclass(frozen=True)
 class SnapshotFile:
     name: str

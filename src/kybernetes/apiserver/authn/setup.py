@@ -63,7 +63,7 @@ def install(server: ApiServer) -> AuthenticationChain:
         objects))
     tokens.append(AudienceAgnostic(BootstrapTokenAuthenticator(objects), audiences))
     return AuthenticationChain(tokens, anonymous=config.anonymous_auth,
-                               api_audiences=audiences)
+                               api_audiences=audiences, loopback=server.loopback_tokens)
 
 
 def register(server: ApiServer) -> None:
