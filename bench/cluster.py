@@ -56,7 +56,9 @@ def sim_cluster(prefix: str, nodes: int, qps: float, timeout: float, *,
             "clientConnection": {"qps": qps, "burst": int(qps)}}))
         manager = ["--kube-api-qps", str(qps), "--kube-api-burst", str(int(qps)),
                    *manager_args]
-        args = ["--scheduler-config", str(scheduler_config), *server_args]
+        # Only the control plane under test: no metrics server or ingress bootstrap.
+        args = ["--scheduler-config", str(scheduler_config), "--disable-metrics-server",
+                "--disable-ingress", *server_args]
         args += ["--disable-controller-manager"] if separate_controller_manager else manager
         server = Server(data, extra_args=args)
         server.start()

@@ -258,6 +258,7 @@ def measure(workload: Workload, nodes: int, timeout: float, kubelets: bool) -> R
         # scheduler_perf, without the ServiceAccount admission plugin.
         server = Server(data, extra_args=["--disable-controller-manager",
                                           "--disable-scheduler",
+                                          "--disable-metrics-server", "--disable-ingress",
                                           "--disable-admission-plugins", "ServiceAccount"])
         server.start()
         logs = {name: open(data / f"{name}.log", "ab")  # noqa: SIM115

@@ -180,8 +180,9 @@ def rv_number(rv: str) -> int:
 
 def list_body(info: ResourceInfo, page: Page,
               render: Callable[[CachedObject], bytes] = lambda o: o.raw) -> bytes:
-    """The list's JSON, assembled from each item's ready JSON (`render`: in the served
-    version, when that is not the storage version)."""
+    """The list's JSON and its closing newline, assembled from each item's ready JSON
+    (`render`: in the served version, when that is not the storage version) in a single
+    join: a list of 10k pods is some 15 MB, and every extra concatenation copies it."""
     meta: dict[str, Any] = {"resourceVersion": str(page.revision)}
     if page.continue_token:
         meta["continue"] = page.continue_token
@@ -189,4 +190,10 @@ def list_body(info: ResourceInfo, page: Page,
         meta["remainingItemCount"] = page.remaining
     head = orjson.dumps({"kind": info.list_kind, "apiVersion": info.group_version,
                          "metadata": meta})
-    return head[:-1] + b',"items":[' + b",".join(render(o) for o in page.items) + b"]}"
+    parts = [head[:-1] + b',"items":[']
+    for item in page.items:
+        parts += (render(item), b",")
+    if page.items:
+        parts.pop()
+    parts.append(b"]}\n")
+    return b"".join(parts)
