@@ -16,10 +16,11 @@ Measures, in one run (needs root, runc, iproute2 and the CNI plugins):
    separately, the Ready condition True). Nearest-rank percentiles.
 3. a **breakdown** of each of those pods from what the runtime reports (its CRI calls and
    two files), adding nothing to the kubelet: sandbox files written (resolv.conf mtime: the
-   sync began creating the sandbox), namespaces pinned (the sandbox's created_at), CNI done
-   (the pod's ips.json mtime), container created (its created_at: volumes, environment,
-   rootfs mount + spec), container started (its started_at, stamped before `runc start`:
-   the monitor and its `runc create`), and the watch event. Wall clock throughout (the
+   sync began creating the sandbox), namespaces pinned (the sandbox's created_at), then two
+   things side by side until `runc start` (the container's started_at, stamped before it):
+   CNI (done at the pod's ips.json mtime) and the container's create (its created_at:
+   volumes, environment, rootfs mount + spec; then the monitor and its `runc create`), and
+   the watch event. Wall clock throughout (the
    kubelet stamps with time.time_ns()); file mtimes are as coarse as the kernel's clock
    tick (a few ms). Also the pod's watch events (each one a write of the pod: binding,
    status patches) until Running and in all.
@@ -270,9 +271,10 @@ class Stages:
 
     names: tuple[str, ...] = (
         "create -> scheduled (watch)", "scheduled -> sandbox begun",
-        "sandbox: shm, namespaces, lo (syscalls)", "CNI ADD (bridge, portmap, bandwidth)",
-        "container create (volumes, env, rootfs, spec)",
-        "container start (monitor, runc create)",
+        "sandbox: shm, namespaces, lo (syscalls)",
+        "namespaces -> `runc start` (both below)",
+        "  beside: CNI ADD (bridge, portmap, bandwidth)",
+        "  beside: container create (volumes, env, rootfs, spec), then monitor + runc create",
         "-> Running seen (runc start, status, watch)")
     values: list[list[float]] = field(default_factory=list)
 
@@ -292,9 +294,12 @@ async def breakdown(pods: Sequence[PodTimes], agent: Path, run_dir: Path) -> Sta
         container = await runtime.container_status(containers[sandbox.id].id)
         begun = _mtime(agent / "containers" / "sandboxes" / sandbox.id / "resolv.conf")
         networked = _mtime(agent / "pods" / pod.uid / "ips.json")
-        points = [pod.created, pod.scheduled, begun, sandbox.created_at / 1e9, networked,
-                  container.created_at / 1e9, container.started_at / 1e9, pod.running]
-        stages.values.append([b - a for a, b in itertools.pairwise(points)])
+        pinned, created = sandbox.created_at / 1e9, container.created_at / 1e9
+        started = container.started_at / 1e9
+        serial = [b - a for a, b in itertools.pairwise(
+            [pod.created, pod.scheduled, begun, pinned, started])]
+        stages.values.append([*serial, networked - pinned, created - pinned,
+                              pod.running - started])
     return stages
 
 
