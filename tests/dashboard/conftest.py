@@ -6,13 +6,9 @@ chromium driven by Playwright, failing a test on any console error it did not ex
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import re
 import shutil
-import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +22,7 @@ from kybernetes.kubelet.server import KubeletServer
 from tests.e2e.cluster import Kubectl, Server, checked_server, wait_until
 from tests.e2e.test_rollout import ready_nodes
 from tests.e2e.test_scheduler import Process
-from tests.kubelet.streamhost import LocalHost
+from tests.kubelet.streamhost import LocalHost, serving_in_thread
 
 CHROMIUM = os.environ.get("KYB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -102,38 +98,24 @@ def stream_node(server: Server, api: httpx.Client, tmp_path_factory: pytest.Temp
                 ) -> Iterator[StreamNode]:
     host = LocalHost(tmp_path_factory.mktemp("pods"))
     pki = Pki.at(server.data_dir)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    loop = asyncio.new_event_loop()
-    task = loop.create_task(KubeletServer(host, log_poll_interval=0.02).serve(
-        sock, cert_file=pki.serving_cert, key_file=pki.serving_key))
+    with serving_in_thread(lambda sock: KubeletServer(host, log_poll_interval=0.02).serve(
+            sock, cert_file=pki.serving_cert, key_file=pki.serving_key)) as port:
+        node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": STREAM_NODE},
+                "spec": {"taints": [{"key": "dashboard-test", "effect": "NoSchedule"}]}}
+        assert api.post("/api/v1/nodes", json=node).status_code == 201
 
-    def run() -> None:
-        with contextlib.suppress(asyncio.CancelledError):
-            loop.run_until_complete(task)
-        loop.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": STREAM_NODE},
-            "spec": {"taints": [{"key": "dashboard-test", "effect": "NoSchedule"}]}}
-    assert api.post("/api/v1/nodes", json=node).status_code == 201
-
-    def point_at_kubelet() -> bool:
-        # The node controllers write the new Node too: retry on a conflict.
-        current = api.get(f"/api/v1/nodes/{STREAM_NODE}").json()
-        current["status"] = {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
-                             "daemonEndpoints": {"kubeletEndpoint":
-                                                 {"Port": sock.getsockname()[1]}}}
-        return api.put(f"/api/v1/nodes/{STREAM_NODE}/status", json=current).status_code == 200
-    wait_until(point_at_kubelet, "the stream node's status written")
-    try:
-        yield StreamNode(host, api)
-    finally:
-        host.stop()
-        loop.call_soon_threadsafe(task.cancel)
-        thread.join(10)
+        def point_at_kubelet() -> bool:
+            # The node controllers write the new Node too: retry on a conflict.
+            current = api.get(f"/api/v1/nodes/{STREAM_NODE}").json()
+            current["status"] = {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                                 "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}
+            return api.put(f"/api/v1/nodes/{STREAM_NODE}/status",
+                           json=current).status_code == 200
+        wait_until(point_at_kubelet, "the stream node's status written")
+        try:
+            yield StreamNode(host, api)
+        finally:
+            host.stop()
 
 
 def service_account_token(kubectl: Kubectl, name: str, cluster_role: str) -> str:

@@ -10,11 +10,9 @@ own certificate; a caller without credentials gets 401, one without `nodes/proxy
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 import ssl
-import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +27,7 @@ from kybernetes.kubelet.auth import KubeletAuth
 from kybernetes.kubelet.logs import STDOUT
 from kybernetes.kubelet.server import KubeletServer
 from tests.e2e.cluster import Kubectl, Server, running_server
-from tests.kubelet.streamhost import LocalHost
+from tests.kubelet.streamhost import LocalHost, serving_in_thread
 
 pytestmark = pytest.mark.e2e
 
@@ -71,40 +69,25 @@ def kubelet(server: Server, api: httpx.Client) -> Iterator[NodeKubelet]:
     the API server as `system:node:auth-node`, and its Node."""
     pki = Pki.at(server.data_dir)
     host = LocalHost(server.data_dir / "pods")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
 
-    async def serve() -> None:
+    async def serve(sock: socket.socket) -> None:
         async with _node_client(server) as client:
             kubelet = KubeletServer(host, auth=KubeletAuth.delegating(client, NODE),
                                     log_poll_interval=0.02)
             await kubelet.serve(sock, cert_file=pki.serving_cert, key_file=pki.serving_key,
                                 client_ca=pki.ca_cert)
 
-    loop = asyncio.new_event_loop()
-    task = loop.create_task(serve())
-
-    def run() -> None:
-        with contextlib.suppress(asyncio.CancelledError):
-            loop.run_until_complete(task)
-        loop.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    port = sock.getsockname()[1]
-    assert api.post("/api/v1/nodes", json={"apiVersion": "v1", "kind": "Node",
-                                           "metadata": {"name": NODE}}).status_code == 201
-    current = api.get(f"/api/v1/nodes/{NODE}").json()
-    current["status"] = {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
-                         "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}
-    assert api.put(f"/api/v1/nodes/{NODE}/status", json=current).status_code == 200
-    try:
-        yield NodeKubelet(host, f"https://127.0.0.1:{port}", pki)
-    finally:
-        host.stop()
-        loop.call_soon_threadsafe(task.cancel)
-        thread.join(10)
+    with serving_in_thread(serve) as port:
+        assert api.post("/api/v1/nodes", json={"apiVersion": "v1", "kind": "Node",
+                                               "metadata": {"name": NODE}}).status_code == 201
+        current = api.get(f"/api/v1/nodes/{NODE}").json()
+        current["status"] = {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                             "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}
+        assert api.put(f"/api/v1/nodes/{NODE}/status", json=current).status_code == 200
+        try:
+            yield NodeKubelet(host, f"https://127.0.0.1:{port}", pki)
+        finally:
+            host.stop()
 
 
 @pytest.fixture

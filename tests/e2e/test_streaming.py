@@ -9,7 +9,6 @@ at it, exactly as a real node's status would. Everything stays on loopback.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import os
@@ -33,7 +32,7 @@ from kybernetes.apiserver.pki import Pki
 from kybernetes.kubelet.logs import STDERR, STDOUT
 from kybernetes.kubelet.server import KubeletServer
 from tests.e2e.cluster import Kubectl, LineReader, Server, running_server
-from tests.kubelet.streamhost import LocalHost
+from tests.kubelet.streamhost import LocalHost, serving_in_thread
 
 pytestmark = pytest.mark.e2e
 
@@ -61,34 +60,19 @@ def kubelet(server: Server, api: httpx.Client, tmp_path_factory: pytest.TempPath
     """The kubelet server on a thread of its own, and its Node."""
     host = LocalHost(tmp_path_factory.mktemp("pods"))
     pki = Pki.at(server.data_dir)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    loop = asyncio.new_event_loop()
-    task = loop.create_task(KubeletServer(host, log_poll_interval=0.02).serve(
-        sock, cert_file=pki.serving_cert, key_file=pki.serving_key))
-
-    def run() -> None:
-        with contextlib.suppress(asyncio.CancelledError):
-            loop.run_until_complete(task)
-        loop.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    port = sock.getsockname()[1]
-    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE}}
-    assert api.post("/api/v1/nodes", json=node).status_code == 201
-    current = api.get(f"/api/v1/nodes/{NODE}").json()
-    current["status"] = {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
-                                       {"type": "Hostname", "address": NODE}],
-                         "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}
-    assert api.put(f"/api/v1/nodes/{NODE}/status", json=current).status_code == 200
-    try:
-        yield NodeKubelet(host, port)
-    finally:
-        host.stop()
-        loop.call_soon_threadsafe(task.cancel)
-        thread.join(10)
+    with serving_in_thread(lambda sock: KubeletServer(host, log_poll_interval=0.02).serve(
+            sock, cert_file=pki.serving_cert, key_file=pki.serving_key)) as port:
+        node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE}}
+        assert api.post("/api/v1/nodes", json=node).status_code == 201
+        current = api.get(f"/api/v1/nodes/{NODE}").json()
+        current["status"] = {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
+                                           {"type": "Hostname", "address": NODE}],
+                             "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}
+        assert api.put(f"/api/v1/nodes/{NODE}/status", json=current).status_code == 200
+        try:
+            yield NodeKubelet(host, port)
+        finally:
+            host.stop()
 
 
 def _pod(api: httpx.Client, kubelet: NodeKubelet, ns: str, name: str,

@@ -5,6 +5,8 @@ The real runtime runs exec inside a container; here `exec` runs the command on t
 standing for the container's main process, and `connect` dials 127.0.0.1 (the test's own
 loopback stands for the pod's network namespace). Pods and their statuses are whatever the
 test puts in `pods`; log files are written by the test with `CriLogWriter`.
+`serving_in_thread` runs a kubelet server (or any socket server) on an event loop of its own
+thread, for tests that drive it from synchronous code.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import errno
 import fcntl
 import os
 import pty
+import socket
 import struct
 import termios
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,3 +173,28 @@ class LocalHost:
     def stop(self) -> None:
         for process in self._mains.values():
             process.kill()
+
+
+@contextlib.contextmanager
+def serving_in_thread(serve: Callable[[socket.socket], Coroutine[Any, Any, None]]
+                      ) -> Iterator[int]:
+    """`serve(sock)` on a new loopback socket, on an event loop of its own thread; yields the
+    port, and cancels the server on leaving."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(serve(sock))
+
+    def run() -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            loop.run_until_complete(task)
+        loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        loop.call_soon_threadsafe(task.cancel)
+        thread.join(10)
