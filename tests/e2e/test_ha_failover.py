@@ -1,10 +1,7 @@
 """Failover in an HA cluster: three `kyb server`s on the embedded etcd and a `kyb agent`,
-each in a network namespace of its own that the test makes, as machines on one LAN: a
-veth from each to a bridge in a hub namespace (where the test itself runs kubectl), the
-servers at 198.51.100.11-13 (TEST-NET-2) on one port as real servers would be, the agent
-at 198.51.100.20, joined to the first server. (One namespace would not do: etcd checks a
-peer's certificate against the connection's source address, which on a shared `lo` is
-the destination's.)
+each in a network namespace of its own that the test makes, as machines on one LAN
+(tests/e2e/hacluster.py: the test itself runs kubectl in the hub), the agent at
+198.51.100.20, joined to the first server.
 
 The tests check that the `kubernetes` Service's endpoints list every server (master leases,
 upstream's lease reconciler) and each keeps its identity Lease; that after the first server
@@ -31,7 +28,8 @@ from typing import Any
 import pytest
 
 from kybernetes.etcdserver import config as etcd_config
-from tests.e2e.cluster import Kubectl, Server, find_kubectl, free_port, stop_process, wait_until
+from tests.e2e.cluster import Kubectl, find_kubectl, stop_process, wait_until
+from tests.e2e.hacluster import ADDRESSES, HaServer, form, lan
 from tests.e2e.nodens import REAL_NODE, cleanup_runtime, inside, node_ready
 from tests.e2e.test_ha_etcd import _members
 from tests.etcd_cluster import etcd_binary
@@ -43,32 +41,9 @@ pytestmark = [
                        "Debian's etcd-server to run the embedded etcd tests"),
 ]
 
-ADDRESSES = ["198.51.100.11", "198.51.100.12", "198.51.100.13"]
 AGENT_IP = "198.51.100.20"
-PORT = 6443
 NODE = "ha-agent"
 RETENTION = 2
-
-
-@dataclass
-class HaServer(Server):
-    address: str = "127.0.0.1"
-    port: int = PORT
-
-    @property
-    def url(self) -> str:
-        return f"https://{self.address}:{PORT}"
-
-
-def _server(data_dir: Path, address: str, name: str, *flags: str) -> HaServer:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    return HaServer(data_dir, address=address, extra_args=[
-        "--bind-address", address, "--advertise-address", address, "--node-name", name,
-        "--etcd-client-port", str(free_port()), "--etcd-peer-port", str(free_port()),
-        "--etcd-snapshot-schedule-cron", "@every 3s",
-        "--etcd-snapshot-retention", str(RETENTION),
-        "--controller-manager-metrics-bind-address", "",
-        "--scheduler-metrics-bind-address", "", "--disable-metrics-server", *flags])
 
 
 @dataclass
@@ -91,58 +66,37 @@ class Cluster:
         return (self.agent_dir / "agent.log").read_text(errors="replace")
 
 
-def _attach(hub: netns.NetNS, ns: netns.NetNS, address: str, index: int) -> None:
-    """`eth0` of `ns` at `address`/24, its peer on the hub's bridge."""
-    hub.ip("link", "add", f"ha-port{index}", "type", "veth", "peer", "name", "eth0",
-           "netns", ns.name)
-    hub.ip("link", "set", f"ha-port{index}", "master", "ha-br", "up")
-    ns.ip("addr", "add", f"{address}/24", "dev", "eth0")
-    ns.ip("link", "set", "eth0", "up")
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     base = tmp_path_factory.mktemp("ha-failover")
-    with netns.namespaces("kyb-ha-hub", "kyb-ha-s1", "kyb-ha-s2", "kyb-ha-s3",
-                          "kyb-ha-agt") as (hub, *spokes):
-        hub.ip("link", "add", "ha-br", "type", "bridge")
-        hub.ip("addr", "add", "198.51.100.1/24", "dev", "ha-br")
-        hub.ip("link", "set", "ha-br", "up")
-        for index, (ns, address) in enumerate(zip(spokes, [*ADDRESSES, AGENT_IP],
-                                                  strict=True)):
-            _attach(hub, ns, address, index)
-        with inside(hub):
-            started = Cluster([], base / "agent", spokes)
-            started.agent_dir.mkdir()
-            try:
-                first = _server(base / "s1", ADDRESSES[0], "s1", "--cluster-init")
-                with inside(spokes[0]):
-                    first.start(timeout=90)
-                started.servers.append(first)
-                token = (first.data_dir / "token").read_text().strip()
-                for i in (1, 2):
-                    joined = _server(base / f"s{i + 1}", ADDRESSES[i], f"s{i + 1}",
-                                     "--server", first.url, "--token", token)
-                    with inside(spokes[i]):
-                        joined.start(timeout=120)
-                    started.servers.append(joined)
-                log = open(started.agent_dir / "agent.log", "ab")  # noqa: SIM115
-                with inside(spokes[3]):
-                    started.agent = subprocess.Popen(
-                        [sys.executable, "-m", "kybernetes.cli.main", "agent", "--server",
-                         first.url, "--token", token, "--data-dir", str(started.agent_dir),
-                         "--node-name", NODE, "--node-ip", AGENT_IP, "--run-dir",
-                         str(started.agent_dir / "run"), "--disable-ingress"],
-                        stdout=log, stderr=subprocess.STDOUT)
-                kubectl = started.kubectl(1)
-                wait_until(lambda: node_ready(kubectl, NODE), f"node {NODE} Ready", 90)
-                yield started
-            finally:
-                if started.agent is not None and started.agent.poll() is None:
-                    stop_process(started.agent, 30, signal.SIGTERM)
-                for server in started.servers:
-                    server.stop()
-                cleanup_runtime(started.agent_dir)
+    with lan("kyb-ha-hub", [("kyb-ha-s1", ADDRESSES[0]), ("kyb-ha-s2", ADDRESSES[1]),
+                            ("kyb-ha-s3", ADDRESSES[2]), ("kyb-ha-agt", AGENT_IP)]
+             ) as (hub, spokes), inside(hub):
+        started = Cluster([], base / "agent", spokes)
+        started.agent_dir.mkdir()
+        try:
+            form(base, spokes, started.servers,
+                 "--etcd-snapshot-schedule-cron", "@every 3s",
+                 "--etcd-snapshot-retention", str(RETENTION))
+            first = started.servers[0]
+            token = (first.data_dir / "token").read_text().strip()
+            log = open(started.agent_dir / "agent.log", "ab")  # noqa: SIM115
+            with inside(spokes[3]):
+                started.agent = subprocess.Popen(
+                    [sys.executable, "-m", "kybernetes.cli.main", "agent", "--server",
+                     first.url, "--token", token, "--data-dir", str(started.agent_dir),
+                     "--node-name", NODE, "--node-ip", AGENT_IP, "--run-dir",
+                     str(started.agent_dir / "run"), "--disable-ingress"],
+                    stdout=log, stderr=subprocess.STDOUT)
+            kubectl = started.kubectl(1)
+            wait_until(lambda: node_ready(kubectl, NODE), f"node {NODE} Ready", 90)
+            yield started
+        finally:
+            if started.agent is not None and started.agent.poll() is None:
+                stop_process(started.agent, 30, signal.SIGTERM)
+            for server in started.servers:
+                server.stop()
+            cleanup_runtime(started.agent_dir)
 
 
 def _endpoint_ips(kubectl: Kubectl) -> list[str]:
