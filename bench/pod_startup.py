@@ -272,9 +272,10 @@ class Stages:
     names: tuple[str, ...] = (
         "create -> scheduled (watch)", "scheduled -> sandbox begun",
         "sandbox: shm, namespaces, lo (syscalls)",
-        "namespaces -> `runc start` (both below)",
-        "  beside: CNI ADD (bridge, portmap, bandwidth)",
-        "  beside: container create (volumes, env, rootfs, spec), then monitor + runc create",
+        "namespaces -> `runc start` (the longer of:",
+        "  CNI ADD (bridge, portmap, bandwidth)",
+        "  container create, then monitor + runc create)",
+        "    of which: volumes, env, rootfs, spec",
         "-> Running seen (runc start, status, watch)")
     values: list[list[float]] = field(default_factory=list)
 
@@ -296,10 +297,12 @@ async def breakdown(pods: Sequence[PodTimes], agent: Path, run_dir: Path) -> Sta
         networked = _mtime(agent / "pods" / pod.uid / "ips.json")
         pinned, created = sandbox.created_at / 1e9, container.created_at / 1e9
         started = container.started_at / 1e9
+        # conmon writes the init's pid file once `runc create` is done.
+        monitored = _mtime(runtime.paths.container_run_dir(container.id) / "init.pid")
         serial = [b - a for a, b in itertools.pairwise(
             [pod.created, pod.scheduled, begun, pinned, started])]
-        stages.values.append([*serial, networked - pinned, created - pinned,
-                              pod.running - started])
+        stages.values.append([*serial, networked - pinned, monitored - pinned,
+                              created - pinned, pod.running - started])
     return stages
 
 

@@ -8,7 +8,11 @@ the `etcd` binary the etcd runs are skipped, saying why. The backend appears in 
 node id (`test_x[etcd]`); `request.node.name` stays the test's own name, since tests name
 their objects after it.
 
-A module may set `SERVER_ARGS` (extra `kyb server` flags) for its servers.
+A module may set `SERVER_ARGS` (extra `kyb server` flags) for its servers. A module whose
+subject does not depend on the storage (a controller's logic, a client library, metrics)
+sets `ANY_BACKEND = True` and runs on the first backend wanted only (SQLite by default);
+modules about what the storage does (watches, lists and their resourceVersions, writes
+and their guards, CRDs, durability) keep both.
 
 At the end of each module the server's `/metrics` is scraped: a request answered with a 5xx
 anywhere in the module fails it (as an error in the teardown of its last test).
@@ -49,16 +53,22 @@ def _backends() -> list[str]:
     return wanted
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Refuse a module here without the `e2e` marker; keep the backend out of
-    `request.node.name` (it stays in the node id)."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse a module here without the `e2e` marker; run an `ANY_BACKEND` module on one
+    backend; keep the backend out of `request.node.name` (it stays in the node id)."""
     _check_e2e_marker(items)
+    first = _backends()[0]
+    extra = [item for item in items if isinstance(item, pytest.Function)
+             and _backend(item) not in (None, first) and getattr(item.module, "ANY_BACKEND", False)]
+    if extra:
+        config.hook.pytest_deselected(items=extra)
+        dropped = set(map(id, extra))
+        items[:] = [item for item in items if id(item) not in dropped]
     for item in items:
-        callspec = getattr(item, "callspec", None)
-        if not isinstance(item, pytest.Function) or callspec is None \
-                or "server" not in callspec.params:
+        backend = _backend(item)
+        if not isinstance(item, pytest.Function) or backend is None:
             continue
-        backend, ident = callspec.params["server"], callspec.id
+        ident = item.callspec.id
         if ident == backend:
             rest = ""
         elif ident.endswith(f"-{backend}"):
@@ -68,6 +78,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         else:
             continue
         item.name = f"{item.originalname}[{rest}]" if rest else item.originalname
+
+
+def _backend(item: pytest.Item) -> str | None:
+    """The storage backend of a test on the `server` fixture (None: not on it)."""
+    callspec = getattr(item, "callspec", None)
+    if not isinstance(item, pytest.Function) or callspec is None \
+            or "server" not in callspec.params:
+        return None
+    return str(callspec.params["server"])
 
 
 def _check_e2e_marker(items: list[pytest.Item]) -> None:

@@ -109,9 +109,12 @@ def real_node(data: Path, netns_prefix: str, node: str, extra_args: Sequence[str
             try:
                 wait_until(lambda: node_ready(kubectl, node), "the node Ready")
                 yield server, kubectl
-                # Best effort: whatever is left, cleanup_runtime removes below.
+                # Best effort: whatever is left, cleanup_runtime removes below. A second's
+                # grace: a container whose PID 1 ignores SIGTERM (`sleep`) would otherwise
+                # hold the teardown for the default 30 s; and no more than 20 s in all
+                # (some modules' pods outlast any wait here: 60 s did not see them go).
                 kubectl.run("delete", "pods", "--all", "--all-namespaces", "--wait=true",
-                            "--timeout=60s", check=False, timeout=120)
+                            "--grace-period=1", "--timeout=20s", check=False, timeout=60)
             finally:
                 server.stop()
                 cleanup_runtime(data)

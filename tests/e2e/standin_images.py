@@ -81,7 +81,10 @@ def _python_entries() -> list[Entry]:
 
 
 def python_image() -> OciImage:
-    return build_image([_busybox_layer(), layer_tar(_python_entries())], cmd=("python3",))
+    """Its layers zstd-compressed: gzip takes twenty times as long over the standard
+    library's 24 MB, for the same size."""
+    return build_image([_busybox_layer(), layer_tar(_python_entries())], cmd=("python3",),
+                       compression="zstd")
 
 
 def standin_images() -> dict[tuple[str, str, str], OciImage]:

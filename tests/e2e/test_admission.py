@@ -13,6 +13,7 @@ import pytest
 from tests.e2e.cluster import Kubectl, wait_until
 
 pytestmark = pytest.mark.e2e
+ANY_BACKEND = True  # admission plugins, whatever the storage (conftest.py)
 
 LABEL = "pod-security.kubernetes.io/"
 

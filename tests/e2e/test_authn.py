@@ -22,6 +22,7 @@ from kybernetes.apiserver.pki import Pki, write_kubeconfig
 from tests.e2e.cluster import Kubectl, Server, assert_status, wait_until
 
 pytestmark = pytest.mark.e2e
+ANY_BACKEND = True  # authentication, whatever the storage (conftest.py)
 
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"

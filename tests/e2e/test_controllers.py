@@ -19,6 +19,7 @@ import pytest
 from tests.e2e.cluster import Kubectl, make_namespace, wait_until
 
 pytestmark = pytest.mark.e2e
+ANY_BACKEND = True  # controllers' logic, whatever the storage (conftest.py)
 
 # Bounds on waiting for the controllers: guards against hangs, not performance claims.
 WAIT = 60.0

@@ -39,6 +39,7 @@ from tests.e2e.cluster import Kubectl, Server, stop_process, wait_until
 from tests.e2e.test_scheduler import Process
 
 pytestmark = pytest.mark.e2e
+ANY_BACKEND = True  # a controller's logic, whatever the storage (conftest.py)
 
 IMAGE = "127.0.0.1:1/busybox:1.0"
 SCHEDULED = "batch.kubernetes.io/cronjob-scheduled-timestamp"

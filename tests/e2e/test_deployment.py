@@ -20,6 +20,7 @@ from tests.e2e.cluster import Kubectl, Server, wait_until
 from tests.e2e.test_scheduler import Process
 
 pytestmark = pytest.mark.e2e
+ANY_BACKEND = True  # controllers' logic, whatever the storage (conftest.py)
 
 ROLLOUT_TIMEOUT = "--timeout=90s"
 SIM_PREFIX = "dep-"

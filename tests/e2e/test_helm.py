@@ -12,6 +12,7 @@ import pytest
 from tests.e2e.cluster import Kubectl, Server
 
 pytestmark = pytest.mark.e2e
+ANY_BACKEND = True  # a client's use of the API, whatever the storage (conftest.py)
 
 
 def _helm_binary() -> str:

@@ -15,6 +15,7 @@ from tests.e2e.cluster import Kubectl, Server
 from tests.e2e.test_helm import _helm_binary
 
 pytestmark = pytest.mark.e2e
+ANY_BACKEND = True  # a client's use of the API, whatever the storage (conftest.py)
 
 CRD = """\
 apiVersion: apiextensions.k8s.io/v1

@@ -31,6 +31,7 @@ from tests.e2e.cluster import Kubectl, Server, stop_process, wait_until
 from tests.e2e.test_scheduler import Process
 
 pytestmark = pytest.mark.e2e
+ANY_BACKEND = True  # a controller's logic, whatever the storage (conftest.py)
 
 SERVER_ARGS = ["--disable-controller-manager"]
 SIM_PREFIX = "jobs-"

@@ -18,6 +18,7 @@ import pytest
 from tests.e2e.cluster import Kubectl, Server, stop_process, wait_until
 
 pytestmark = pytest.mark.e2e
+ANY_BACKEND = True  # a client library's use of the API, whatever the storage (conftest.py)
 
 OPERATOR = Path(__file__).with_name("kopf_memo_operator.py")
 FINALIZER = "kyb.example.com/memo-cleanup"

@@ -15,6 +15,7 @@ from kr8s.asyncio.objects import Pod, new_class
 from tests.e2e.cluster import Kubectl, Server
 
 pytestmark = pytest.mark.e2e
+ANY_BACKEND = True  # a client library's use of the API, whatever the storage (conftest.py)
 
 Widget = new_class(kind="Widget", version="kyb.example.com/v1", namespaced=True,
                    scalable=True, scalable_spec="replicas", plural="widgets")

@@ -9,6 +9,7 @@ import pytest
 from tests.e2e.cluster import Kubectl
 
 pytestmark = pytest.mark.e2e
+ANY_BACKEND = True  # discovery and OpenAPI, whatever the storage (conftest.py)
 
 
 def test_version_reports_a_1_35_server(kubectl: Kubectl) -> None:

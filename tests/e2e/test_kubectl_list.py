@@ -14,6 +14,7 @@ import pytest
 from tests.e2e.cluster import Kubectl
 
 pytestmark = pytest.mark.e2e
+ANY_BACKEND = True  # kubectl's client-side validation, whatever the storage (conftest.py)
 
 
 def as_list(*items: dict[str, Any]) -> str:

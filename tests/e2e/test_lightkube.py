@@ -19,6 +19,7 @@ from lightkube.types import PatchType
 from tests.e2e.cluster import Kubectl, Server
 
 pytestmark = pytest.mark.e2e
+ANY_BACKEND = True  # a client library's use of the API, whatever the storage (conftest.py)
 
 Widget = create_namespaced_resource("kyb.example.com", "v1", "Widget", "widgets")
 

@@ -12,6 +12,7 @@ from kubernetes import client, config, watch
 from tests.e2e.cluster import Server
 
 pytestmark = pytest.mark.e2e
+ANY_BACKEND = True  # a client library's use of the API, whatever the storage (conftest.py)
 
 
 @pytest.fixture(scope="module")

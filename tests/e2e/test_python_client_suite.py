@@ -6,7 +6,7 @@ dynamic client, server-side apply and `utils.create_from_yaml`.
 The suite runs in a pytest of its own (`tests/e2e/python_client_plugin.py`), inside the
 node's network namespace, with the server's admin kubeconfig as `KUBECONFIG`; its images are
 local stand-ins served by a registry on the node's loopback (`registries.yaml` mirrors).
-Every test passes, or is skipped by the plugin with the open issue it needs.
+Every test passes, or is skipped by the plugin with the reason it gives.
 """
 
 from __future__ import annotations

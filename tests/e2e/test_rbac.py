@@ -20,6 +20,7 @@ from kybernetes.apiserver.pki import Pki, issue_client_cert, write_kubeconfig
 from tests.e2e.cluster import Kubectl, Server, make_namespace, namespace_name, wait_until
 
 pytestmark = pytest.mark.e2e
+ANY_BACKEND = True  # authorization, whatever the storage (conftest.py)
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 

@@ -20,6 +20,7 @@ import pytest
 from tests.e2e.cluster import Kubectl, wait_until
 
 pytestmark = pytest.mark.e2e
+ANY_BACKEND = True  # controllers' logic, whatever the storage (conftest.py)
 
 
 def replica_set(name: str, replicas: int, *, min_ready: int = 0) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import pytest
 from tests.e2e.cluster import Kubectl, Server, stop_process, wait_until
 
 pytestmark = pytest.mark.e2e
+ANY_BACKEND = True  # the scheduler's decisions, whatever the storage (conftest.py)
 
 WORKERS = ["w-0", "w-1", "w-2"]
 

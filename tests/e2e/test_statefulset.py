@@ -28,6 +28,7 @@ from tests.e2e.test_rollout import Sampler, ready
 from tests.e2e.test_scheduler import Process
 
 pytestmark = pytest.mark.e2e
+ANY_BACKEND = True  # a controller's logic, whatever the storage (conftest.py)
 
 Obj = dict[str, Any]
 ROLLOUT_TIMEOUT = "--timeout=90s"

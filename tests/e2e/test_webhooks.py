@@ -29,6 +29,7 @@ from tests.e2e.conftest import _backends
 from tests.webhook_server import WebhookServer, json_patch, review_response
 
 pytestmark = pytest.mark.e2e
+ANY_BACKEND = True  # admission webhooks, whatever the storage (conftest.py)
 
 SELECTED = "webhook-test"
 DENY_MESSAGE = "pods labelled deny=true are not allowed"

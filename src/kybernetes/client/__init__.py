@@ -12,6 +12,9 @@ server only through this package, over HTTPS, exactly as upstream components use
 - `leaderelection`: `LeaderElector` on a coordination.k8s.io/v1 Lease.
 - `events`: `EventRecorder` writing core/v1 Events with upstream's correlation.
 - `ratelimit`: `TokenBucket` and `Backoff`.
+- `delegatedauth`: delegated authentication and authorization (TokenReview,
+  SubjectAccessReview) for the servers that are not the API server (10250, 10257, 10259).
+- `expiring`: `ExpiringCache`, the bounded TTL cache of those reviews' answers.
 """
 
 from kybernetes.client.config import (
