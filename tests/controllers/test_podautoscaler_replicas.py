@@ -40,12 +40,22 @@ INIT_PERIOD = timedelta(minutes=2)
 READINESS_DELAY = timedelta(seconds=10)
 
 
+# Start times in the tables, made times when a test builds its pods (the tables are made at
+# collection, maybe minutes before the test runs).
+HOT, COOL = "hot", "cool"
+
+
 def hot() -> str:
     return rfc3339(datetime.now(UTC))
 
 
-def cool() -> str:
-    return rfc3339(datetime.now(UTC) - timedelta(minutes=3))
+def start_time(marker: str) -> str:
+    """HOT: now; COOL: 3 min ago; anything else as it is."""
+    if marker == HOT:
+        return hot()
+    if marker == COOL:
+        return rfc3339(datetime.now(UTC) - timedelta(minutes=3))
+    return marker
 
 
 def levels(*per_pod: int) -> list[list[int]]:
@@ -97,7 +107,7 @@ def pods_for(case: Case) -> list[dict[str, Any]]:
             meta["deletionTimestamp"] = hot()
         pods.append({"metadata": meta, "spec": {"containers": containers}, "status": {
             "phase": case.phases[i] if case.phases else "Running",
-            "startTime": case.start_times[i] if case.start_times else ZERO,
+            "startTime": start_time(case.start_times[i]) if case.start_times else ZERO,
             "conditions": [{"type": "Ready", "status": case.readiness[i]
                             if i < len(case.readiness) else "True"}]}})
     return pods
@@ -141,11 +151,11 @@ RESOURCE_CASES: dict[str, Case] = {
         levels=levels(300, 500, 700), target=30, utilization=60,
         value=CONTAINERS_PER_POD * 600),
     "ScaleUpContainerHotCpuLessScale": Case(
-        3, 4, start_times=[hot(), cool(), cool()], requests=[ONE] * 3,
+        3, 4, start_times=[HOT, COOL, COOL], requests=[ONE] * 3,
         levels=[[0, 300], [0, 500], [0, 700]], target=30, utilization=60, value=600,
         container="container2"),
     "ScaleUpHotCpuLessScale": Case(
-        3, 4, start_times=[hot(), cool(), cool()], requests=[ONE] * 3,
+        3, 4, start_times=[HOT, COOL, COOL], requests=[ONE] * 3,
         levels=levels(300, 500, 700), target=30, utilization=60,
         value=CONTAINERS_PER_POD * 600),
     "ScaleUpUnreadyNoScale": Case(
@@ -153,7 +163,7 @@ RESOURCE_CASES: dict[str, Case] = {
         levels=levels(400, 500, 700), target=30, utilization=40,
         value=CONTAINERS_PER_POD * 400),
     "ScaleHotCpuNoScale": Case(
-        3, 3, readiness=["True", "False", "False"], start_times=[cool(), hot(), hot()],
+        3, 3, readiness=["True", "False", "False"], start_times=[COOL, HOT, HOT],
         requests=[ONE] * 3, levels=levels(400, 500, 700), target=30, utilization=40,
         value=CONTAINERS_PER_POD * 400),
     "ScaleUpIgnoresFailedPods": Case(
@@ -202,11 +212,11 @@ RESOURCE_CASES: dict[str, Case] = {
         levels=[[1000, 100], [1000, 300], [1000, 500], [1000, 250], [1000, 250]], target=50,
         utilization=10, value=100, container="container2"),
     "ScaleDownIgnoreHotCpuPods": Case(
-        5, 2, start_times=[cool(), cool(), cool(), hot(), hot()], requests=[ONE] * 5,
+        5, 2, start_times=[COOL, COOL, COOL, HOT, HOT], requests=[ONE] * 5,
         levels=levels(100, 300, 500, 250, 250), target=50, utilization=30,
         value=CONTAINERS_PER_POD * 300),
     "ScaleDownContainerIgnoreHotCpuPods": Case(
-        5, 2, start_times=[cool(), cool(), cool(), hot(), hot()], requests=[ONE] * 5,
+        5, 2, start_times=[COOL, COOL, COOL, HOT, HOT], requests=[ONE] * 5,
         levels=[[1000, 100], [1000, 300], [1000, 500], [1000, 1000], [1000, 1000]],
         target=50, utilization=30, value=300, container="container2"),
     "ScaleDownIgnoresFailedPods": Case(
@@ -253,14 +263,14 @@ RESOURCE_CASES: dict[str, Case] = {
         3, 3, readiness=["False", "True", "True"], requests=[ONE] * 3,
         levels=levels(100, 450), target=50, utilization=45, value=CONTAINERS_PER_POD * 450),
     "MissingMetricsHotCpuNoChange": Case(
-        3, 3, start_times=[hot(), cool(), cool()], requests=[ONE] * 3,
+        3, 3, start_times=[HOT, COOL, COOL], requests=[ONE] * 3,
         levels=levels(100, 450), target=50, utilization=45, value=CONTAINERS_PER_POD * 450),
     "MissingMetricsUnreadyScaleUp": Case(
         3, 4, readiness=["False", "True", "True"], requests=[ONE] * 3,
         levels=levels(100, 2000), target=50, utilization=200,
         value=CONTAINERS_PER_POD * 2000),
     "MissingMetricsHotCpuScaleUp": Case(
-        3, 4, readiness=["False", "True", "True"], start_times=[hot(), cool(), cool()],
+        3, 4, readiness=["False", "True", "True"], start_times=[HOT, COOL, COOL],
         requests=[ONE] * 3, levels=levels(100, 2000), target=50, utilization=200,
         value=CONTAINERS_PER_POD * 2000),
     "MissingMetricsUnreadyScaleDown": Case(
@@ -326,10 +336,10 @@ PLAIN_CASES: dict[str, tuple[int, int, list[int], int, int, list[str], list[str]
     "ScaleUpCM": (3, 4, [20000, 10000, 30000], 15000, 20000, [], [], []),
     "ScaleUpCMUnreadyHotCpuNoLessScale": (
         3, 6, [50000, 10000, 30000], 15000, 30000, ["True", "True", "False"],
-        [cool(), cool(), hot()], []),
+        [COOL, COOL, HOT], []),
     "ScaleUpCMUnreadyHotCpuScaleWouldScaleDown": (
         3, 7, [50000, 15000, 30000], 15000, 31666, ["False", "True", "False"],
-        [hot(), cool(), hot()], []),
+        [HOT, COOL, HOT], []),
     "ScaleUpCMExternal": (1, 2, [8600], 4400, 8600, [], [], []),
     "ScaleDownCM": (5, 3, [12000] * 5, 20000, 12000, [], [], []),
     "ToleranceCM": (3, 3, [20000, 21000, 21000], 20000, 20666, [], [], []),

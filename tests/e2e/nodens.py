@@ -100,24 +100,28 @@ def real_node(data: Path, netns_prefix: str, node: str, extra_args: Sequence[str
     removed and the namespace deleted."""
     with netns.netns(netns_prefix) as ns:
         add_node_address(ns)
-        with inside(ns):
-            server = Server(data, agent=True, extra_args=[
-                "--node-name", node, "--node-ip", NODE_IP, "--run-dir", str(data / "run"),
-                *extra_args])
-            server.start()
-            kubectl = Kubectl(server.kubeconfig, find_kubectl())
-            try:
-                wait_until(lambda: node_ready(kubectl, node), "the node Ready")
-                yield server, kubectl
-                # Best effort: whatever is left, cleanup_runtime removes below. A second's
-                # grace: a container whose PID 1 ignores SIGTERM (`sleep`) would otherwise
-                # hold the teardown for the default 30 s; and no more than 20 s in all
-                # (some modules' pods outlast any wait here: 60 s did not see them go).
-                kubectl.run("delete", "pods", "--all", "--all-namespaces", "--wait=true",
-                            "--grace-period=1", "--timeout=20s", check=False, timeout=60)
-            finally:
-                server.stop()
-                cleanup_runtime(data)
+        try:
+            with inside(ns):
+                server = Server(data, agent=True, extra_args=[
+                    "--node-name", node, "--node-ip", NODE_IP, "--run-dir",
+                    str(data / "run"), *extra_args])
+                server.start()
+                kubectl = Kubectl(server.kubeconfig, find_kubectl())
+                try:
+                    wait_until(lambda: node_ready(kubectl, node), "the node Ready")
+                    yield server, kubectl
+                    # Best effort: whatever is left, cleanup_runtime removes below. A
+                    # second's grace: a container whose PID 1 ignores SIGTERM (`sleep`)
+                    # would otherwise hold the teardown for the default 30 s; and no more
+                    # than 20 s in all (some modules' pods outlast any wait here).
+                    kubectl.run("delete", "pods", "--all", "--all-namespaces", "--wait=true",
+                                "--grace-period=1", "--timeout=20s", check=False, timeout=60)
+                finally:
+                    server.stop()
+        finally:
+            # Outside the namespace: the runtime's worker threads, made here, live on in
+            # this test process (a later test's runc would run in a thread left in `ns`).
+            cleanup_runtime(data)
 
 
 def cleanup_runtime(data: Path) -> None:
