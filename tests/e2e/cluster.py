@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -153,13 +153,17 @@ def running_server(data_dir: Path, extra_args: Sequence[str] = ()) -> Iterator[S
 
 
 @contextlib.contextmanager
-def checked_server(data_dir: Path, extra_args: Sequence[str] = ()) -> Iterator[Server]:
-    """`running_server`, and the test fails if the server answered any 5xx."""
+def checked_server(data_dir: Path, extra_args: Sequence[str] = (),
+                   expected: Mapping[tuple[str, int], int] | None = None) -> Iterator[Server]:
+    """`running_server`, and the test fails if the server answered any 5xx but exactly the
+    `expected` ones ((verb, code) -> count, read at the end: tests add what they cause)."""
     with running_server(data_dir, extra_args) as running:
         yield running
         errors = running.server_errors()
-    if errors:
-        pytest.fail(f"the server answered 5xx: {errors}\n{running.log_tail()}")
+    wanted = dict(expected or {})
+    if errors != wanted:
+        pytest.fail(f"the server answered 5xx: {errors} (expected {wanted})\n"
+                    f"{running.log_tail()}")
 
 
 def desired_state(obj: dict[str, Any]) -> tuple[Any, ...]:

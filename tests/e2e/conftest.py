@@ -21,6 +21,7 @@ anywhere in the module fails it (as an error in the teardown of its last test).
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,13 +118,17 @@ def e2e_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdCluster]:
 @pytest.fixture(scope="module", params=_backends())
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[Server]:
-    # A module may add flags of its own (`SERVER_ARGS`).
+    # A module may add flags of its own (`SERVER_ARGS`), and count the 5xx answers its
+    # tests cause on purpose (`EXPECTED_5XX`: a Counter of (verb, code)).
     extra: list[str] = list(getattr(request.module, "SERVER_ARGS", ()))
     if request.param == "etcd":
         cluster: EtcdCluster = request.getfixturevalue("e2e_etcd")
         wipe_etcd(cluster.endpoints[0])
         extra += etcd_storage_args(cluster.endpoints)
-    with checked_server(tmp_path_factory.mktemp("kyb"), extra) as running:
+    expected: Counter[tuple[str, int]] | None = getattr(request.module, "EXPECTED_5XX", None)
+    if expected is not None:
+        expected.clear()
+    with checked_server(tmp_path_factory.mktemp("kyb"), extra, expected) as running:
         yield running
 
 
