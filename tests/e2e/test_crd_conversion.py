@@ -101,9 +101,10 @@ def test_objects_are_read_and_listed_in_either_version(kubectl: Kubectl, crd: st
     assert [(o["apiVersion"], o["metadata"]["name"], o["spec"]) for o in listed["items"]] == [
         (f"{GROUP}/v2", "new", {"dimension": "small"}),
         (f"{GROUP}/v2", "old", {"dimension": "big"})]
-    # The list was converted in one review.
-    assert [[o["metadata"]["name"] for o in r["request"]["objects"]]
-            for r in hooks.reviews] == [["new", "old"]]
+    # The list was converted in one review, both objects together (not one per object); a
+    # loaded CI machine once saw that same review twice for the one `kubectl get`.
+    reviews = [[o["metadata"]["name"] for o in r["request"]["objects"]] for r in hooks.reviews]
+    assert reviews and all(names == ["new", "old"] for names in reviews), reviews
     listed = kubectl.json("get", V1, "-n", ns)
     assert [o["spec"]["size"] for o in listed["items"]] == ["small", "big"]
 
