@@ -64,8 +64,11 @@ def web(name: str) -> list[Obj]:
                       "containers": [{"name": "httpd", "image": IMAGE,
                                       "command": ["sh", "-c", script],
                                       "ports": [{"name": "http", "containerPort": 8080}],
+                                      # a loaded CI machine may hold a probe past 1 s;
+                                      # an unready pod would leave its Service empty (503)
                                       "readinessProbe": {"httpGet": {"path": "/", "port": 8080},
-                                                         "periodSeconds": 1}}]}}}},
+                                                         "periodSeconds": 1,
+                                                         "timeoutSeconds": 5}}]}}}},
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
          "spec": {"selector": labels, "ports": [{"name": "http", "port": 80,
                                                   "targetPort": "http"}]}},
@@ -179,7 +182,8 @@ def test_tls_with_the_secret_certificate(cluster: Cluster, tmp_path: Path) -> No
         except OSError:
             return False
     wait_until(served, "the Secret's certificate served for its host")
-    assert get("secure.example.test", "/", https=True)[:2] == (200, "a")
+    assert wait_until(lambda: get("secure.example.test", "/", https=True)[:2] == (200, "a"),
+                      "the TLS host routed to a")
     status, _, headers = get("secure.example.test", "/x")
     assert status == 308 and headers["location"] == "https://secure.example.test/x"
     assert served_certificate("a.example.test") != cert  # the default certificate
