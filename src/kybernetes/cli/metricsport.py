@@ -37,16 +37,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from kybernetes.client import ApiClient, ClientError
 from kybernetes.client.delegatedauth import DelegatingAuth, client_ca
+from kybernetes.client.plainhttp import Request, Response, one_request_handler
 
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 CLIENT_CA_PERIOD = 60.0
 CLIENT_CA_RETRY = 10.0
-REQUEST_TIMEOUT = 10.0
-REASONS = {200: "OK", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-           405: "Method Not Allowed", 500: "Internal Server Error"}
-Response = tuple[int, str, str]
 
 
 def split_address(address: str, default_port: int) -> tuple[str, int]:
@@ -167,44 +164,19 @@ def routes(registries: Callable[[], list[CollectorRegistry]]
 def handler(auth: DelegatingAuth, paths: dict[str, Callable[[], Response]]
             ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
     """One request a connection: authenticated, authorized, then answered."""
-    async def answer(method: str, path: str, headers: list[tuple[bytes, bytes]],
-                     certificate: bytes | None) -> Response:
-        refusal = await auth.refusal(certificate, headers, method, path)
+    async def answer(request: Request) -> Response:
+        refusal = await auth.refusal(request.certificate, request.headers, request.method,
+                                     request.path)
         if refusal is not None:
             return refusal.status, refusal.content_type, refusal.message
-        route = paths.get(path)
+        route = paths.get(request.path)
         if route is None:
             return 404, "text/plain; charset=utf-8", "404 page not found\n"
-        if method not in ("GET", "HEAD"):
+        if request.method not in ("GET", "HEAD"):
             return 405, "text/plain; charset=utf-8", "method not allowed\n"
         return route()
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_TIMEOUT)
-            line, *fields = head.decode("latin-1").split("\r\n")
-            method, _, rest = line.partition(" ")
-            path = rest.split(" ", 1)[0].split("?", 1)[0]
-            headers = [(k.strip().lower().encode("latin-1"), v.strip().encode("latin-1"))
-                       for k, sep, v in (f.partition(":") for f in fields if f) if sep]
-            tls = writer.get_extra_info("ssl_object")
-            der = tls.getpeercert(binary_form=True) if tls is not None else None
-            status, kind, body = await answer(method, path, headers, der or None)
-            data = body.encode()
-            writer.write(f"HTTP/1.1 {status} {REASONS.get(status, '')}\r\n"
-                         f"Content-Type: {kind}\r\nX-Content-Type-Options: nosniff\r\n"
-                         f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
-                         .encode() + (data if method != "HEAD" else b""))
-            await writer.drain()
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                TimeoutError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-
-    return handle
+    return one_request_handler(answer, [("X-Content-Type-Options", "nosniff")])
 
 
 @contextlib.asynccontextmanager

@@ -15,6 +15,8 @@ server only through this package, over HTTPS, exactly as upstream components use
 - `delegatedauth`: delegated authentication and authorization (TokenReview,
   SubjectAccessReview) for the servers that are not the API server (10250, 10257, 10259).
 - `expiring`: `ExpiringCache`, the bounded TTL cache of those reviews' answers.
+- `plainhttp`: the minimal HTTP/1.1 responder of the components' small ports (10249,
+  10256, 10257, 10259).
 """
 
 from kybernetes.client.config import (

@@ -2,19 +2,19 @@
 
 As upstream's pkg/proxy/healthcheck/proxy_health.go: healthy once rules were synced, and
 as long as no change has waited for a sync longer than the health timeout (twice the sync
-period); the body says when the rules were last updated. A minimal HTTP/1.1 responder on
-asyncio streams: these are plain GETs from probes and Prometheus.
+period); the body says when the rules were last updated. Served by the components' minimal
+HTTP/1.1 responder (client/plainhttp.py): these are plain GETs from probes and Prometheus.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from kybernetes.client.plainhttp import Request, Response, one_request_handler
 from kybernetes.proxy.metrics import ProxyMetrics
 
 
@@ -50,39 +50,21 @@ class ProxyHealth:
             "currentTime": _rfc3339(now), "nodeEligible": True})
 
 
-Route = Callable[[], tuple[int, str, str]]
+Route = Callable[[], Response]
 
 
 async def serve(host: str, port: int, routes: dict[str, Route]) -> None:
     """Answer GETs of `routes` (path -> (status, content type, body)) until cancelled."""
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-            method, _, rest = request.decode("latin-1").partition(" ")
-            path = rest.split(" ", 1)[0].split("?", 1)[0]
-            route = routes.get(path)
-            if method not in ("GET", "HEAD"):
-                status, kind, body = 405, "text/plain", "method not allowed\n"
-            elif route is None:
-                status, kind, body = 404, "text/plain", "404 page not found\n"
-            else:
-                status, kind, body = route()
-            data = body.encode()
-            reason = {200: "OK", 404: "Not Found", 405: "Method Not Allowed",
-                      503: "Service Unavailable"}.get(status, "")
-            writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: {kind}\r\n"
-                         f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
-                         .encode() + (data if method == "GET" else b""))
-            await writer.drain()
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                TimeoutError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+    async def answer(request: Request) -> Response:
+        route = routes.get(request.path)
+        if request.method not in ("GET", "HEAD"):
+            return 405, "text/plain", "method not allowed\n"
+        if route is None:
+            return 404, "text/plain", "404 page not found\n"
+        return route()
 
-    server = await asyncio.start_server(handle, host or None, port, reuse_address=True)
+    server = await asyncio.start_server(one_request_handler(answer), host or None, port,
+                                        reuse_address=True)
     async with server:
         await server.serve_forever()
 
