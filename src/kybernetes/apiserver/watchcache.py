@@ -113,6 +113,14 @@ def _retrieve(future: asyncio.Future[int]) -> None:
         future.exception()
 
 
+def too_large_resource_version(requested: int, current: int) -> errors.StatusError:
+    """Upstream's 504 for a resourceVersion the storage has not reached (clients retry)."""
+    return errors.StatusError(
+        504, "Timeout", f"Too large resource version: {requested}, current: {current}",
+        {"causes": [{"reason": "ResourceVersionTooLarge",
+                     "message": "Too large resource version"}], "retryAfterSeconds": 1})
+
+
 class TooOldError(Exception):
     def __init__(self, requested: int, oldest: int) -> None:
         super().__init__(f"too old resource version: {requested} ({oldest})")
@@ -307,11 +315,7 @@ class WatchCache:
         if self.revision >= target:
             return
         if too_large:
-            raise errors.StatusError(
-                504, "Timeout", f"Too large resource version: {target}, current: "
-                f"{self.revision}", {"causes": [{"reason": "ResourceVersionTooLarge",
-                                                 "message": "Too large resource version"}],
-                                     "retryAfterSeconds": 1})
+            raise too_large_resource_version(target, self.revision)
         raise errors.unavailable(
             f"the watch cache did not catch up with the storage in {FRESH_TIMEOUT:.0f}s (at "
             f"revision {self.revision}, the storage at {target}); try again later")
