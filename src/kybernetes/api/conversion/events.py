@@ -13,6 +13,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import orjson
+
 from kybernetes.api.conversion.base import Conversion, Obj
 from kybernetes.api.errors import FieldError
 
@@ -48,28 +50,41 @@ _V1_ALWAYS: dict[str, Any] = {"eventTime": None, "regarding": {}, "deprecatedSou
 _EMPTY: tuple[Any, ...] = (None, "", 0, {}, [])
 
 
+def _copied(event: Obj) -> Obj:
+    """A deep copy of a decoded event, made in one pass through orjson (several times faster
+    than `copy.deepcopy`, which was a third of an Event create); anything orjson does not
+    encode as it was decoded (an integer past 64 bits) is copied by `copy.deepcopy`."""
+    try:
+        copied: Obj = orjson.loads(orjson.dumps(event))
+    except TypeError:  # orjson.JSONEncodeError included
+        return copy.deepcopy(event)
+    return copied
+
+
 def to_core(event: Obj) -> Obj:
     """`Convert_v1_Event_To_core_Event`: an events.k8s.io/v1 Event as core/v1. Unset
-    (null) fields are left out, as Go's zero values are."""
-    out: Obj = {"kind": "Event", "apiVersion": "v1",
-                "metadata": copy.deepcopy(event.get("metadata") or {})}
-    renamed = {_TO_CORE[k]: v for k, v in event.items() if k in _TO_CORE and v is not None}
+    (null) fields are left out, as Go's zero values are. Shares nothing with `event`."""
+    source = _copied(event)
+    out: Obj = {"kind": "Event", "apiVersion": "v1", "metadata": source.get("metadata") or {}}
+    renamed = {_TO_CORE[k]: v for k, v in source.items() if k in _TO_CORE and v is not None}
     for name in _CORE_ORDER:
         if name in renamed:
-            out[name] = copy.deepcopy(renamed[name])
+            out[name] = renamed[name]
     if "involvedObject" not in out:
         out["involvedObject"] = {}
     return out
 
 
 def to_v1(event: Obj) -> Obj:
-    """`Convert_core_Event_To_v1_Event`: a core/v1 Event as events.k8s.io/v1."""
+    """`Convert_core_Event_To_v1_Event`: a core/v1 Event as events.k8s.io/v1. Shares
+    nothing with `event`."""
+    source = _copied(event)
     out: Obj = {"kind": "Event", "apiVersion": GROUP_VERSION,
-                "metadata": copy.deepcopy(event.get("metadata") or {})}
+                "metadata": source.get("metadata") or {}}
     for v1, core in _TO_CORE.items():
-        value = event.get(core)
+        value = source.get(core)
         if value is not None and (value not in _EMPTY or v1 in _V1_ALWAYS):
-            out[v1] = copy.deepcopy(value)
+            out[v1] = value
         elif v1 in _V1_ALWAYS:
             out[v1] = copy.deepcopy(_V1_ALWAYS[v1])
     return out

@@ -38,6 +38,19 @@ from kybernetes.api.validation.meta import (
 
 def validate_lease(obj: dict[str, Any]) -> Errors:
     errs = validate_object_meta(obj, True, name_is_dns_subdomain, kube_finalizers=False)
+    return errs + _validate_lease_spec(obj)
+
+
+def validate_lease_update(new: dict[str, Any], old: dict[str, Any]) -> Errors:
+    """Upstream's `ValidateLeaseUpdate`: the metadata update and the spec (the checks of a
+    new object's metadata are not run again, as upstream: a node's renewal every 10 s)."""
+    return validate_object_meta_update(new, old, kube_finalizers=False) + \
+        _validate_lease_spec(new)
+
+
+def _validate_lease_spec(obj: dict[str, Any]) -> Errors:
+    """Upstream's `ValidateLeaseSpec`."""
+    errs: Errors = []
     spec = as_dict(obj.get("spec"))
     duration = spec.get("leaseDurationSeconds")
     if duration is not None and as_int(duration) <= 0:
@@ -52,10 +65,6 @@ def validate_lease(obj: dict[str, Any]) -> Errors:
         errs.append(FieldError.not_supported("spec.strategy", strategy,
                                              ["OldestEmulationVersion"]))
     return errs
-
-
-def validate_lease_update(new: dict[str, Any], old: dict[str, Any]) -> Errors:
-    return validate_object_meta_update(new, old, kube_finalizers=False) + validate_lease(new)
 
 
 # ---------------------------------------------------------------- pod disruption budgets
