@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import re
 import subprocess
 import sys
 import tempfile
@@ -45,12 +44,18 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.e2e.cluster import free_port
-from tests.e2e.hacluster import ADDRESSES, HaServer, form, lan
+from tests.e2e.hacluster import (
+    ADDRESSES,
+    HaServer,
+    balancer_kubeconfig,
+    etcd_leader_term,
+    form,
+    lan,
+)
 from tests.e2e.nodens import inside
 from tests.e2e.test_ha_etcd import _etcd_of
 from tests.etcd_cluster import etcd_binary
@@ -71,7 +76,6 @@ SIM_NODES = 3
 STREAM_TIMEOUT = 5.0
 RECOVERY_LIMIT = 90.0
 SETTLE = 10.0
-_BECAME_LEADER = re.compile(rb"became leader at term (\d+)")
 
 
 async def _until(check: Callable[[], Awaitable[bool]], what: str, limit: float,
@@ -152,7 +156,7 @@ class Bench:
     async def fault(self, name: str, victim: HaServer,
                     recovery: Callable[[], Awaitable[float]]) -> Row:
         """Kill `victim`, run `recovery` (the monotonic time it saw recovery), restart."""
-        terms = {s.data_dir.name: _leader_term(s) for s in self.servers}
+        terms = {s.data_dir.name: etcd_leader_term(s.data_dir) for s in self.servers}
         led = terms[victim.data_dir.name] == max(terms.values()) > 0
         killed = time.monotonic()
         victim.kill()
@@ -226,14 +230,6 @@ class Bench:
         return len(listed.items) >= count
 
 
-def _leader_term(server: HaServer) -> int:
-    """The last term in which the server's etcd member became leader (0: never); the
-    highest of the servers' is the current leader's."""
-    path = server.data_dir / "db" / "etcd.log"
-    found = _BECAME_LEADER.findall(path.read_bytes()) if path.exists() else []
-    return max((int(term) for term in found), default=0)
-
-
 def _pod(name: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
             "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}}
@@ -247,14 +243,6 @@ def _replicaset(name: str) -> dict[str, Any]:
                                   "spec": _pod(name)["spec"]}}}
 
 
-def _balancer_kubeconfig(source: Path, target: Path, url: str) -> None:
-    """The admin kubeconfig of `source`, its clusters pointed at `url`."""
-    config = yaml.safe_load(source.read_text())
-    for cluster in config["clusters"]:
-        cluster["cluster"]["server"] = url
-    target.write_text(yaml.safe_dump(config))
-
-
 def _nodes_ready(listed: Any) -> int:
     return sum(any(c["type"] == "Ready" and c["status"] == "True"
                    for c in (n.get("status") or {}).get("conditions") or [])
@@ -266,7 +254,7 @@ async def _measure(servers: list[HaServer], base: Path, sim_log: IO[bytes], runs
     balancer = LoadBalancer(servers[0].url, free_port())
     await balancer.start()
     kubeconfig = base / "balancer.kubeconfig"
-    _balancer_kubeconfig(servers[0].kubeconfig, kubeconfig, balancer.url)
+    balancer_kubeconfig(servers[0].kubeconfig, kubeconfig, balancer.url)
     sim = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "kybernetes.cli.main", "sim", "nodes", "--count",
         str(SIM_NODES), "--kubeconfig", str(kubeconfig),

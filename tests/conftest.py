@@ -14,6 +14,7 @@ import pytest
 
 # The modules that take a minute or more of one worker, longest first (CI's --durations).
 LONGEST = (
+    "tests/chaos/test_chaos.py",
     "tests/e2e/test_python_client_suite.py",
     "tests/e2e/test_etcd_restart.py",
     "tests/e2e/test_fuzz.py",
@@ -23,7 +24,7 @@ LONGEST = (
     "tests/e2e/test_server_crash.py",
 )
 # Directories whose tests start real processes (servers, nodes, browsers).
-PROCESSES = ("tests/e2e/", "tests/dashboard/")
+PROCESSES = ("tests/e2e/", "tests/dashboard/", "tests/chaos/")
 
 
 def _rank(nodeid: str) -> tuple[int, int]:

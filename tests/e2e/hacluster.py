@@ -12,9 +12,12 @@ address, which on a shared `lo` is the destination's.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from tests.e2e.cluster import Server, free_port
 from tests.e2e.nodens import inside
@@ -23,6 +26,7 @@ from tests.kubelet import netns
 ADDRESSES = ["198.51.100.11", "198.51.100.12", "198.51.100.13"]
 PORT = 6443
 BRIDGE = "ha-br"
+_BECAME_LEADER = re.compile(rb"became leader at term (\d+)")
 
 
 @dataclass
@@ -91,3 +95,20 @@ def form(base: Path, namespaces: Sequence[netns.NetNS], started: list[HaServer],
                            "--server", first.url, "--token", token, *flags)
         joined.start(timeout=120)
         started.append(joined)
+
+
+def balancer_kubeconfig(source: Path, target: Path, url: str) -> None:
+    """The admin kubeconfig of `source`, its clusters pointed at `url` (a load balancer in
+    front of the servers)."""
+    config = yaml.safe_load(source.read_text())
+    for cluster in config["clusters"]:
+        cluster["cluster"]["server"] = url
+    target.write_text(yaml.safe_dump(config))
+
+
+def etcd_leader_term(data_dir: Path) -> int:
+    """The last term in which the etcd member of the server at `data_dir` became leader
+    (0: never), from its log; the highest of the servers' is the current leader's."""
+    path = data_dir / "db" / "etcd.log"
+    found = _BECAME_LEADER.findall(path.read_bytes()) if path.exists() else []
+    return max((int(term) for term in found), default=0)
