@@ -42,9 +42,11 @@ from tests.e2e.test_ha_etcd import _etcd_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(bool(missing()), reason=missing())]
 
-# Requests of `kubectl` through the balancer that may fail while it moves off a server:
-# those in flight when it died, and those sent before its health check (every 2 s) saw it.
-FAILED_ANSWERS_ALLOWED = 4
+# Requests of `kubectl` (one a second) through the balancer that may fail while it moves
+# off a server: those in flight when it died, and those sent before its health check (every
+# 2 s) saw it; a server whose etcd member died answers 503 until then (its storage is its
+# own member, as k3s's, and the member is back within seconds).
+FAILED_ANSWERS_ALLOWED = 5
 REPORT: list[str] = []
 
 
