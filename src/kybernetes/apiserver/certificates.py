@@ -26,7 +26,7 @@ from kybernetes.api.registry import ResourceInfo
 from kybernetes.apiserver import csrvalidation
 from kybernetes.apiserver import patch as patches
 from kybernetes.apiserver.admission import certificates as csr_admission
-from kybernetes.apiserver.admission.chain import AdmissionRequest
+from kybernetes.apiserver.admission.chain import AdmissionRequest, Phase, Target
 from kybernetes.apiserver.http import Request, Response, json_response
 from kybernetes.apiserver.negotiation import decode_body, encode_yaml, negotiate
 from kybernetes.apiserver.routing import ResourcePath
@@ -122,6 +122,11 @@ class CsrStrategy:
     def _applies(request: AdmissionRequest) -> bool:
         return request.info.group == csrs.GROUP and request.info.plural == RESOURCE
 
+    @staticmethod
+    def handles(target: Target) -> Phase:
+        return Phase.BOTH if (target.group, target.resource) == (csrs.GROUP, RESOURCE) \
+            else Phase.NONE
+
     async def admit(self, request: AdmissionRequest) -> None:
         if not self._applies(request) or request.obj is None:
             return
@@ -205,10 +210,10 @@ def install(server: ApiServer) -> None:
     """The strategy first in the store's chain, upstream's certificate admission plugins
     (CertificateApproval, CertificateSigning, CertificateSubjectRestriction, unless
     disabled) last, and the `/approval` handler."""
-    chain = server.store.admission.plugins
-    chain.insert(0, CsrStrategy())
+    chain = server.store.admission
     disabled = set(server.config.disable_admission_plugins)
-    chain.extend(p for p in csr_admission.plugins(server.app.authorizer)
-                 if p.name not in disabled)
+    chain.plugins = [CsrStrategy(), *chain.plugins,
+                     *(p for p in csr_admission.plugins(server.app.authorizer)
+                       if p.name not in disabled)]
     server.app.resources.subresources[(csrs.GROUP, RESOURCE, "approval")] = \
         ApprovalHandler(server.store)

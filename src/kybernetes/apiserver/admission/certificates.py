@@ -17,7 +17,12 @@ from typing import Any
 
 from kybernetes.api import certificates as csrs
 from kybernetes.api import errors
-from kybernetes.apiserver.admission.chain import AdmissionPlugin, AdmissionRequest
+from kybernetes.apiserver.admission.chain import (
+    AdmissionPlugin,
+    AdmissionRequest,
+    Phase,
+    Target,
+)
 from kybernetes.apiserver.authn.user import SYSTEM_MASTERS, UserInfo
 from kybernetes.apiserver.authz.attributes import Attributes
 from kybernetes.apiserver.authz.authorizer import Authorizer
@@ -55,6 +60,11 @@ class CertificateApproval:
     def __init__(self, authorizer: Authorizer) -> None:
         self.authorizer = authorizer
 
+    @staticmethod
+    def handles(target: Target) -> Phase:
+        return Phase.VALIDATE if target == (csrs.GROUP, RESOURCE, "approval", "UPDATE") \
+            else Phase.NONE
+
     async def admit(self, request: AdmissionRequest) -> None:
         return None
 
@@ -73,6 +83,11 @@ class CertificateSigning:
 
     def __init__(self, authorizer: Authorizer) -> None:
         self.authorizer = authorizer
+
+    @staticmethod
+    def handles(target: Target) -> Phase:
+        return Phase.VALIDATE if target == (csrs.GROUP, RESOURCE, "status", "UPDATE") \
+            else Phase.NONE
 
     async def admit(self, request: AdmissionRequest) -> None:
         return None
@@ -93,6 +108,11 @@ class CertificateSigning:
 
 class CertificateSubjectRestriction:
     name = "CertificateSubjectRestriction"
+
+    @staticmethod
+    def handles(target: Target) -> Phase:
+        return Phase.VALIDATE if target == (csrs.GROUP, RESOURCE, "", "CREATE") \
+            else Phase.NONE
 
     async def admit(self, request: AdmissionRequest) -> None:
         return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kybernetes.apiserver.admission import lookup
-from kybernetes.apiserver.admission.chain import AdmissionRequest
+from kybernetes.apiserver.admission.chain import AdmissionRequest, Phase, Target
 from kybernetes.apiserver.admission.defaultstorageclass import default_class
 
 if TYPE_CHECKING:
@@ -29,6 +29,10 @@ class DefaultIngressClass:
         info = server.registry.get(GROUP, "v1", "ingressclasses")
         assert info is not None
         self.classes = info
+
+    @staticmethod
+    def handles(target: Target) -> Phase:
+        return Phase.ADMIT if target == (GROUP, "ingresses", "", "CREATE") else Phase.NONE
 
     async def admit(self, request: AdmissionRequest) -> None:
         if request.operation != "CREATE" or request.subresource or request.group != GROUP \

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from kybernetes.apiserver.admission import lookup
-from kybernetes.apiserver.admission.chain import AdmissionRequest
+from kybernetes.apiserver.admission.chain import AdmissionRequest, Phase, Target
 
 if TYPE_CHECKING:
     from kybernetes.apiserver.server import ApiServer
@@ -57,6 +57,11 @@ class DefaultStorageClass:
         info = server.registry.get("storage.k8s.io", "v1", "storageclasses")
         assert info is not None
         self.classes = info
+
+    @staticmethod
+    def handles(target: Target) -> Phase:
+        return Phase.ADMIT if target == ("", "persistentvolumeclaims", "", "CREATE") \
+            else Phase.NONE
 
     async def admit(self, request: AdmissionRequest) -> None:
         if request.operation != "CREATE" or request.subresource or request.group or \

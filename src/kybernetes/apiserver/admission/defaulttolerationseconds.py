@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kybernetes.apiserver.admission.chain import AdmissionRequest
+from kybernetes.apiserver.admission.chain import AdmissionRequest, Phase, Target
 
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
@@ -34,6 +34,10 @@ class DefaultTolerationSeconds:
     not_ready_seconds: int = DEFAULT_TOLERATION_SECONDS
     unreachable_seconds: int = DEFAULT_TOLERATION_SECONDS
     name: str = "DefaultTolerationSeconds"
+
+    @staticmethod
+    def handles(target: Target) -> Phase:
+        return Phase.ADMIT if target == ("", "pods", "", "CREATE") else Phase.NONE
 
     async def admit(self, request: AdmissionRequest) -> None:
         if request.operation == "CREATE" and request.is_pod() and not request.subresource \

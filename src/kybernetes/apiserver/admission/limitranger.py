@@ -21,7 +21,7 @@ from kybernetes.api.quantity import Quantity
 from kybernetes.api.quota import podresources, resources
 from kybernetes.api.quota.resources import ResourceList
 from kybernetes.apiserver.admission import lookup
-from kybernetes.apiserver.admission.chain import AdmissionRequest
+from kybernetes.apiserver.admission.chain import AdmissionRequest, Phase, Target
 
 if TYPE_CHECKING:
     from kybernetes.apiserver.server import ApiServer
@@ -200,6 +200,15 @@ class LimitRanger:
         info = server.registry.get("", "v1", "limitranges")
         assert info is not None
         self.ranges = lookup.LiveLists(server.store, info)
+
+    @staticmethod
+    def handles(target: Target) -> Phase:
+        if target.subresource or target.group:
+            return Phase.NONE
+        if target.resource == "pods":
+            return Phase.BOTH if target.operation == "CREATE" else Phase.NONE
+        return Phase.VALIDATE if target.resource == "persistentvolumeclaims" and \
+            target.operation in ("CREATE", "UPDATE") else Phase.NONE
 
     async def admit(self, request: AdmissionRequest) -> None:
         if not self._supported(request) or not request.is_pod():

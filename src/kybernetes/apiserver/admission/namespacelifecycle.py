@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from kybernetes.api import errors
 from kybernetes.apiserver.admission import lookup
-from kybernetes.apiserver.admission.chain import AdmissionRequest
+from kybernetes.apiserver.admission.chain import AdmissionRequest, Phase, Target
 
 if TYPE_CHECKING:
     from kybernetes.apiserver.server import ApiServer
@@ -52,6 +52,14 @@ class NamespaceLifecycle:
         self.namespaces = info
         # Namespaces recently deleted: name -> until when lookups bypass the cache.
         self._force_live: dict[str, float] = {}
+
+    @staticmethod
+    def handles(target: Target) -> Phase:
+        if target.resource == "namespaces" and not target.group:
+            return Phase.ADMIT if target.operation == "DELETE" else Phase.NONE
+        if target.operation == "DELETE" or (target.group, target.resource) in _ACCESS_REVIEWS:
+            return Phase.NONE
+        return Phase.ADMIT
 
     async def admit(self, request: AdmissionRequest) -> None:
         is_namespace = request.resource == "namespaces" and not request.group

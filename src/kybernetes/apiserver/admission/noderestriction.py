@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from kybernetes.api import certificates, errors
 from kybernetes.api.goquote import go_quote
 from kybernetes.api.registry import ResourceInfo
-from kybernetes.apiserver.admission.chain import AdmissionRequest
+from kybernetes.apiserver.admission.chain import AdmissionRequest, Phase, Target
 from kybernetes.apiserver.authz import references
 from kybernetes.apiserver.authz.node import NODE_LEASE_NAMESPACE, node_identity
 
@@ -105,6 +105,11 @@ class NodeRestriction:
 
     def __init__(self, server: ApiServer) -> None:
         self.server = server
+
+    @staticmethod
+    def handles(target: Target) -> Phase:
+        # Any resource: a node user without a node name is refused on every write.
+        return Phase.NONE if target.operation == "CONNECT" else Phase.ADMIT
 
     async def admit(self, request: AdmissionRequest) -> None:
         node, is_node = node_identity(request.user)

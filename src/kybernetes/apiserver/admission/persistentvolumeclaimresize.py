@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from kybernetes.api.storagehelpers import claim_class, claim_request
 from kybernetes.apiserver.admission import lookup
-from kybernetes.apiserver.admission.chain import AdmissionRequest
+from kybernetes.apiserver.admission.chain import AdmissionRequest, Phase, Target
 
 if TYPE_CHECKING:
     from kybernetes.apiserver.server import ApiServer
@@ -24,6 +24,11 @@ class PersistentVolumeClaimResize:
         info = server.registry.get("storage.k8s.io", "v1", "storageclasses")
         assert info is not None
         self.classes = info
+
+    @staticmethod
+    def handles(target: Target) -> Phase:
+        return Phase.VALIDATE if target == ("", "persistentvolumeclaims", "", "UPDATE") \
+            else Phase.NONE
 
     async def admit(self, request: AdmissionRequest) -> None:
         return None

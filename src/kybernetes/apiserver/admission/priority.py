@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from kybernetes.api import errors
 from kybernetes.apiserver.admission import lookup
-from kybernetes.apiserver.admission.chain import AdmissionRequest
+from kybernetes.apiserver.admission.chain import AdmissionRequest, Phase, Target
 
 if TYPE_CHECKING:
     from kybernetes.apiserver.server import ApiServer
@@ -62,6 +62,16 @@ class Priority:
         info = server.registry.get("scheduling.k8s.io", "v1", "priorityclasses")
         assert info is not None
         self.classes = info
+
+    @staticmethod
+    def handles(target: Target) -> Phase:
+        if target.subresource or target.operation not in ("CREATE", "UPDATE"):
+            return Phase.NONE
+        if (target.group, target.resource) == ("", "pods"):
+            return Phase.ADMIT
+        if (target.group, target.resource) == ("scheduling.k8s.io", "priorityclasses"):
+            return Phase.VALIDATE
+        return Phase.NONE
 
     async def admit(self, request: AdmissionRequest) -> None:
         if request.subresource or not request.is_pod() or request.obj is None:

@@ -29,7 +29,7 @@ from kybernetes.api import errors
 from kybernetes.api.quota import evaluators, resources
 from kybernetes.api.quota.evaluators import Evaluator
 from kybernetes.apiserver.admission import lookup
-from kybernetes.apiserver.admission.chain import AdmissionRequest
+from kybernetes.apiserver.admission.chain import AdmissionRequest, Phase, Target
 
 if TYPE_CHECKING:
     from kybernetes.apiserver.server import ApiServer
@@ -143,6 +143,18 @@ class ResourceQuota:
         self._locks = _NamespaceLocks()
         # Quotas this server charged, by key: (revision written, the quota).
         self._written: dict[str, tuple[int, dict[str, Any]]] = {}
+
+    @staticmethod
+    def handles(target: Target) -> Phase:
+        if target.subresource or target.operation not in ("CREATE", "UPDATE") or \
+                (target.group, target.resource) in IGNORED:
+            return Phase.NONE
+        # An object count changes only on create.
+        if target.operation == "UPDATE" and isinstance(
+                evaluators.evaluator_for(target.group, target.resource),
+                evaluators.ObjectCountEvaluator):
+            return Phase.NONE
+        return Phase.VALIDATE
 
     async def admit(self, request: AdmissionRequest) -> None:
         return None

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from kybernetes.api import errors
 from kybernetes.apiserver.admission import lookup
-from kybernetes.apiserver.admission.chain import AdmissionRequest
+from kybernetes.apiserver.admission.chain import AdmissionRequest, Phase, Target
 
 if TYPE_CHECKING:
     from kybernetes.apiserver.server import ApiServer
@@ -71,6 +71,13 @@ class ServiceAccount:
         self.accounts = info
 
     # -- phases -----------------------------------------------------------------------
+
+    @staticmethod
+    def handles(target: Target) -> Phase:
+        if target.group or target.resource != "pods" or \
+                target.subresource not in ("", "ephemeralcontainers"):
+            return Phase.NONE
+        return Phase.BOTH if target.operation == "CREATE" else Phase.VALIDATE
 
     async def admit(self, request: AdmissionRequest) -> None:
         pod = self._pod(request)

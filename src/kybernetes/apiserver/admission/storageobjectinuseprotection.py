@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kybernetes.apiserver.admission.chain import AdmissionRequest
+from kybernetes.apiserver.admission.chain import AdmissionRequest, Phase, Target
 
 if TYPE_CHECKING:
     from kybernetes.apiserver.server import ApiServer
@@ -24,6 +24,11 @@ class StorageObjectInUseProtection:
 
     def __init__(self, server: ApiServer) -> None:
         del server
+
+    @staticmethod
+    def handles(target: Target) -> Phase:
+        return Phase.ADMIT if target.operation == "CREATE" and not target.subresource and \
+            not target.group and target.resource in _FINALIZERS else Phase.NONE
 
     async def admit(self, request: AdmissionRequest) -> None:
         finalizer = _FINALIZERS.get(request.resource)

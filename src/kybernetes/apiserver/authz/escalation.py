@@ -26,7 +26,7 @@ from typing import Any
 
 from kybernetes.api import errors
 from kybernetes.api.goquote import go_quote
-from kybernetes.apiserver.admission.chain import AdmissionRequest
+from kybernetes.apiserver.admission.chain import AdmissionRequest, Phase, Target
 from kybernetes.apiserver.authn.user import SYSTEM_MASTERS, UserInfo
 from kybernetes.apiserver.authz.attributes import Attributes
 from kybernetes.apiserver.authz.authorizer import Authorizer
@@ -75,6 +75,12 @@ class RBACEscalationPrevention:
     def __init__(self, rbac: RBACAuthorizer, authorizer: Authorizer) -> None:
         self.rbac = rbac
         self.authorizer = authorizer
+
+    @staticmethod
+    def handles(target: Target) -> Phase:
+        return Phase.ADMIT if target.group == GROUP and \
+            target.operation in ("CREATE", "UPDATE") and \
+            target.resource in (*ROLE_RESOURCES, *BINDING_RESOURCES) else Phase.NONE
 
     async def admit(self, request: AdmissionRequest) -> None:
         if request.group != GROUP or request.operation not in ("CREATE", "UPDATE") or \

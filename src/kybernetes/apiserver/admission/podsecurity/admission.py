@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from kybernetes.api import errors
 from kybernetes.apiserver import requestcontext
 from kybernetes.apiserver.admission import lookup
-from kybernetes.apiserver.admission.chain import AdmissionRequest
+from kybernetes.apiserver.admission.chain import AdmissionRequest, Phase, Target
 from kybernetes.apiserver.admission.podsecurity import baseline, restricted
 from kybernetes.apiserver.admission.podsecurity.checks import Aggregate, Evaluator
 from kybernetes.apiserver.admission.podsecurity.policy import (
@@ -82,6 +82,16 @@ class PodSecurity:
         pods = server.registry.get("", "v1", "pods")
         assert namespaces is not None and pods is not None
         self.namespaces, self.pods = namespaces, pods
+
+    @staticmethod
+    def handles(target: Target) -> Phase:
+        if target.operation not in ("CREATE", "UPDATE"):
+            return Phase.NONE
+        key = (target.group, target.resource)
+        if key in (("", "namespaces"), ("", "pods")) or \
+                (key in POD_TEMPLATES and not target.subresource):
+            return Phase.VALIDATE
+        return Phase.NONE
 
     async def admit(self, request: AdmissionRequest) -> None:
         return None

@@ -31,7 +31,7 @@ from kybernetes.api import errors
 from kybernetes.api.registry import ResourceInfo
 from kybernetes.apiserver import requestcontext
 from kybernetes.apiserver.admission import lookup
-from kybernetes.apiserver.admission.chain import AdmissionRequest
+from kybernetes.apiserver.admission.chain import AdmissionRequest, Phase, Target
 from kybernetes.apiserver.admission.webhooks import matching
 from kybernetes.apiserver.admission.webhooks.client import CallError, WebhookClient
 from kybernetes.apiserver.admission.webhooks.configurations import Configurations, Webhook
@@ -172,6 +172,11 @@ class MutatingAdmissionWebhook(_Dispatcher):
     name = "MutatingAdmissionWebhook"
     mutating = True
 
+    @staticmethod
+    def handles(target: Target) -> Phase:
+        # Which webhooks match changes with their configurations: decided per request.
+        return Phase.ADMIT
+
     async def admit(self, request: AdmissionRequest) -> None:
         hooks = self.hooks(request)
         if not hooks:
@@ -226,6 +231,10 @@ class MutatingAdmissionWebhook(_Dispatcher):
 
 class ValidatingAdmissionWebhook(_Dispatcher):
     name = "ValidatingAdmissionWebhook"
+
+    @staticmethod
+    def handles(target: Target) -> Phase:
+        return Phase.VALIDATE
 
     async def admit(self, request: AdmissionRequest) -> None:
         return None

@@ -29,7 +29,7 @@ from kybernetes.api.registry import ResourceInfo
 from kybernetes.api.selectors import label_selector_from_dict
 from kybernetes.apiserver import requestcontext
 from kybernetes.apiserver.admission import lookup
-from kybernetes.apiserver.admission.chain import AdmissionRequest
+from kybernetes.apiserver.admission.chain import AdmissionRequest, Phase, Target
 from kybernetes.apiserver.admission.webhooks import matching
 from kybernetes.apiserver.admission.webhooks.configurations import (
     Constraints,
@@ -189,6 +189,11 @@ class ValidatingAdmissionPolicy:
         info = self.registry.get(group, "v1", resource)
         assert info is not None, resource
         return info
+
+    @staticmethod
+    def handles(target: Target) -> Phase:
+        # Which policies match changes with their bindings: decided per request.
+        return Phase.VALIDATE
 
     async def admit(self, request: AdmissionRequest) -> None:
         return None
