@@ -28,12 +28,8 @@ CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
 def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdCluster]:
     if etcd_binary() is None:
         pytest.skip("etcd binary not found: install Debian's etcd-server")
-    cluster = EtcdCluster(tmp_path_factory.mktemp("etcd"), size=1)
-    cluster.start()
-    try:
+    with EtcdCluster(tmp_path_factory.mktemp("etcd"), size=1) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("etcd", marks=pytest.mark.e2e)])

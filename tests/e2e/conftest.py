@@ -107,12 +107,8 @@ def e2e_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdCluster]:
     """One etcd member on loopback for the whole session's etcd-backed servers."""
     if etcd_binary() is None:
         pytest.skip(NO_ETCD)
-    cluster = EtcdCluster(tmp_path_factory.mktemp("e2e-etcd"), size=1)
-    cluster.start()
-    try:
+    with EtcdCluster(tmp_path_factory.mktemp("e2e-etcd"), size=1) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(scope="module", params=_backends())

@@ -34,12 +34,8 @@ def require_etcd() -> None:
 def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdCluster]:
     """One etcd member for the whole session."""
     require_etcd()
-    cluster = EtcdCluster(tmp_path_factory.mktemp("etcd"), size=1)
-    cluster.start()
-    try:
+    with EtcdCluster(tmp_path_factory.mktemp("etcd"), size=1) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 async def wipe(endpoint: str) -> None:
