@@ -83,6 +83,9 @@ NODES = resource("", "v1", "nodes")
 PODS = resource("", "v1", "pods")
 LEASES = resource("coordination.k8s.io", "v1", "leases")
 LEASE_NAMESPACE = "kube-node-lease"
+# Upstream's node lease controller: a failed renewal is retried after 200 ms, doubling to 7 s.
+LEASE_RETRY_FIRST = 0.2
+LEASE_RETRY_MAX = 7.0
 CLUSTER_POD_CIDR = "10.42.0.0/16"
 UID_INDEX = "uid"
 RESYNC_JITTER = 0.5
@@ -281,7 +284,11 @@ class Kubelet:
         log.info("node %s registered (pod CIDR %s)", name, self.pod_cidr)
 
     async def _heartbeat(self) -> None:
+        """Renew the node's Lease every `renew_interval`; after a failure, again soon (0.2 s
+        doubling to 7 s, as upstream's lease controller backs off), not a whole interval
+        later: a server lost mid-request must not cost the node its grace period."""
         name = self.config.node_name
+        retry = LEASE_RETRY_FIRST
         while True:
             try:
                 try:
@@ -294,7 +301,11 @@ class Kubelet:
                         name, str(self.node["metadata"]["uid"]), self.config.lease_duration),
                         LEASE_NAMESPACE)
             except ClientError as err:
-                log.warning("renewing the node lease failed: %s", err)
+                log.warning("renewing the node lease failed (again in %.1fs): %s", retry, err)
+                await asyncio.sleep(retry)
+                retry = min(retry * 2, LEASE_RETRY_MAX)
+                continue
+            retry = LEASE_RETRY_FIRST
             await asyncio.sleep(self.config.renew_interval)
 
     async def _report_status(self) -> None:
