@@ -4,9 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from pathlib import Path
+from typing import Any, cast
 
+import pytest
+
+from kybernetes.client import ApiClient
 from kybernetes.kubelet import mirrorpods
 from kybernetes.kubelet.componentlogs import component_log, log_file
 from kybernetes.kubelet.logs import LogOptions, read_logs
@@ -98,3 +103,53 @@ def test_an_add_on_logs_as_its_container(tmp_path: Path) -> None:
         return b"".join([chunk async for chunk in read_logs(path, LogOptions(), running)])
 
     assert asyncio.run(read()) == b"WARNING kybernetes.dns.app: serving on 10.0.0.1:53\n"
+
+
+class _Api:
+    """What `MirrorPods.sync` asks of the API: the Node's uid, the mirror pod's create and
+    its status writes (counted)."""
+
+    def __init__(self) -> None:
+        self.status_writes = 0
+
+    async def get(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return {"metadata": {"uid": "node-uid"}}
+
+    async def create(self, res: Any, obj: dict[str, Any], *args: Any) -> dict[str, Any]:
+        created = copy.deepcopy(obj)
+        created["metadata"].update(uid="pod-uid", resourceVersion="1")
+        return created
+
+    async def update_status(self, res: Any, obj: dict[str, Any], *args: Any
+                            ) -> dict[str, Any]:
+        self.status_writes += 1
+        return obj
+
+
+async def test_a_status_another_writer_changed_is_restored_at_the_next_reconcile(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node lifecycle controller marks a NotReady node's pods not ready; the mirror pod's
+    publisher writes its status back at its next reconcile, as upstream's status manager,
+    not at once (each of the controller's writes answered by one of ours)."""
+    api = _Api()
+    mirror = mirrorpods.MirrorPods(cast(ApiClient, api), "n1", "10.0.0.1",
+                                   [known_addon(KUBE_DNS, _healthy)])
+    await mirror.sync()  # creates the pod, writes its status
+    assert api.status_writes == 1
+    published = mirror_pod(mirror.addons[KUBE_DNS], "n1", "node-uid")
+    published["metadata"].update(uid="pod-uid", resourceVersion="2")
+    published["status"] = pod_status(mirror.addons[KUBE_DNS], "n1", "10.0.0.1",
+                                     mirror.health[KUBE_DNS], mirror.start_time)
+    mirror.pods.store.add(published)
+    await mirror.sync()
+    assert api.status_writes == 1  # as wanted
+    marked = copy.deepcopy(published)
+    for condition in marked["status"]["conditions"]:
+        if condition["type"] == "Ready":
+            condition["status"] = "False"
+    mirror.pods.store.add(marked)
+    await mirror.sync()
+    assert api.status_writes == 1  # not at once
+    monkeypatch.setattr(mirrorpods, "RECONCILE_PERIOD", 0.0)
+    await mirror.sync()
+    assert api.status_writes == 2  # at the reconcile

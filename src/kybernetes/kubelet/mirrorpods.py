@@ -58,6 +58,10 @@ NODES = resource("", "v1", "nodes")
 Obj = dict[str, Any]
 # Seconds between two reads of the Node's uid while every mirror pod is there.
 NODE_REFRESH = 60.0
+# How soon a status someone else changed is written back. Upstream's status manager
+# reconciles every 10 s (syncBatch); sooner here, or the pods that the node lifecycle
+# controller marks not ready while a starting node is NotReady would stay so for 10 s after.
+RECONCILE_PERIOD = 2.0
 
 
 @dataclass(frozen=True)
@@ -228,8 +232,8 @@ class MirrorPods:
         self.period = period
         self.health = {addon.name: Health() for addon in addons}
         self.start_time = timeutil.now_rfc3339()
-        # pod name -> ((uid, resourceVersion) written over, summary of the status written)
-        self._written: dict[str, tuple[tuple[Any, Any], Any]] = {}
+        # pod name -> (its uid, the summary of the status written, when: monotonic)
+        self._written: dict[str, tuple[str, Any, float]] = {}
         self._wake = asyncio.Event()
         self._node_uid = ""
         self._node_read = -NODE_REFRESH
@@ -299,10 +303,17 @@ class MirrorPods:
         status = pod_status(addon, self.node_name, self.node_ip, self.health[addon.name],
                             self.start_time)
         meta = existing["metadata"]
-        name, version = str(meta["name"]), (meta["uid"], meta.get("resourceVersion"))
-        if _summary(existing.get("status") or {}) == _summary(status) or \
-                self._written.get(name) == (version, _summary(status)):
-            return  # as wanted, or written and not seen back yet
+        name, uid, summary = str(meta["name"]), str(meta["uid"]), _summary(status)
+        if _summary(existing.get("status") or {}) == summary:
+            return
+        written = self._written.get(name)
+        if written is not None and written[:2] == (uid, summary) and \
+                time.monotonic() - written[2] < RECONCILE_PERIOD:
+            # Written and not seen back yet, or changed since by another writer (the node
+            # lifecycle controller marks a NotReady node's pods not ready): restored at the
+            # next reconcile, as upstream's status manager does, not at once (that would
+            # answer each of the controller's writes with one of ours, as fast as they go).
+            return
         try:
             await self.client.update_status(PODS, {
                 **existing, "metadata": {k: v for k, v in meta.items()
@@ -310,7 +321,7 @@ class MirrorPods:
                 "status": status}, NAMESPACE)
         except NotFoundError:
             return
-        self._written[name] = (version, _summary(status))
+        self._written[name] = (uid, summary, time.monotonic())
 
     async def _delete(self, pod: Obj) -> None:
         meta = pod["metadata"]
