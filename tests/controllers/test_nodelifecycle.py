@@ -232,6 +232,23 @@ async def test_pod_added_on_unready_node_is_marked(
         == "False"
 
 
+async def test_a_pod_on_a_node_ready_again_since_the_last_pass_is_left_ready(
+        api: ApiClient, ctl: NodeLifecycleController) -> None:
+    """The last health pass saw the node NotReady; the informer has it Ready since (a
+    starting node): its pods' updates are not answered with NotReady until the next pass."""
+    node = await make_node(api, ctl, ready="False")
+    await ctl.monitor_node_health()
+    ready = node_condition(node, "Ready")
+    assert ready is not None
+    ready["status"] = "True"
+    ctl.nodes.store.add(await api.update_status(NODES, node))
+    await make_ready_pod(api, ctl, "started")
+    await ctl.sync(f"pod/{NS}/started")
+    pod = await api.get(PODS, "started", NS)
+    assert next(c for c in pod["status"]["conditions"] if c["type"] == "Ready")["status"] \
+        == "True"
+
+
 def test_shares_the_pod_informer_with_taint_eviction(ctx: ControllerContext) -> None:
     """Both controllers index pods by node on the one shared informer of a manager."""
     lifecycle = NodeLifecycleController(ctx)

@@ -124,6 +124,12 @@ def node_condition(node: Obj, type_: str) -> dict[str, Any] | None:
     return find_condition(status(node), type_)
 
 
+def _ready_now(node: Obj | None) -> bool:
+    """Whether the node, as the informer has it now, says Ready True."""
+    ready = node_condition(node, "Ready") if node is not None else None
+    return ready is not None and ready.get("status") == "True"
+
+
 def _same_taint(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Upstream's `Taint.MatchTaint`: key and effect."""
     return a.get("key") == b.get("key") and a.get("effect") == b.get("effect")
@@ -268,7 +274,10 @@ class NodeLifecycleController(QueueController):
 
     async def process_pod(self, key: str) -> None:
         """Upstream's `processPod`: a pod on a node whose Ready condition is not True is
-        marked not ready."""
+        marked not ready. Upstream reads the condition as the last health pass saw it; a
+        node the informer already shows Ready again is left alone here too (else a node that
+        has just turned Ready has each of its pods' updates answered with a NotReady until
+        the next pass, up to `--node-monitor-period`, while its kubelet marks them ready)."""
         pod = self.pods.store.get(key)
         if pod is None:
             return
@@ -276,7 +285,8 @@ class NodeLifecycleController(QueueController):
         health = self.health.get(node_name)
         if health is None or health.ready is None:
             return
-        if health.ready.get("status") != "True":
+        if health.ready.get("status") != "True" and not _ready_now(
+                self.nodes.store.get(node_name)):
             await self.mark_pods_not_ready([pod], node_name)
 
     # -- health monitoring --------------------------------------------------------------
