@@ -33,7 +33,7 @@ node is Ready again every node gets a fresh grace period.
 **Pods NotReady**: when a node's Ready condition leaves True, every pod on it gets its
 `Ready` condition set to False (upstream's `MarkPodsNotReady`, with a `NodeNotReady`
 event); a failure is retried next pass. A pod added or updated on a node that is not
-ready is marked too.
+ready is marked too, unless the node's informer already shows it Ready again.
 
 **NoSchedule taints by condition** (upstream's `TaintNodesByCondition`, a work queue of
 node names fed by node adds and updates): Ready False/Unknown -> not-ready/unreachable,
