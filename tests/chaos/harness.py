@@ -125,12 +125,7 @@ class Balancer:
             following.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await following
-        await self.balancer.close()
-        # The relays still open (each connection's) end with the loop.
-        relays = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in relays:
-            task.cancel()
-        await asyncio.gather(*relays, return_exceptions=True)
+        await self.balancer.close()  # which waits for its relays to end
 
     @property
     def url(self) -> str:
